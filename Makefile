@@ -1,0 +1,36 @@
+# geoml task runner. The README's two commands are `make all` and `make test`.
+PROFILE ?= ci
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export WANDB_MODE ?= offline
+
+.PHONY: all env data notebooks book test test-fast clean-data help
+
+help:
+	@echo "make all      build the demo data, execute every notebook (PROFILE=$(PROFILE)), build the book"
+	@echo "make test     unit tests + every notebook in the ci profile"
+	@echo "make test-fast  unit tests only (no notebook execution)"
+	@echo "make data | notebooks | book   the steps of 'make all'"
+
+all: book
+
+env:
+	@scripts/bootstrap_env.sh $(VENV)
+
+data: env
+	$(PY) -m geoml_helpers.demo build --profile $(PROFILE)
+
+notebooks: data
+	$(PY) -m geoml_helpers.runner --profile $(PROFILE)
+
+book: notebooks
+	@if [ -f book/build.py ]; then $(PY) book/build.py --profile $(PROFILE); else echo "(the book is not set up yet)"; fi
+
+test: env
+	$(PY) -m pytest
+
+test-fast: env
+	$(PY) -m pytest -m "not notebooks"
+
+clean-data:
+	rm -rf data build
