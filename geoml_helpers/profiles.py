@@ -165,3 +165,22 @@ def ensure_writable(folder: Path) -> Path:
     except OSError as exc:
         raise DataDirectoryError(f"Cannot write to the data directory {folder}: {exc.strerror or exc}. {fix}") from exc
     return folder
+
+
+def outputs_dir(profile: str, *parts: str, data_dir: str | os.PathLike[str] | None = None, create: bool = True) -> Path:
+    """Folder for what the notebooks derive (cubes, models, maps, logs) in one profile.
+
+    It is ``<data root>/outputs/<profile>/<parts...>``: inside the data
+    directory, so a notebook leaves nothing behind elsewhere, and outside the
+    demo data folder, so rebuilding the demo data does not delete results.
+
+    Examples
+    --------
+    >>> outputs_dir("ci", "models", data_dir="/tmp/geoml-example", create=False).as_posix()
+    '/tmp/geoml-example/outputs/ci/models'
+    """
+    prof = get_profile(profile)
+    folder = data_root(data_dir).joinpath("outputs", prof.name, *parts)
+    if create:
+        ensure_writable(folder)
+    return folder

@@ -1,0 +1,40 @@
+"""Shared fixtures: the real ci demo data, a real STAC server on 127.0.0.1, and the shared real-STAC fixtures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from geoml_helpers.demo import build_demo_data
+from geoml_helpers.stac_server import LocalStacServer
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+REAL_STAC_DIR = PROJECT_ROOT.parent / "shared" / "fixtures" / "real-stac"
+
+
+@pytest.fixture(scope="session")
+def data_root(tmp_path_factory) -> Path:
+    """A private data root for the test session, so tests never touch ./data."""
+    return tmp_path_factory.mktemp("geoml-data")
+
+
+@pytest.fixture(scope="session")
+def demo_ci(data_root):
+    """The ci profile of the demo world, built once per session (a few seconds)."""
+    return build_demo_data("ci", root=data_root, progress=False)
+
+
+@pytest.fixture(scope="session")
+def stac_server(demo_ci):
+    """A real rustac STAC API serving the ci demo data on 127.0.0.1."""
+    with LocalStacServer.for_demo(demo_ci) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def real_stac_dir() -> Path:
+    """Real Earth Search / Planetary Computer STAC documents from ../shared/fixtures/real-stac."""
+    if not REAL_STAC_DIR.is_dir():
+        pytest.skip(f"{REAL_STAC_DIR} is absent (it lives beside the project checkout, not in it); real-STAC fixture tests skipped")
+    return REAL_STAC_DIR
