@@ -319,14 +319,14 @@ def _build_into(folder: Path, prof: DemoProfile, seed: int, progress: bool) -> N
             write_cog(
                 folder / asset_dir / f"{band.key}.tif",
                 scene.dn[band.key],
-                transform=transform * Affine.scale(factor),
+                transform=transform @ Affine.scale(factor),
                 crs=crs,
                 nodata=0,
                 band_names=[band.key],
                 scales=[0.0001],
                 offsets=[-0.1],
             )
-        write_cog(folder / asset_dir / "scl.tif", scene.scl, transform=transform * Affine.scale(2), crs=crs, nodata=0, overview_resampling="nearest", band_names=["scl"])
+        write_cog(folder / asset_dir / "scl.tif", scene.scl, transform=transform @ Affine.scale(2), crs=crs, nodata=0, overview_resampling="nearest", band_names=["scl"])
         write_cog(folder / asset_dir / "visual.tif", scene.visual, transform=transform, crs=crs, nodata=0, photometric="RGB", band_names=["red", "green", "blue"])
         items.append(s2_item_document(acq, bounds, prof.size_px, scl_percentages(scene.scl), asset_dir))
 
@@ -346,7 +346,7 @@ def _build_hyperspectral(folder: Path, landscape, prof: DemoProfile, seed: int, 
 
     cube = simulate_hyperspectral(landscape, prof.hyperspectral_bands, seed)
     wl = wavelengths_nm(prof.hyperspectral_bands)
-    hs_transform = transform * Affine.scale(RESOLUTION_M // 10)
+    hs_transform = transform @ Affine.scale(RESOLUTION_M // 10)
     dn = np.round(cube / 0.0001).astype(np.int16)
     write_cog(folder / "hyperspectral" / "enmap_like_l2a.tif", dn, transform=hs_transform, crs=crs, nodata=-9999, band_names=[f"{w:.1f} nm" for w in wl], scales=[0.0001] * len(wl), blocksize=128)
 

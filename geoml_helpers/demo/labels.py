@@ -135,7 +135,7 @@ def make_label_polygons(classes: np.ndarray, blocks, block_px: int, polygons_per
             if keep.sum() < 8:
                 continue
             used |= ndimage.binary_dilation(keep, iterations=2)
-            block_transform = transform * Affine.translation(c0, r0)
+            block_transform = transform @ Affine.translation(c0, r0)
             shapes = [shapely_shape(geom) for geom, value in features.shapes(keep.astype(np.uint8), mask=keep, transform=block_transform) if value == 1]
             polygon = max(shapes, key=lambda g: g.area).simplify(5.0, preserve_topology=True)
             if not polygon.is_valid or polygon.is_empty:
