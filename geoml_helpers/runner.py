@@ -120,6 +120,26 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _source_cell(executed: Path) -> dict:
+    """Find the failing cell in the executed copy and number it as in the source notebook.
+
+    papermill adds cells to the copy (injected parameters, an error banner), so
+    the cell is found by its error output and counted among the source's cells.
+    """
+    import nbformat
+
+    try:
+        cells = nbformat.read(executed, as_version=4).cells
+    except (OSError, ValueError):
+        return {}
+    source_cells = [c for c in cells if not ({"injected-parameters", "papermill-error-cell-tag"} & set(c.metadata.get("tags", [])))]
+    for number, cell in enumerate(source_cells, start=1):
+        if cell.cell_type == "code" and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            first_line = next((line for line in cell.source.splitlines() if line.strip()), "")
+            return {"source_cell": number, "source_line": first_line[:120]}
+    return {}
+
+
 def run_notebooks(
     profile: str = "ci",
     notebooks_dir: Path | None = None,
@@ -190,6 +210,7 @@ def run_notebooks(
                 )
             except papermill.PapermillExecutionError as exc:
                 error = {"cell_index": exc.cell_index, "execution_count": exc.exec_count, "ename": exc.ename, "evalue": exc.evalue}
+                error.update(_source_cell(target))
             except Exception as exc:  # kernel died, notebook unreadable, ...
                 error = {"cell_index": None, "execution_count": None, "ename": type(exc).__name__, "evalue": str(exc)}
         run = NotebookRun(
@@ -204,7 +225,11 @@ def run_notebooks(
         summary.total_wall_s = round(time.perf_counter() - run_started, 2)
         _write_atomic(summary_path, json.dumps(asdict(summary), indent=1))
         if error is not None:
-            where = f"cell {error['cell_index']} (execution count {error['execution_count']})" if error["cell_index"] is not None else "before any cell ran"
+            where = (
+                f"cell {error['source_cell']} (counting from 1, execution count {error['execution_count']}): `{error['source_line']}`"
+                if error.get("source_cell") is not None
+                else "before any cell ran"
+            )
             raise NotebookFailed(
                 f"{notebook} failed at {where}: {error['ename']}: {error['evalue']}\n"
                 f"The executed copy with the traceback is {target}; the run summary is {summary_path}."
