@@ -38,3 +38,26 @@ def real_stac_dir() -> Path:
     if not REAL_STAC_DIR.is_dir():
         pytest.skip(f"{REAL_STAC_DIR} is absent (it lives beside the project checkout, not in it); real-STAC fixture tests skipped")
     return REAL_STAC_DIR
+
+
+@pytest.fixture(scope="session")
+def executed_notebooks(tmp_path_factory):
+    """Execute every notebook in the ci profile once per session, into build/executed/ci.
+
+    The data root is private to the session, so a test run never depends on or
+    changes ./data. Tests that need executed notebooks (the book) share this run.
+    Returns the RunSummary; a failing notebook fails every test that uses it.
+    """
+    from geoml_helpers.runner import run_notebooks
+
+    data = tmp_path_factory.mktemp("geoml-notebook-data")
+    watched = [PROJECT_ROOT / "notebooks", PROJECT_ROOT / "geoml_helpers", PROJECT_ROOT / "tests", PROJECT_ROOT]
+
+    def snapshot() -> set[str]:
+        files = {str(p) for folder in watched[:-1] for p in folder.rglob("*") if "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts}
+        return files | {str(p) for p in PROJECT_ROOT.iterdir() if p.name not in ("build", ".pytest_cache")}
+
+    before = snapshot()
+    summary = run_notebooks("ci", PROJECT_ROOT / "notebooks", PROJECT_ROOT / "build" / "executed", data_dir=str(data))
+    summary.left_behind = sorted(snapshot() - before)
+    return summary
