@@ -1,0 +1,267 @@
+"""Plot helpers that put imagery in the right place on the globe, offline.
+
+The trap these helpers avoid: hvplot drops the ``+south`` of UTM south zones
+(EPSG:327xx) and ignores ``crs=`` when the data carries a rioxarray CRS, so a
+raster over Stellenbosch (34 S) is drawn at 63 N. The fix used here is to
+reproject rasters and vectors to Web Mercator (EPSG:3857) *before* plotting,
+drop the ``spatial_ref`` coordinate, and declare ``crs=GOOGLE_MERCATOR``, so
+no projection happens at plot time at all.
+
+Map tiles are off by default (they need the internet and draw nothing
+offline); pass ``tiles="OSM"`` or similar when online.
+
+Examples
+--------
+>>> lonlat_bounds_of_3857((2117000.0, -4020000.0, 2120000.0, -4017000.0))[1] < 0
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+PLOT_CRS = "EPSG:3857"
+"""Web Mercator: what bokeh/geoviews draw in, and what tiles use."""
+
+RGB_BANDS: tuple[str, str, str] = ("red", "green", "blue")
+FALSE_COLOUR_BANDS: tuple[str, str, str] = ("nir", "red", "green")
+"""Colour-infrared: vegetation shows red."""
+SWIR_BANDS: tuple[str, str, str] = ("swir22", "nir", "red")
+
+
+def lonlat_bounds_of_3857(bounds: Sequence[float]) -> tuple[float, float, float, float]:
+    """``(west, south, east, north)`` in degrees of Web Mercator bounds.
+
+    Examples
+    --------
+    >>> [round(v, 3) for v in lonlat_bounds_of_3857((0.0, 0.0, 111319.49, 0.0))]
+    [0.0, 0.0, 1.0, 0.0]
+    """
+    from pyproj import Transformer
+
+    t = Transformer.from_crs(3857, 4326, always_xy=True)
+    west, south = t.transform(bounds[0], bounds[1])
+    east, north = t.transform(bounds[2], bounds[3])
+    return float(west), float(south), float(east), float(north)
+
+
+def to_plot_crs(data, crs: str = PLOT_CRS, *, resampling: str = "nearest", max_pixels: int | None = None):
+    """Reproject a rioxarray DataArray or Dataset to ``crs`` for plotting, any number of extra dims.
+
+    The result has no ``spatial_ref`` coordinate (so hvplot cannot misread
+    it) and keeps the original CRS in ``attrs["source_crs"]``.
+
+    Parameters
+    ----------
+    data : xarray.DataArray or xarray.Dataset
+        With a rio CRS and ``y``/``x`` dims.
+    crs : str
+        Target CRS, Web Mercator by default.
+    resampling : str
+        A ``rasterio.enums.Resampling`` name.
+    max_pixels : int, optional
+        Coarsen first so that neither side exceeds this many pixels (keeps
+        plots small enough to embed in a static page).
+
+    Examples
+    --------
+    >>> to_plot_crs(cube["ndvi"].isel(time=0)).attrs["source_crs"]  # doctest: +SKIP
+    'EPSG:32734'
+    """
+    import rioxarray  # noqa: F401
+    import xarray as xr
+    from rasterio.enums import Resampling
+
+    if isinstance(data, xr.Dataset):
+        out = xr.Dataset({name: to_plot_crs(var, crs, resampling=resampling, max_pixels=max_pixels) for name, var in data.data_vars.items() if {"y", "x"} <= set(var.dims)})
+        out.attrs = {**data.attrs, "source_crs": str(data.rio.crs)}
+        return out
+    source_crs = data.rio.crs
+    if source_crs is None:
+        raise ValueError("The data has no CRS: set one with `.rio.write_crs('EPSG:32734')` before plotting.")
+    if max_pixels is not None:
+        factor = int(np.ceil(max(data.sizes["y"], data.sizes["x"]) / max_pixels))
+        if factor > 1:
+            data = data.coarsen(y=factor, x=factor, boundary="trim").mean().rio.write_crs(source_crs)
+    extra = [d for d in data.dims if d not in ("y", "x")]
+    array = data.transpose(*extra, "y", "x")
+    if hasattr(array.data, "compute"):
+        array = array.compute()
+    if array.dtype.kind == "f":
+        array = array.rio.write_nodata(np.nan)
+    if len(extra) > 1:
+        stacked = array.stack(_plane=extra).transpose("_plane", "y", "x")
+        index = stacked.indexes["_plane"]
+        plain = stacked.drop_vars(["_plane", *extra]).assign_coords(_plane=np.arange(stacked.sizes["_plane"])).rio.write_crs(source_crs)
+        projected = plain.rio.reproject(crs, resampling=Resampling[resampling])
+        projected = projected.drop_vars("_plane").assign_coords(xr.Coordinates.from_pandas_multiindex(index, "_plane")).unstack("_plane").transpose(*extra, "y", "x")
+    else:
+        projected = array.rio.reproject(crs, resampling=Resampling[resampling])
+    projected = projected.drop_vars("spatial_ref", errors="ignore")
+    projected.attrs = {**data.attrs, "source_crs": str(source_crs)}
+    projected.name = data.name
+    return projected
+
+
+def vector_to_plot_crs(gdf, crs: str = PLOT_CRS):
+    """A GeoDataFrame in the plot CRS (a copy).
+
+    Examples
+    --------
+    >>> import geopandas as gpd
+    >>> from shapely.geometry import Point
+    >>> vector_to_plot_crs(gpd.GeoDataFrame(geometry=[Point(18.9, -33.9)], crs=4326)).crs.to_epsg()
+    3857
+    """
+    if gdf.crs is None:
+        raise ValueError("The GeoDataFrame has no CRS: set it with `.set_crs(...)` before plotting.")
+    return gdf.to_crs(crs)
+
+
+def stretch(data, low: float = 2.0, high: float = 98.0, dims: Sequence[str] = ("y", "x")):
+    """Percentile stretch to 0..1 per band, computed over ``dims`` (and time, if present).
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> out = stretch(xr.DataArray(np.arange(100.0).reshape(10, 10), dims=("y", "x")), 0, 100)
+    >>> float(out.min()), float(out.max())
+    (0.0, 1.0)
+    """
+    reduce_dims = [d for d in (*dims, "time") if d in data.dims]
+    lo = data.quantile(low / 100.0, dim=reduce_dims, skipna=True).drop_vars("quantile")
+    hi = data.quantile(high / 100.0, dim=reduce_dims, skipna=True).drop_vars("quantile")
+    return ((data - lo) / (hi - lo)).clip(0, 1)
+
+
+def composite_rgb(reflectance, bands: Sequence[str] = RGB_BANDS, *, low: float = 2.0, high: float = 98.0, max_pixels: int | None = 400):
+    """Three bands as a stretched 0..1 RGB ``(..., band, y, x)`` in Web Mercator, ready for ``hvplot.rgb``.
+
+    Examples
+    --------
+    >>> rgb = composite_rgb(cube["reflectance"].isel(time=0))  # doctest: +SKIP
+    >>> rgb.sizes["band"]  # doctest: +SKIP
+    3
+    """
+    selected = reflectance.sel(band=list(bands))
+    projected = to_plot_crs(selected, max_pixels=max_pixels)
+    out = stretch(projected, low, high)
+    return out.assign_coords(band=list(bands))
+
+
+def rgb_plot(rgb, *, title: str = "", time_slider: bool = True, tiles: str | None = None, width: int = 420, height: int = 400):
+    """An hvplot RGB (with a time slider when ``rgb`` has ``time``), placed correctly in Web Mercator.
+
+    Examples
+    --------
+    >>> rgb_plot(composite_rgb(cube["reflectance"].isel(time=[0, 1])))  # doctest: +SKIP
+    """
+    import cartopy.crs as ccrs
+    import hvplot.xarray  # noqa: F401
+
+    import holoviews as hv
+
+    kwargs: dict[str, Any] = dict(x="x", y="y", bands="band", crs=ccrs.GOOGLE_MERCATOR, geo=True, projection=ccrs.GOOGLE_MERCATOR, width=width, height=height, title=title, tiles=tiles or False)
+    if "time" in rgb.dims and time_slider:
+        # A HoloMap (not a DynamicMap): every frame is embedded, so the slider also works in a static page.
+        frames = {str(np.datetime_as_string(t, unit="D")): rgb.sel(time=t).hvplot.rgb(**kwargs) for t in rgb["time"].values}
+        return hv.HoloMap(frames, kdims=["date"])
+    if "time" in rgb.dims:
+        rgb = rgb.isel(time=-1)
+    return rgb.hvplot.rgb(**kwargs)
+
+
+def image_plot(array, *, cmap: str = "viridis", clim: tuple[float, float] | None = None, title: str = "", rasterize: bool = False, tiles: str | None = None, width: int = 420, height: int = 400, max_pixels: int | None = None):
+    """A single-band raster (e.g. NDVI) in Web Mercator; ``rasterize=True`` uses datashader.
+
+    Examples
+    --------
+    >>> image_plot(cube["ndvi"].isel(time=0), cmap="RdYlGn", clim=(-1, 1))  # doctest: +SKIP
+    """
+    import cartopy.crs as ccrs
+    import hvplot.xarray  # noqa: F401
+
+    projected = to_plot_crs(array, max_pixels=max_pixels)
+    if "time" in projected.dims:
+        raise ValueError("Select one time step first (e.g. `.isel(time=0)`), or use rgb_plot for a slider.")
+    return projected.hvplot.image(
+        x="x", y="y", crs=ccrs.GOOGLE_MERCATOR, geo=True, projection=ccrs.GOOGLE_MERCATOR, cmap=cmap, clim=clim, title=title,
+        rasterize=rasterize, dynamic=not rasterize, width=width, height=height, tiles=tiles or False,
+    )
+
+
+def rasterized_image(array, *, width: int = 400, height: int = 400, cmap: str = "viridis", clim: tuple[float, float] | None = None, title: str = ""):
+    """Aggregate a full-resolution single-band raster with datashader into a ``width`` x ``height`` image.
+
+    Unlike a live ``rasterize`` this is computed once (``dynamic=False``), so it
+    embeds in a static page as one small image.
+
+    Examples
+    --------
+    >>> rasterized_image(cube["ndvi"].isel(time=0))  # doctest: +SKIP
+    """
+    import cartopy.crs as ccrs
+    import geoviews as gv
+    from holoviews.operation.datashader import rasterize
+
+    projected = to_plot_crs(array)
+    element = gv.Image(projected, kdims=["x", "y"], crs=ccrs.GOOGLE_MERCATOR)
+    shaded = rasterize(element, width=width, height=height, dynamic=False, aggregator="mean")
+    return shaded.opts(cmap=cmap, clim=clim or (np.nan, np.nan), colorbar=True, width=width + 60, height=height, title=title, projection=ccrs.GOOGLE_MERCATOR)
+
+
+def polygon_overlay(labels, *, color_column: str = "class_name", colors: dict | None = None, line_width: float = 1.5, fill_alpha: float = 0.0):
+    """Label polygons as a geoviews element in Web Mercator, coloured by class.
+
+    Examples
+    --------
+    >>> polygon_overlay(demo.read_labels())  # doctest: +SKIP
+    """
+    import cartopy.crs as ccrs
+    import geoviews as gv
+
+    gdf = vector_to_plot_crs(labels)
+    vdims = [c for c in gdf.columns if c != "geometry" and gdf[c].dtype.kind in "iufOUb"]
+    element = gv.Polygons(gdf, vdims=vdims, crs=ccrs.GOOGLE_MERCATOR)
+    opts: dict[str, Any] = dict(fill_alpha=fill_alpha, line_width=line_width, tools=["hover"], projection=ccrs.GOOGLE_MERCATOR)
+    if colors and color_column in gdf:
+        import holoviews as hv
+
+        opts["line_color"] = hv.dim(color_column).categorize(colors, default="white")
+        opts["fill_color"] = hv.dim(color_column).categorize(colors, default="white")
+    return element.opts(**opts)
+
+
+def element_lonlat_bounds(element) -> tuple[float, float, float, float]:
+    """Where an element built by these helpers lands, in degrees ``(west, south, east, north)``.
+
+    Use it to assert that imagery lands in the southern hemisphere.
+
+    Examples
+    --------
+    >>> element_lonlat_bounds(rasterized_image(cube["ndvi"].isel(time=0)))[1] < 0  # doctest: +SKIP
+    True
+    """
+    if hasattr(element, "last"):
+        element = element.last
+    x0, x1 = element.range(element.kdims[0])
+    y0, y1 = element.range(element.kdims[1])
+    return lonlat_bounds_of_3857((x0, y0, x1, y1))
+
+
+def save_html(obj, path, *, embed: bool = True) -> int:
+    """Save a plot as a self-contained HTML page (BokehJS inline, works offline); returns its size in bytes.
+
+    Examples
+    --------
+    >>> save_html(rgb_plot(rgb), "/tmp/rgb.html")  # doctest: +SKIP
+    """
+    import os
+
+    import holoviews as hv
+
+    hv.save(obj, path, resources="inline") if not hasattr(obj, "save") else obj.save(path, resources="inline", embed=embed)
+    return os.path.getsize(path)

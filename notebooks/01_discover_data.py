@@ -1,0 +1,267 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 01 · Discover data: from labelled polygons to a STAC item collection
+#
+# **Learning objectives**
+# - Read label polygons from GeoParquet and describe them: classes, areas, spatial blocks, CRS.
+# - Derive an area of interest (AOI) and search a STAC API by AOI, date range and cloud cover with `pystac-client`.
+# - Inspect search results as a GeoDataFrame (footprints, cloud cover over time) and read item/asset metadata
+#   (bands, resolutions, scale/offset).
+# - Save the chosen items as ndjson and stac-geoparquet for the next notebook.
+# - Know how NASA (earthaccess) and Planet (orders with S3 delivery) fit in, as opt-in cells.
+#
+# **Prerequisites:** [00 · Environment check](00_environment_check.ipynb); basic pandas/geopandas.
+#
+# **Expected run time:** `ci` about 15-30 s, `workshop` about 20-40 s (plus the demo build the first time), `full` under a minute
+# (plus its demo build).
+#
+# Change `stac_api` to `"earth-search"` and the *same* search code runs against Earth Search on AWS
+# (https://earth-search.aws.element84.com/v1); offline, that choice fails fast with a clear message.
+
+# %% tags=["parameters"]
+profile = "ci"  # ci | workshop | full
+stac_api = "local"  # "local" (demo API on 127.0.0.1) or "earth-search"
+data_dir = None  # None: $GEOML_DATA_DIR or <repo>/data
+datetime_range = "2024-01-01/2024-12-31"
+max_cloud_cover = 60.0  # percent
+use_earthaccess = False  # opt-in: NASA Earthdata search (needs `pip install earthaccess`, a login and the internet)
+use_planet = False  # opt-in: Planet order with S3 delivery (needs `pip install planet`, PL_API_KEY and the internet)
+
+# %%
+import geopandas as gpd
+import holoviews as hv
+import hvplot.pandas  # noqa: F401
+import pandas as pd
+
+from geoml_helpers.demo import ensure_demo_data
+from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_LABELS
+from geoml_helpers.errors import EmptySearchError
+from geoml_helpers.labels import read_labels
+from geoml_helpers.loading import items_to_geodataframe, save_items, scaling_table
+from geoml_helpers.plotting import polygon_overlay
+from geoml_helpers.profiles import outputs_dir
+from geoml_helpers.stac_metadata import band_resolutions, item_epsg
+from geoml_helpers.stac_search import open_stac_source, search_items
+
+hv.extension("bokeh")
+
+# %% [markdown]
+# ## 1. The labels
+# The course starts from what a field team delivers: polygons with a class. Here they come with the demo data
+# (built on first use). `read_labels` validates them: a file in another CRS is reprojected (and says so), invalid
+# geometries are repaired or refused with their row ids.
+
+# %%
+demo = ensure_demo_data(profile, data_dir)
+report = read_labels(demo.labels_path, crs=demo.crs, data_bounds=demo.bounds)
+labels = report.labels
+print(report)
+print("CRS:", labels.crs.to_string(), "-", labels.crs.name)
+labels.head()
+
+# %%
+summary = (
+    labels.assign(area_ha=labels.area / 1e4, label=labels["class_id"].map(CLASS_LABELS))
+    .groupby(["class_id", "label"])
+    .agg(polygons=("polygon_id", "count"), area_ha=("area_ha", "sum"), blocks=("block_id", "nunique"))
+    .reset_index()
+)
+assert summary["polygons"].sum() == len(labels)
+summary
+
+# %% [markdown]
+# The split is by **spatial block**, not by polygon: neighbouring pixels are alike, so a random split would leak.
+
+# %%
+blocks = demo.read_blocks()
+pd.crosstab(labels["class_id"].map(CLASS_LABELS), labels["split"])
+
+# %%
+polygon_overlay(blocks[["block_id", "split", "geometry"]], color_column="split", colors={"train": "#1b9e77", "val": "#d95f02", "test": "#7570b3"}, fill_alpha=0.15) * polygon_overlay(
+    labels, colors={CLASS_LABELS[c]: col for c, col in CLASS_COLORS.items()} | {n: CLASS_COLORS[c] for c, n in zip(labels["class_id"], labels["class_name"])}, fill_alpha=0.6
+)
+
+# %% [markdown]
+# ## 2. The AOI and the STAC API
+# STAC searches take lon/lat, so the AOI is the labels' extent reprojected to EPSG:4326 with a small margin.
+
+# %%
+aoi_utm = labels.total_bounds
+margin = 100.0  # metres
+aoi = gpd.GeoSeries.from_xy([aoi_utm[0] - margin, aoi_utm[2] + margin], [aoi_utm[1] - margin, aoi_utm[3] + margin], crs=labels.crs).to_crs(4326)
+bbox = [float(aoi.x.min()), float(aoi.y.min()), float(aoi.x.max()), float(aoi.y.max())]
+assert bbox[1] < 0, "the AOI is in the southern hemisphere"
+print("AOI bbox (lon/lat):", [round(v, 5) for v in bbox])
+
+# %%
+source = open_stac_source(stac_api, profile, data_dir)
+print(source.url, "| cloud-cover filter done by:", source.cloud_filter)
+[c.id for c in source.client.get_collections()]
+
+# %% [markdown]
+# ## 3. Search by AOI, dates and cloud cover
+# `search_items` builds the same request for every API. Earth Search filters cloud cover on the server (CQL2);
+# the local rustac server has no filter extension, so the helper filters on the client and says so.
+
+# %%
+everything = search_items(source, bbox=bbox, datetime=datetime_range)
+result = search_items(source, bbox=bbox, datetime=datetime_range, max_cloud_cover=max_cloud_cover)
+print(f"{len(everything)} items in {datetime_range}; {len(result)} with eo:cloud_cover <= {max_cloud_cover}% (filter: {result.cloud_filter})")
+assert 0 < len(result) <= len(everything)
+assert all(item.properties["eo:cloud_cover"] <= max_cloud_cover for item in result.items)
+
+# %% [markdown]
+# An empty search is an error with the parameters to widen, not a silent empty list:
+
+# %%
+try:
+    search_items(source, bbox=bbox, datetime="2015-01-01/2015-02-01", max_cloud_cover=5)
+except EmptySearchError as error:
+    print(error)
+
+# %% [markdown]
+# ## 4. The results as a GeoDataFrame
+
+# %%
+found = items_to_geodataframe(everything.items)
+found["kept"] = found["eo:cloud_cover"] <= max_cloud_cover
+found[["id", "datetime", "platform", "eo:cloud_cover", "s2:processing_baseline", "kept"]]
+
+# %%
+cloud_plot = found.hvplot.scatter(x="datetime", y="eo:cloud_cover", by="kept", size=60, width=600, height=260, title="Cloud cover over time", ylabel="cloud cover (%)") * hv.HLine(max_cloud_cover).opts(color="grey", line_dash="dashed")
+footprints = polygon_overlay(found[["id", "eo:cloud_cover", "geometry"]], fill_alpha=0.05) * polygon_overlay(gpd.GeoDataFrame(geometry=[aoi.union_all().envelope], crs=4326), line_width=3)
+(cloud_plot + footprints.opts(width=320, height=260, title="Footprints and AOI")).cols(2)
+
+# %% [markdown]
+# ## 5. Item and asset metadata
+# Bands come at 10, 20 and 60 m. Their DNs become reflectance with `DN * scale + offset` from `raster:bands` —
+# unless the item says `earthsearch:boa_offset_applied: true` (notebook 02 shows that trap on a real item).
+
+# %%
+first = result.items[0]
+print(first.id, "| EPSG:", item_epsg(first), "| baseline:", first.properties.get("s2:processing_baseline"))
+resolutions = band_resolutions(first)
+scales = scaling_table([first]).set_index("band")
+assets = pd.DataFrame(
+    {
+        "title": {k: a.title for k, a in first.assets.items()},
+        "resolution_m": resolutions,
+        "proj:shape": {k: a.extra_fields.get("proj:shape") for k, a in first.assets.items()},
+    }
+).join(scales[["scale", "offset", "source"]])
+assert {resolutions[b] for b in ("blue", "green", "red", "nir")} == {10.0}
+assert resolutions["coastal"] == 60.0 and resolutions["swir16"] == 20.0
+assets
+
+# %% [markdown]
+# ## 6. Save the chosen items
+# ndjson is one item per line (simple, streamable); stac-geoparquet is columnar and loads into DuckDB/geopandas.
+# Everything goes under the data directory's `outputs/<profile>/`.
+
+# %%
+saved = save_items(result.items, outputs_dir(profile, "discovery", data_dir=data_dir), name="items")
+for kind, path in saved.items():
+    print(f"{kind:8s} {path}  {path.stat().st_size / 1e3:.1f} kB")
+assert sum(1 for _ in saved["ndjson"].open()) == len(result)
+
+# %% [markdown]
+# ## 7. Other providers (opt-in, online)
+# The same AOI and dates work with other catalogues. These cells only run when you switch their parameter on; they
+# then check the package, the credentials and the network *first*, and fail within seconds with the fix.
+#
+# **NASA Earthdata with `earthaccess`** (e.g. Harmonized Landsat Sentinel-2, HLS):
+
+# %%
+from geoml_helpers.environment_check import require_env, require_online, require_optional
+
+
+def search_nasa_hls(bbox, datetime_range, max_cloud_cover):
+    """Search HLS Sentinel-2 (HLSS30 v2.0) granules with earthaccess."""
+    earthaccess = require_optional("earthaccess", "Searching NASA Earthdata")
+    require_env(["EARTHDATA_USERNAME", "EARTHDATA_PASSWORD"], "Logging in to NASA Earthdata", "Register at https://urs.earthdata.nasa.gov and export both variables.")
+    require_online("https://cmr.earthdata.nasa.gov", "Searching NASA Earthdata")
+    earthaccess.login(strategy="environment")
+    start, end = datetime_range.split("/")
+    return earthaccess.search_data(short_name="HLSS30", version="2.0", bounding_box=tuple(bbox), temporal=(start, end), cloud_cover=(0, max_cloud_cover))
+
+
+if use_earthaccess:
+    granules = search_nasa_hls(bbox, datetime_range, max_cloud_cover)
+    print(f"{len(granules)} HLS granules")
+else:
+    print("earthaccess search skipped (set use_earthaccess=True). With it on here, it would stop at once with:")
+    try:
+        require_optional("earthaccess", "Searching NASA Earthdata")
+    except ImportError as error:
+        print(" ", error)
+
+# %% [markdown]
+# **Planet** — an order of PlanetScope surface reflectance clipped to the AOI, delivered straight into your S3 bucket:
+
+# %%
+def order_planet_to_s3(item_ids, aoi_geojson, bucket, aws_region="eu-central-1"):
+    """Create a Planet order (PSScene, analytic_sr_udm2) clipped to the AOI, delivered to Amazon S3."""
+    planet = require_optional("planet", "Ordering Planet imagery", "pip install planet")
+    env = require_env(["PL_API_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"], "A Planet order with S3 delivery", "Export your Planet API key and the S3 bucket's AWS keys.")
+    require_online("https://api.planet.com", "Ordering Planet imagery")
+    from planet import order_request
+
+    request = order_request.build_request(
+        name="geoml-aoi",
+        products=[order_request.product(item_ids=list(item_ids), product_bundle="analytic_sr_udm2", item_type="PSScene")],
+        tools=[order_request.clip_tool(aoi_geojson)],
+        delivery=order_request.amazon_s3(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], bucket, aws_region),
+    )
+    return planet.Planet().orders.create_order(request)
+
+
+if use_planet:
+    order = order_planet_to_s3(["20240301_083512_12_2470"], aoi.union_all().envelope.__geo_interface__, bucket="my-bucket")
+    print(order["id"], order["state"])
+else:
+    print("Planet order skipped (set use_planet=True). With it on here, it would stop at once with:")
+    try:
+        require_optional("planet", "Ordering Planet imagery", "pip install planet")
+    except ImportError as error:
+        print(" ", error)
+
+# %%
+source.close()
+
+# %% [markdown]
+# ## Check your understanding
+# You raise `max_cloud_cover` from 60 to 100. Which rows of the table in section 4 change, and why might you still
+# prefer a strict threshold even though notebook 02 masks clouds pixel by pixel?
+#
+# <details><summary>Solution</summary>
+#
+# Only the `kept` column changes: every item becomes kept (the search returns the same items, the cloud filter
+# keeps more). A strict threshold saves reading and masking scenes that are mostly cloud: the per-pixel SCL mask
+# would throw nearly all their pixels away anyway, and thin cloud edges missed by SCL contaminate composites.
+# A loose threshold helps when clear dates are rare (winter in the Western Cape), because partly cloudy scenes
+# still add clear pixels.
+#
+# </details>
+#
+# ## Summary
+# - Labels are read and validated first; their extent becomes the AOI in lon/lat.
+# - `pystac-client` searches the local rustac API and Earth Search with the same code; the cloud filter runs on the
+#   server when the API supports it.
+# - Item metadata tell us each band's resolution and how to scale DNs; we saved the chosen items as ndjson and
+#   stac-geoparquet.
+#
+# **Next:** [02 · Load and prepare](02_load_and_prepare.ipynb) loads these items into a lazy data cube.

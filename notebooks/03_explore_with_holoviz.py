@@ -1,0 +1,195 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 · Explore the cube with HoloViz
+#
+# **Learning objectives**
+# - Plot true- and false-colour composites with a time slider (hvplot), in the right place on the globe.
+# - Aggregate full-resolution arrays with datashader's `rasterize`.
+# - Overlay the label polygons on the imagery with geoviews; add map tiles only when online.
+# - Compare spectral signatures and NDVI phenology per class.
+# - Build a panel dashboard that also runs as a web app (`panel serve`).
+#
+# **Prerequisites:** [02 · Load and prepare](02_load_and_prepare.ipynb) (the cube is built here if it is missing).
+#
+# **Expected run time:** `ci` about 30-60 s, `workshop` about 1-2 min, `full` a few minutes.
+#
+# **The UTM-south pitfall.** The demo lies in UTM zone 34 *south* (EPSG:32734). hvplot drops the `+south` of such
+# CRSs and ignores `crs=` when the data carry a rioxarray CRS, which puts Stellenbosch at 63 N. Every plot here is
+# therefore reprojected to Web Mercator first (`geoml_helpers.plotting.to_plot_crs`), and we assert where it lands.
+
+# %% tags=["parameters"]
+profile = "ci"  # ci | workshop | full
+stac_api = "local"  # not used for plotting: the cube is built from the demo items
+data_dir = None  # None: $GEOML_DATA_DIR or <repo>/data
+tiles = None  # e.g. "OSM" or "EsriImagery" when online; None keeps every plot offline
+max_slider_steps = None  # time steps embedded in the sliders; None: 4 in ci, 6 otherwise (each frame adds to the page size)
+max_pixels = None  # longest side of the images embedded in the page; None: 240 in ci, 300 otherwise
+
+# %%
+import holoviews as hv
+import hvplot.pandas  # noqa: F401
+import numpy as np
+import pandas as pd
+from pyproj import Transformer
+
+from geoml_helpers.cube import ensure_analysis_ready_cube
+from geoml_helpers.dashboard import build_dashboard
+from geoml_helpers.demo import ensure_demo_data
+from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_LABELS
+from geoml_helpers.labels import class_means, rasterize_labels, read_labels
+from geoml_helpers.plotting import (
+    FALSE_COLOUR_BANDS,
+    RGB_BANDS,
+    composite_rgb,
+    element_lonlat_bounds,
+    polygon_overlay,
+    rasterized_image,
+    rgb_plot,
+)
+
+hv.extension("bokeh")
+
+# %%
+max_slider_steps = max_slider_steps or (4 if profile == "ci" else 6)
+max_pixels = max_pixels or (240 if profile == "ci" else 300)
+cube = ensure_analysis_ready_cube(profile, data_dir, progress=True)
+demo = ensure_demo_data(profile, data_dir)
+labels = read_labels(demo.labels_path, crs=demo.crs, data_bounds=demo.bounds).labels
+to_lonlat = Transformer.from_crs(demo.crs, 4326, always_xy=True)
+xmin, ymin, xmax, ymax = demo.bounds
+(west, east), (south, north) = to_lonlat.transform([xmin, xmax], [ymin, ymax])
+print(f"cube: {dict(cube.sizes)}; area in lon/lat: {west:.3f}..{east:.3f} E, {south:.3f}..{north:.3f}")
+
+
+def assert_in_place(element, tolerance=0.01):
+    """The plot must cover the demo area, in the southern hemisphere."""
+    w, s, e, n = element_lonlat_bounds(element)
+    assert s < 0 and n < 0, f"plot landed in the northern hemisphere: {s:.2f}..{n:.2f}"
+    assert abs(s - south) < tolerance and abs(n - north) < tolerance and abs(w - west) < tolerance, (w, s, e, n)
+
+
+# %% [markdown]
+# ## 1. True and false colour with a time slider
+# The months with the most clear pixels make the best pictures; in `ci` only a few are embedded to keep the page
+# small. Every frame is embedded (a HoloMap), so the slider also works in the static course book.
+
+# %%
+clear_share = cube["clear_count"].clip(max=1).mean(dim=("y", "x")).to_series()
+best = np.sort(clear_share.nlargest(max_slider_steps).index.values)
+print("months shown:", [str(t)[:7] for t in best], "clear share:", clear_share.loc[best].round(2).tolist())
+reflectance = cube["reflectance"].sel(time=best)
+
+true_colour = composite_rgb(reflectance, RGB_BANDS, max_pixels=max_pixels)
+false_colour = composite_rgb(reflectance, FALSE_COLOUR_BANDS, max_pixels=max_pixels)
+true_plot = rgb_plot(true_colour, title="True colour (red, green, blue)", tiles=tiles, width=380, height=360)
+false_plot = rgb_plot(false_colour, title="False colour (nir, red, green)", tiles=tiles, width=380, height=360)
+assert_in_place(true_plot)
+assert float(true_colour.min()) >= 0 and float(true_colour.max()) <= 1
+true_plot + false_plot
+
+# %% [markdown]
+# In false colour, vegetation is red: the invasive pine and gum plantations glow darker and redder than the fynbos.
+
+# %% [markdown]
+# ## 2. Full resolution with datashader
+# A browser cannot draw millions of pixels. datashader's `rasterize` aggregates the full-resolution array to the
+# screen's pixels; here it runs once (`dynamic=False`) so the static page holds one small image. With a live kernel,
+# `cube["ndvi"].hvplot.image(rasterize=True)` re-aggregates on every zoom.
+
+# %%
+month = best[len(best) // 2]
+ndvi_full = cube["ndvi"].sel(time=month)
+print(f"full resolution: {ndvi_full.size:,} pixels -> at most 300 x 300 on screen")
+ndvi_image = rasterized_image(ndvi_full, width=300, height=300, cmap="RdYlGn", clim=(-0.2, 0.9), title=f"NDVI {str(month)[:7]} (rasterized)")
+shown = ndvi_image.dimension_values(2, flat=False).shape
+print("aggregated image:", shown)
+assert max(shown) <= 300
+assert_in_place(ndvi_image)
+ndvi_image
+
+# %% [markdown]
+# ## 3. Labels on the imagery (geoviews)
+# Both layers are in Web Mercator, declared with `crs=GOOGLE_MERCATOR`, so nothing is reprojected at plot time.
+# Set the `tiles` parameter (e.g. `"OSM"`) when online for a basemap; offline it stays off.
+
+# %%
+colours = {name: CLASS_COLORS[cid] for cid, name in zip(labels["class_id"], labels["class_name"])}
+overlay = rgb_plot(true_colour.sel(time=month), title=f"Labels on true colour, {str(month)[:7]}", tiles=tiles, width=520, height=480) * polygon_overlay(labels, colors=colours, fill_alpha=0.25)
+assert_in_place(overlay.get(0))
+overlay
+
+# %% [markdown]
+# ## 4. Spectral signatures and phenology per class
+# The polygons are burned onto the cube's grid; then each class's mean per band and month is one table.
+
+# %%
+classes = rasterize_labels(labels, cube["ndvi"])
+pixels = pd.Series(classes.values.ravel()).value_counts().drop(0, errors="ignore").sort_index()
+assert set(pixels.index) == set(labels["class_id"]), "every class has labelled pixels"
+spectra = class_means(cube["reflectance"], classes, CLASS_LABELS)
+wavelength = {"coastal": 443, "blue": 490, "green": 560, "red": 665, "rededge1": 704, "rededge2": 740, "rededge3": 783, "nir": 842, "nir08": 865, "swir16": 1610, "swir22": 2190}
+spectra["wavelength_nm"] = spectra["band"].map(wavelength)
+annual = spectra.groupby(["class_name", "band", "wavelength_nm"], as_index=False)["value"].median().sort_values("wavelength_nm")
+assert annual["value"].between(-0.1, 1.0).all()
+water = annual[annual["class_name"] == CLASS_LABELS[3]].set_index("band")["value"]
+assert water["nir"] < water["green"], "water is darker in the NIR than in the green"
+annual.hvplot.line(x="wavelength_nm", y="value", by="class_name", color=[CLASS_COLORS[c] for c in sorted(CLASS_COLORS) if CLASS_LABELS[c] in set(annual["class_name"])], width=650, height=330, title="Annual median spectral signature per class", ylabel="reflectance", xlabel="wavelength (nm)", legend="right")
+
+# %%
+phenology = class_means(cube["ndvi"], classes, CLASS_LABELS)
+wide = phenology.pivot(index="time", columns="class_name", values="value")
+print(wide.round(2).to_string())
+assert wide[CLASS_LABELS[2]].mean() > wide[CLASS_LABELS[4]].mean(), "invasive trees are greener than bare rock/sand"
+phenology.hvplot.line(x="time", y="value", by="class_name", color=[CLASS_COLORS[c] for c in sorted(CLASS_COLORS) if CLASS_LABELS[c] in set(phenology["class_name"])], width=650, height=330, title="NDVI phenology per class (monthly medians)", ylabel="NDVI", legend="right")
+
+# %% [markdown]
+# Cultivated land follows the winter-rain crop cycle; evergreen invasive trees stay high all year; fynbos varies
+# little. That difference in *timing* is what the classifiers of the next notebooks use.
+
+# %% [markdown]
+# ## 5. A dashboard
+# Class, month and band/index widgets drive a map and the class curves. In a live notebook the widgets work here;
+# in the static book they need a kernel. The same app runs as a web page on this machine:
+#
+# ```bash
+# GEOML_PROFILE=ci panel serve geoml_helpers/dashboard.py --address 127.0.0.1 --port 5006
+# ```
+
+# %%
+dashboard = build_dashboard(profile, data_dir, max_pixels=min(max_pixels, 200))
+dashboard
+
+# %% [markdown]
+# ## Check your understanding
+# A colleague plots the cube with `cube["ndvi"].isel(time=0).hvplot.image(geo=True, tiles="OSM")` and sees it over
+# northern Finland. What happened, and what are two ways to fix it?
+#
+# <details><summary>Solution</summary>
+#
+# hvplot read the rioxarray CRS (EPSG:32734) but dropped `+south`, so the northings (about 6 240 000 m) were taken
+# as *north* of the equator: 56-63 N. Fix 1: reproject first, `to_plot_crs(array)` (Web Mercator, no
+# `spatial_ref`), and declare `crs=ccrs.GOOGLE_MERCATOR`. Fix 2: drop `spatial_ref` and pass
+# `crs=ccrs.UTM(34, southern_hemisphere=True)` explicitly.
+#
+# </details>
+#
+# ## Summary
+# - Reproject to Web Mercator before plotting, and assert where plots land.
+# - Keep static pages small: a few embedded time steps, datashader aggregates, tiles off unless online.
+# - Per-class spectra and NDVI phenology show which bands and months separate the classes.
+#
+# **Next:** the modelling notebooks start from `ensure_analysis_ready_cube` and the labels.

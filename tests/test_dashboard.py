@@ -1,0 +1,74 @@
+"""The panel dashboard: built in Python, and served by `panel serve` on 127.0.0.1, leaving no process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from geoml_helpers.stac_server import free_port
+
+DASHBOARD = Path(__file__).resolve().parents[1] / "geoml_helpers" / "dashboard.py"
+
+
+def test_build_dashboard_has_widgets(demo_ci, data_root):
+    import panel as pn
+
+    from geoml_helpers.dashboard import build_dashboard
+
+    app = build_dashboard("ci", data_root)
+    widgets = {w.name: w for w in app.select(pn.widgets.Widget)}
+    assert {"Land-cover class", "Month", "Band or index"} <= set(widgets)
+    assert "ndvi" in widgets["Band or index"].options and "swir16" in widgets["Band or index"].options
+    # Changing a widget re-renders without error.
+    widgets["Band or index"].value = "nir"
+    widgets["Month"].value = widgets["Month"].options[0]
+
+
+def test_panel_serve_answers_on_loopback(demo_ci, data_root):
+    from geoml_helpers.cube import ensure_analysis_ready_cube
+
+    ensure_analysis_ready_cube("ci", data_root)  # built here so the server's first page is quick
+    port = free_port()
+    env = {**os.environ, "GEOML_PROFILE": "ci", "GEOML_DATA_DIR": str(data_root)}
+    panel = Path(sys.executable).with_name("panel")
+    process = subprocess.Popen(
+        [str(panel), "serve", str(DASHBOARD), "--address", "127.0.0.1", "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/dashboard"
+        deadline = time.monotonic() + 120
+        response = None
+        while time.monotonic() < deadline:
+            assert process.poll() is None, process.stdout.read().decode(errors="replace")[-3000:]
+            try:
+                response = requests.get(url, timeout=60)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.5)
+        assert response is not None, "panel serve did not answer within 120 s"
+        assert response.status_code == 200
+        from geoml_helpers.dashboard import DASHBOARD_TITLE
+
+        # The title is set by `.servable(title=...)` at the end of the script: the app was built for this session.
+        assert f"<title>{DASHBOARD_TITLE}</title>" in response.text
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=15)
+    assert process.poll() is not None
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)  # no process of that group is left
