@@ -360,7 +360,7 @@ def _build_hyperspectral(folder: Path, landscape, prof: DemoProfile, seed: int, 
     )
     data = data.rio.write_crs(crs)
     chunk = min(64, n)
-    data.to_zarr(folder / "hyperspectral" / "enmap_like_l2a.zarr", mode="w", consolidated=True, encoding={"reflectance": {"chunks": (len(wl), chunk, chunk)}})
+    data.to_zarr(folder / "hyperspectral" / "enmap_like_l2a.zarr", mode="w", consolidated=True, zarr_format=2, encoding={"reflectance": {"chunks": (len(wl), chunk, chunk)}})
 
     collection, item = hyperspectral_documents(bounds, wl, n, f"{ACQUISITION_DATE:%Y-%m-%d}T08:50:00Z")
     hs_dir = folder / "stac" / HYPERSPECTRAL_COLLECTION_ID
