@@ -1,0 +1,56 @@
+"""dask clusters: a real LocalCluster on 127.0.0.1, and the coiled option failing fast."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+
+import psutil
+import pytest
+
+from geoml_helpers.clusters import ClusterConfigError, CoiledCredentialsError, check_coiled_ready, start_cluster
+from geoml_helpers.errors import MissingDependencyError, OfflineError
+
+
+def test_local_cluster_on_loopback_computes_and_leaves_no_worker(tmp_path):
+    with start_cluster("local", n_workers=1, threads_per_worker=1, memory_limit="1GiB", local_directory=tmp_path) as handle:
+        assert handle.dashboard_link.startswith("http://127.0.0.1:")
+        workers = handle.workers()
+        assert workers["threads"].tolist() == [1]
+        assert workers["memory_limit_gib"].tolist() == [1.0]
+        assert handle.client.submit(sum, [1, 2, 3]).result() == 6
+        pids = [int(p) for p in workers["pid"]]
+        assert all(psutil.pid_exists(p) for p in pids)
+        scheduler_host = handle.client.scheduler.address
+        assert "127.0.0.1" in scheduler_host
+    deadline = time.time() + 10
+    while time.time() < deadline and any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids):
+        time.sleep(0.2)
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+
+
+def test_unknown_cluster_kind():
+    with pytest.raises(ClusterConfigError, match="local"):
+        start_cluster("kubernetes")
+
+
+def test_coiled_fails_fast_with_a_clear_message(monkeypatch, tmp_path):
+    monkeypatch.delenv("DASK_COILED__TOKEN", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    started = time.perf_counter()
+    with pytest.raises((MissingDependencyError, CoiledCredentialsError, OfflineError)) as info:
+        start_cluster("coiled")
+    assert time.perf_counter() - started < 15
+    message = str(info.value)
+    assert "cluster='local'" in message
+    if importlib.util.find_spec("coiled") is None:
+        assert isinstance(info.value, MissingDependencyError) and "pip install coiled" in message
+    else:
+        assert "coiled login" in message or "network" in message
+
+
+def test_check_coiled_ready_is_what_start_cluster_calls(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("DASK_COILED__TOKEN", raising=False)
+    with pytest.raises((MissingDependencyError, CoiledCredentialsError, OfflineError)):
+        check_coiled_ready(timeout=1)

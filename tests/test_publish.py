@@ -1,0 +1,88 @@
+"""The prediction's STAC Item validates, is added to the real local STAC API and is found again."""
+
+from __future__ import annotations
+
+import numpy as np
+import pystac
+import pytest
+
+from geoml_helpers.cog import write_cog
+from geoml_helpers.demo.classes import CLASS_NAMES, class_colormap
+from geoml_helpers.errors import EmptySearchError
+from geoml_helpers.publish import (
+    PREDICTION_COLLECTION_ID,
+    ModelDescription,
+    StacValidationError,
+    find_published,
+    prediction_collection,
+    prediction_item,
+    publish_item,
+    validate_item,
+)
+from geoml_helpers.stac_server import LocalStacServer
+
+
+@pytest.fixture(scope="module")
+def item(demo_ci, tmp_path_factory):
+    import rasterio
+
+    folder = tmp_path_factory.mktemp("prediction")
+    with rasterio.open(demo_ci.truth_path) as src:
+        classes = src.read(1)
+    cls_path = write_cog(folder / "classes.tif", classes, transform=demo_ci.transform, crs=demo_ci.crs, nodata=0, colormap=class_colormap(), overview_resampling="nearest")
+    conf_path = write_cog(folder / "confidence.tif", np.full(classes.shape, 90, "uint8"), transform=demo_ci.transform, crs=demo_ci.crs, nodata=255)
+    model = ModelDescription("geoml-rf", "RandomForestClassifier", "scikit-learn", "1.9", "0.1.0", bands=["red", "nir"], n_times=11, features=["red_p50", "nir_p50"], hyperparameters={"n_estimators": 50})
+    return prediction_item(
+        "geoml-test-prediction",
+        bounds=demo_ci.bounds,
+        crs=demo_ci.crs,
+        start="2024-01-01T00:00:00Z",
+        end="2024-12-31T23:59:59Z",
+        assets={"classification": cls_path, "confidence": conf_path},
+        shape=classes.shape,
+        transform=list(demo_ci.transform)[:6],
+        model=model,
+        class_percentages={c: 100 * float((classes == c).mean()) for c in CLASS_NAMES},
+    )
+
+
+def test_item_validates(item):
+    report = validate_item(item)
+    assert report["core"] == "schema"
+    assert {"classification", "mlm", "version", "projection"} <= set(report)
+    classes = item.assets["classification"].ext.classification.classes
+    assert [c.value for c in classes] == [0, *sorted(CLASS_NAMES)]
+    assert item.properties["mlm:architecture"] == "RandomForestClassifier"
+    assert item.properties["version"] == "0.1.0"
+
+
+def test_broken_item_is_rejected(item):
+    broken = item.clone()
+    del broken.properties["mlm:input"]
+    with pytest.raises(StacValidationError, match="mlm:input"):
+        validate_item(broken)
+    bad_core = item.clone()
+    bad_core.bbox = None
+    bad_core.geometry = {"type": "Polygon", "coordinates": "nope"}
+    with pytest.raises(StacValidationError, match="core schema"):
+        validate_item(bad_core)
+
+
+def test_published_item_is_searchable(demo_ci, item):
+    with LocalStacServer.for_demo(demo_ci) as server:
+        with pytest.raises(EmptySearchError):
+            find_published(server.url, item.id, collection="sentinel-2-l2a")
+        collection = prediction_collection(item.bbox, "2024-01-01T00:00:00Z", "2024-12-31T23:59:59Z")
+        url = publish_item(server, item, collection)
+        assert server.running and url == server.url and url.startswith("http://127.0.0.1:")
+        found = find_published(server.url, item.id, bbox=item.bbox)
+        assert isinstance(found, pystac.Item) and found.id == item.id and found.collection_id == PREDICTION_COLLECTION_ID
+        assert found.assets["classification"].href == item.assets["classification"].href
+        assert found.properties["mlm:name"] == "geoml-rf"
+        # the demo imagery is still there, and publishing twice does not duplicate
+        publish_item(server, item, collection)
+        assert sum(i["id"] == item.id for i in server.items) == 1
+        import pystac_client
+
+        s2 = list(pystac_client.Client.open(server.url).search(collections=["sentinel-2-l2a"], max_items=3).items())
+        assert len(s2) == 3
