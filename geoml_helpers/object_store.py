@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import GeomlError, MissingDependencyError, PortInUseError
-from .stac_server import HOST, free_port, port_is_free
+from .processes import HOST, die_with_parent, free_port, port_is_free
 
 DEFAULT_ACCESS_KEY = "geoml"
 DEFAULT_SECRET_KEY = "geoml-local-secret"  # a loopback-only practice server, not a real secret
@@ -239,7 +239,7 @@ class LocalObjectStore:
             stdin=subprocess.DEVNULL,
             cwd=work,
             start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
         )
         log.close()
         self.ports = ports
@@ -319,20 +319,6 @@ class LocalObjectStore:
     def http_url(self, bucket: str, key: str) -> str:
         """Plain HTTPS-style (here HTTP) URL of an object, readable anonymously."""
         return f"{self.endpoint_url}/{bucket}/{key.lstrip('/')}"
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: ask Linux to SIGKILL it when its parent dies.
-
-    A kernel killed with SIGKILL (papermill, "restart kernel") runs no atexit
-    handler; without this, ``weed`` would outlive it.
-    """
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - best effort; stop()/atexit still apply
-        pass
 
 
 def _socket_files(ports: StorePorts) -> list[Path]:

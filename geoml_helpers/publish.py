@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .demo.classes import CLASS_COLORS, CLASS_LABELS, CLASS_NAMES, NODATA_CLASS
-from .errors import EmptySearchError, GeomlError, PortInUseError
+from .errors import EmptySearchError, GeomlError
 
 PREDICTION_COLLECTION_ID = "geoml-landcover-predictions"
 
@@ -390,27 +390,14 @@ def publish_item(server, item, collection: dict | None = None) -> str:
     Returns
     -------
     str
-        The server's URL: the same port as before, unless that port is still
-        in TCP TIME_WAIT, then a fresh one (with a warning).
+        The server's URL (the same port as before).
     """
     data = item.to_dict(include_self_link=False) if hasattr(item, "to_dict") else dict(item)
     have = {c.get("id") for c in server.collections}
     new_collections = [collection] if collection is not None and collection.get("id") not in have else []
     if data.get("collection") not in have and not new_collections:
         raise ValueError(f"The server has no collection {data.get('collection')!r}; pass `collection=prediction_collection(...)`.")
-    server.items = [i for i in server.items if i.get("id") != data["id"]]
-    try:
-        server.restart_with(collections=new_collections, items=[data])
-    except PortInUseError:
-        # The old port can linger in TIME_WAIT after client connections; LocalStacServer's
-        # free-port check (no SO_REUSEADDR) then refuses it although rustac could bind it.
-        # The documents are already added: start on a fresh port and tell the caller.
-        import warnings
-
-        old = server.port
-        server.requested_port = None
-        server.start()
-        warnings.warn(f"Port {old} was not yet reusable; the STAC API restarted at {server.url}.", stacklevel=2)
+    server.restart_with(collections=new_collections, items=[data])
     return server.url
 
 

@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,41 +33,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import MissingDependencyError, PortInUseError, StacApiUnreachableError
+from .processes import HOST, die_with_parent, free_port, port_is_free
 
 if TYPE_CHECKING:
     from .demo.build import DemoData
-
-HOST = "127.0.0.1"
-
-
-def free_port(host: str = HOST) -> int:
-    """A TCP port that is free on ``host`` right now.
-
-    Examples
-    --------
-    >>> 1024 < free_port() < 65536
-    True
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
-def port_is_free(port: int, host: str = HOST) -> bool:
-    """Whether ``port`` can be bound on ``host``.
-
-    Examples
-    --------
-    >>> port_is_free(free_port())
-    True
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
 
 def _rustac_executable() -> str:
     candidates = [Path(sys.executable).with_name("rustac"), shutil.which("rustac")]
@@ -180,6 +148,7 @@ class LocalStacServer:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
         )
         log.close()
         self.port = port
@@ -220,13 +189,16 @@ class LocalStacServer:
         self._workdir = None
 
     def restart_with(self, collections: Iterable[dict] = (), items: Iterable[dict] = ()) -> LocalStacServer:
-        """Add documents and restart on the same port.
+        """Add documents (an item with an existing id replaces it) and restart on the same port.
 
         rustac's in-memory backend has no transaction endpoint (``POST
         /collections/{id}/items`` answers 405), so publishing means reloading.
         """
-        self.collections.extend(dict(c) for c in collections)
-        self.items.extend(dict(i) for i in items)
+        new_items = [dict(i) for i in items]
+        replaced = {(i.get("collection"), i.get("id")) for i in new_items}
+        self.items = [i for i in self.items if (i.get("collection"), i.get("id")) not in replaced] + new_items
+        have = {c.get("id") for c in self.collections}
+        self.collections.extend(dict(c) for c in collections if c.get("id") not in have)
         port = self.port
         self.stop()
         self.requested_port = port

@@ -153,3 +153,27 @@ def test_cli_serves_until_interrupted(demo_ci, data_root):
         process.wait(timeout=15)
     time.sleep(0.2)
     assert children and not any(psutil.pid_exists(pid) for pid in children)
+
+
+def test_server_dies_with_a_killed_kernel(demo_ci, data_root):
+    import signal
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, time\n"
+        "from geoml_helpers.demo import open_demo_data\n"
+        "from geoml_helpers.stac_server import LocalStacServer\n"
+        f"server = LocalStacServer.for_demo(open_demo_data('ci', root={str(data_root)!r})).start()\n"
+        "print(server.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    kernel = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    server_pid = int(kernel.stdout.readline())
+    assert psutil.pid_exists(server_pid)
+    kernel.send_signal(signal.SIGKILL)  # no atexit handler runs
+    kernel.wait(timeout=10)
+    deadline = time.time() + 10
+    while time.time() < deadline and psutil.pid_exists(server_pid) and psutil.Process(server_pid).status() != psutil.STATUS_ZOMBIE:
+        time.sleep(0.1)
+    assert not psutil.pid_exists(server_pid) or psutil.Process(server_pid).status() == psutil.STATUS_ZOMBIE
