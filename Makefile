@@ -4,13 +4,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export WANDB_MODE ?= offline
 
-.PHONY: all env data notebooks book test test-fast clean-data help
+.PHONY: all env data notebooks book book-check test test-fast clean-data help
 
 help:
 	@echo "make all      build the demo data, execute every notebook (PROFILE=$(PROFILE)), build the book"
 	@echo "make test     unit tests + every notebook in the ci profile"
 	@echo "make test-fast  unit tests only (no notebook execution)"
 	@echo "make data | notebooks | book   the steps of 'make all'"
+	@echo "make book-check  rebuild the book from executed notebooks and check every page in headless chromium"
 
 all: book
 
@@ -24,7 +25,10 @@ notebooks: data
 	$(PY) -m geoml_helpers.runner --profile $(PROFILE)
 
 book: notebooks
-	@if [ -f book/build.py ]; then $(PY) book/build.py --profile $(PROFILE); else echo "(the book is not set up yet)"; fi
+	$(PY) book/build.py --profile $(PROFILE)
+
+book-check: env
+	$(PY) book/build.py --profile $(PROFILE) --check
 
 test: env
 	$(PY) -m pytest

@@ -3,9 +3,9 @@
 The module first executes a small stand-in notebook (real hvplot, HoloViews and Panel
 outputs) with the project's papermill runner, builds the book from it exactly as
 ``book/build.py`` does, and opens every page in Debian's chromium served from 127.0.0.1.
-When the course's own notebooks were executed (``make all`` / ``make notebooks`` writes
-``build/executed/ci/``), the real book is built into ``build/book/ci/`` and checked the
-same way, with a screenshot per page in ``build/book/ci/screenshots/``.
+The course's own notebooks, executed once per session by the ``executed_notebooks``
+fixture into ``build/executed/ci/``, are then built into ``build/book/ci/`` and checked
+the same way, with a screenshot per page in ``build/book/ci/screenshots/``.
 
 Without chromium the browser tests skip, except under CI (``CI`` or
 ``GEOML_REQUIRE_BROWSER`` set), where they fail.
@@ -260,11 +260,11 @@ def test_standin_book_renders_in_headless_chromium(standin_book):
     _assert_book_ok(standin_book, standin_book.output_dir / "screenshots", {"01_standin.html": N_STANDIN_PLOTS})
 
 
-def test_course_book_builds_and_renders(tmp_path):
-    """The real book from ``build/executed/ci`` (written by ``make all``), into ``build/book/ci``."""
+@pytest.mark.notebooks
+def test_course_book_builds_and_renders(executed_notebooks):
+    """The real book from the notebooks this session executed in ``build/executed/ci``, into ``build/book/ci``."""
+    assert executed_notebooks.ok
     executed = PROJECT_ROOT / "build" / "executed" / "ci"
-    if not discover_executed(executed):
-        pytest.skip(f"no executed course notebooks in {executed}: run `make all` (or `make notebooks`) first")
     _require_chromium()
     book = build_book("ci", log=lambda *a: None)
     assert len(book.pages) == len(discover_executed(executed))
