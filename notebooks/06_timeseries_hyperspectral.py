@@ -1,0 +1,448 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 06 · Time series and hyperspectral deep learning from zarr, with a loader that keeps the model busy
+#
+# Satellite time series are 4-D `(time, band, y, x)` and hyperspectral scenes have hundreds of bands. Most geospatial
+# deep-learning libraries expect 3-D images, so we build the loader ourselves: the cube stays on disk as **zarr**,
+# **xbatcher** cuts it into samples, a small map-style PyTorch `Dataset` adds the labels, and **Lightning** trains.
+# A naive version of that pipeline spends most of each epoch *waiting for data*; we measure it, and tune it.
+#
+# **Learning objectives**
+#
+# * Rasterise label polygons and spatial-block splits onto a cube's grid.
+# * Choose xbatcher `input_dims` that match the zarr chunks, and rechunk when they cannot.
+# * Train a temporal CNN on pixel time series (Task A) and a spectral CNN on hyperspectral patches (Task B) with
+#   `Trainer(accelerator="auto")`, an offline `WandbLogger`, checkpointing and a seed.
+# * Report per-class F1 and overall accuracy on held-out test blocks, and compare with notebook 04's random forest.
+# * Measure the loader knobs: chunk alignment, dask inside workers, `num_workers`/`persistent_workers`/`prefetch_factor`,
+#   and reading straight from zarr versus through dask.
+# * Read which wavelengths a model relies on with gradient saliency.
+#
+# **Prerequisites:** notebook 02 (the analysis-ready cube; this notebook builds it if it is missing) and notebook 04
+# (the random forest we compare with; skipped with a message if it has not run).
+#
+# **Expected run time** (2 CPU cores): `ci` about 1-2 minutes, `workshop` about 6-9 minutes, `full` much longer (use a GPU).
+
+# %% tags=["parameters"]
+profile = "ci"
+stac_api = "local"  # the cube is built from the local demo STAC items if it is missing
+data_dir = None
+seed = 42
+wandb_mode = "offline"  # "online" needs `wandb login` and a network
+num_workers = None  # workers of the tuned DataLoader, None means one per core
+
+# %%
+import os
+import time
+import warnings
+
+os.environ.setdefault("WANDB_MODE", wandb_mode)
+os.environ.setdefault("WANDB_SILENT", "true")
+
+import holoviews as hv
+import hvplot.pandas  # noqa: F401
+import hvplot.xarray  # noqa: F401
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+import xarray as xr
+from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import WandbLogger
+from sklearn.metrics import accuracy_score, classification_report, f1_score
+
+from geoml_helpers.cube import ensure_analysis_ready_cube
+from geoml_helpers.demo import ensure_demo_data
+from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_NAMES
+from geoml_helpers.loader_benchmark import measure_loader
+from geoml_helpers.profiles import outputs_dir
+from geoml_helpers.rasterize import SPLIT_CODES, rasterize_labels, rasterize_splits
+from geoml_helpers.ts_models import PatchModule, PixelTileModule, class_weights, gradient_saliency, predict_labels
+from geoml_helpers.xbatcher_data import (
+    ChunkAlignmentWarning,
+    LoaderSettings,
+    XBatcherDataset,
+    band_statistics,
+    check_input_dims,
+    make_loader,
+    rechunk_to_zarr,
+    valid_pixel_mask,
+)
+
+hv.extension("bokeh")
+started = time.perf_counter()
+# The DataLoader workers need CPU too: on a small machine the training process does best with one thread
+# (with two, it fights the workers and any other process for the same two cores; we measured 10x slower steps).
+torch.set_num_threads(1)
+L.seed_everything(seed, workers=True)
+SETTINGS = {
+    "ci": dict(ts_epochs=25, ts_hidden=32, batch_tiles=2, hs_epochs=20, hs_channels=8, patch=5, bench_batches=8),
+    "workshop": dict(ts_epochs=10, ts_hidden=48, batch_tiles=2, hs_epochs=15, hs_channels=16, patch=5, bench_batches=12),
+    "full": dict(ts_epochs=20, ts_hidden=64, batch_tiles=2, hs_epochs=20, hs_channels=16, patch=5, bench_batches=20),
+}[profile]
+out = outputs_dir(profile, "06_timeseries", data_dir=data_dir)
+CLASS_IDS = sorted(CLASS_NAMES)
+TARGET_NAMES = [CLASS_NAMES[c] for c in CLASS_IDS]
+SETTINGS
+
+# %% [markdown]
+# ## 1 · The cubes, opened lazily
+#
+# `ensure_analysis_ready_cube` opens the zarr of notebook 02 (monthly cloud-free composites, `(time, band, y, x)`) and
+# builds it from the demo STAC items if it is missing. Opening zarr reads only metadata: nothing is loaded yet.
+# The EnMAP-like hyperspectral scene is a second zarr, `(band, y, x)` at 30 m with a `wavelength` coordinate.
+
+# %%
+demo = ensure_demo_data(profile, root=data_dir)
+cube = ensure_analysis_ready_cube(profile, data_dir=data_dir, progress=True)
+refl = cube["reflectance"]
+hs = xr.open_zarr(demo.hyperspectral_zarr_path)["reflectance"]
+assert refl.dims == ("time", "band", "y", "x") and hs.dims == ("band", "y", "x")
+print(f"time series cube {dict(refl.sizes)}, {refl.nbytes / 1e6:.0f} MB, zarr chunks {refl.encoding.get('chunks')}")
+print(f"hyperspectral cube {dict(hs.sizes)}, {hs.nbytes / 1e6:.0f} MB, zarr chunks {hs.encoding.get('chunks')}")
+
+# %% [markdown]
+# ### Labels and splits on the same grid
+#
+# The labels are polygons; a loader needs arrays. `rasterize_labels` burns each polygon's `class_id` into the pixels
+# whose centre it contains, on exactly the cube's grid, and `rasterize_splits` does the same with the spatial blocks
+# (1 = train, 2 = val, 3 = test). We do it twice: on the 10 m grid and on the 30 m hyperspectral grid.
+
+# %%
+labels_gdf, blocks_gdf = demo.read_labels(), demo.read_blocks()
+labels10, splits10 = rasterize_labels(labels_gdf, refl), rasterize_splits(blocks_gdf, refl)
+labels30, splits30 = rasterize_labels(labels_gdf, hs), rasterize_splits(blocks_gdf, hs)
+assert labels10.shape == refl.shape[-2:] and labels30.shape == hs.shape[-2:]
+counts = pd.DataFrame(
+    {
+        f"{grid} {split}": pd.Series(lab.values[(spl.values == code) & (lab.values > 0)]).value_counts()
+        for grid, lab, spl in (("10 m", labels10, splits10), ("30 m", labels30, splits30))
+        for split, code in (("train", 1), ("test", 3))
+    }
+).rename(index=CLASS_NAMES).fillna(0).astype(int)
+counts
+
+# %%
+# Plain x/y plots (no map projection): see PITFALLS about hvplot and UTM south.
+label_map = labels10.where(labels10 > 0).hvplot.image(x="x", y="y", cmap=[CLASS_COLORS[c] for c in CLASS_IDS], clim=(0.5, 6.5), title="Labelled pixels (10 m)", data_aspect=1, frame_width=300)
+split_map = splits10.hvplot.image(x="x", y="y", cmap=["#4c72b0", "#dd8452", "#c44e52"], clim=(0.5, 3.5), title="Split blocks: train / val / test", data_aspect=1, frame_width=300)
+label_map + split_map
+
+# %% [markdown]
+# ## 2 · Knob 1: `input_dims` aligned with the zarr chunks
+#
+# zarr stores the cube in compressed **chunks** and always decompresses whole chunks. If a sample covers a small part of a
+# big chunk, every sample pays for the whole chunk. Notebook 02 wrote 256 x 256 pixel chunks (all months and bands
+# together): the `ci` cube (240 px) is a single chunk, and the workshop cube's 256 px chunks do not divide our 96 px blocks.
+# `check_input_dims` says so, with the fix.
+
+# %%
+tile = demo.profile.block_px  # one sample = one spatial block: a tile never mixes train and test
+input_dims = {"time": refl.sizes["time"], "band": refl.sizes["band"], "y": tile, "x": tile}
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    check_input_dims(refl, input_dims)
+for w in caught:
+    print(f"{w.category.__name__}: {w.message}\n")
+assert caught, "the notebook-02 chunks were expected to be misaligned with the blocks"
+
+# %% [markdown]
+# The fix is to **rechunk once on disk**, so that one chunk is one sample: all months and bands of one
+# `tile x tile` block. It costs one pass over the cube and is reused afterwards.
+
+# %%
+tiles_path = out / "reflectance_tiles.zarr"
+t0 = time.perf_counter()
+tiles = rechunk_to_zarr(refl, tiles_path, {"y": tile, "x": tile})
+print(f"rechunked to {tiles.encoding['chunks']} in {time.perf_counter() - t0:.1f} s")
+assert check_input_dims(tiles, input_dims) == []
+
+
+def read_seconds(arr, n=4):
+    t = time.perf_counter()
+    for i in range(n):
+        arr.isel(y=slice(i * tile, (i + 1) * tile), x=slice(0, tile)).values
+    return (time.perf_counter() - t) / n
+
+
+print(f"one sample: {read_seconds(refl) * 1000:.0f} ms from the notebook-02 chunks, {read_seconds(tiles) * 1000:.0f} ms from aligned chunks")
+
+# %% [markdown]
+# ## 3 · Task A datasets: pixel time series from tiles
+#
+# `XBatcherDataset` wraps an `xbatcher.BatchGenerator`: sample *i* is the `(time, band, y, x)` tile *i*, the target is the
+# tile's label raster with `-1` wherever a pixel is unlabelled or belongs to another split. The model only ever sees the
+# labelled pixels of a tile, one series at a time. Along the way the dataset
+#
+# * drops tiles without a labelled pixel of its split, and tiles or pixels with no valid observation at all (NaN-only),
+#   and counts them (`report`);
+# * refuses overlapping val/test tiles, so each val/test pixel counts once per epoch;
+# * normalises each band with statistics of the cube and sets the remaining NaN (cloudy months) to 0, the band mean.
+
+# %%
+valid10 = valid_pixel_mask(tiles)
+mean10, std10 = band_statistics(tiles)
+common = dict(input_dims=input_dims, class_ids=CLASS_IDS, mean=mean10, std=std10, valid_mask=valid10, reader="zarr", zarr_path=tiles_path, variable="reflectance")
+ts_data = {split: XBatcherDataset(tiles, labels10, splits10, split, **common) for split in ("train", "val", "test")}
+pd.DataFrame([vars(d.report) for d in ts_data.values()]).drop(columns="warnings").set_index("split")
+
+# %%
+x0, y0 = ts_data["train"][0]
+print("one sample:", tuple(x0.shape), "target:", tuple(y0.shape), "labelled pixels in it:", int((y0 >= 0).sum()))
+assert x0.shape == (refl.sizes["time"], refl.sizes["band"], tile, tile) and torch.isfinite(x0).all()
+train_px = {tuple(p) for p in ts_data["train"].target_pixels()}
+test_px = ts_data["test"].target_pixels()
+assert not train_px & {tuple(p) for p in test_px}, "a test pixel leaked into training"
+assert len(np.unique(test_px, axis=0)) == len(test_px), "a test pixel would be counted twice"
+
+# %% [markdown]
+# ## 4 · The loader knobs, measured
+#
+# A GPU step takes tens of milliseconds and leaves the CPU idle meanwhile. We stand in for it with a **simulated 50 ms
+# step** (`time.sleep`) and measure which share of the epoch is spent in the step. 100 % means the model never waits.
+#
+# | knob | naive | tuned | why |
+# |---|---|---|---|
+# | chunks vs `input_dims` | notebook-02 chunks (misaligned) | one chunk = one sample | zarr decompresses whole chunks |
+# | read path | xbatcher → dask graph → compute | straight from the zarr array | a dask graph per sample costs milliseconds; small reads do not need it |
+# | `num_workers` | 0: load, then step, in turn | 2+: workers load while the step runs | overlaps I/O and compute |
+# | dask inside workers | threaded (default) | `scheduler="synchronous"` (`worker_init_fn`) | N workers x M dask threads oversubscribe the cores |
+# | `persistent_workers` | – | `True` | no worker start-up at every epoch |
+# | `prefetch_factor` | – | 4 | each worker keeps batches ready |
+#
+# `benchmarks/timeseries_loading.py` measures the same on full epochs and writes a JSON table; here a few batches suffice.
+
+# %%
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", ChunkAlignmentWarning)
+    naive_data = XBatcherDataset(refl, labels10, splits10, "train", input_dims=input_dims, class_ids=CLASS_IDS, mean=mean10, std=std10, valid_mask=valid10)
+workers = num_workers if num_workers is not None else max(2, min(4, os.cpu_count() or 2))
+pipelines = {
+    "naive: notebook-02 chunks, dask, 0 workers": (naive_data, LoaderSettings.naive(SETTINGS["batch_tiles"])),
+    "aligned chunks, dask, 0 workers": (XBatcherDataset(tiles.chunk(), labels10, splits10, "train", **{**common, "reader": "xarray"}), LoaderSettings.naive(SETTINGS["batch_tiles"])),
+    "aligned chunks, zarr, 0 workers": (ts_data["train"], LoaderSettings.naive(SETTINGS["batch_tiles"])),
+    f"tuned: aligned, zarr, {workers} workers": (ts_data["train"], LoaderSettings.tuned(SETTINGS["batch_tiles"], num_workers=workers)),
+}
+rows = []
+for name, (dataset, settings) in pipelines.items():
+    loader = make_loader(dataset, settings, shuffle=True, seed=seed)
+    m = measure_loader(loader, step_s=0.05, epochs=2 if settings.persistent_workers else 1, max_batches=SETTINGS["bench_batches"], name=name)
+    rows.append({"pipeline": name, "share in step (%)": round(100 * m.step_share, 1), "samples/s": round(m.samples_per_s, 1), "epoch s": round(m.epoch_s, 2)})
+    del loader
+knobs = pd.DataFrame(rows).set_index("pipeline")
+knobs
+
+# %%
+assert knobs["share in step (%)"].iloc[-1] > knobs["share in step (%)"].iloc[0], "the tuned loader should keep the step busier than the naive one"
+
+# %% [markdown]
+# ## 5 · Task A: a temporal CNN on each pixel's `(time, band)` series
+#
+# `PixelTileModule` takes a batch of tiles, keeps the labelled pixels, and runs `TemporalCNN` on each pixel's series:
+# two 1-D convolutions along time (bands as channels), then mean- and max-pooling over time. The loss is weighted by
+# inverse class frequency, because water and built-up are rare. Lightning picks the accelerator (`"auto"`: a GPU when
+# there is one), logs to Weights & Biases offline, and keeps the checkpoint with the best validation accuracy.
+
+
+# %%
+def trainer_for(task: str, epochs: int):
+    logger = WandbLogger(project="geoml", name=f"06-{task}-{profile}", save_dir=str(outputs_dir(profile, "wandb", data_dir=data_dir)), offline=wandb_mode != "online")
+    checkpoint = ModelCheckpoint(dirpath=out / "checkpoints" / task, filename="best", monitor="val_acc", mode="max", save_top_k=1, enable_version_counter=False)
+    trainer = L.Trainer(
+        accelerator="auto",
+        max_epochs=epochs,
+        logger=logger,
+        callbacks=[checkpoint, TQDMProgressBar(refresh_rate=50)],
+        default_root_dir=out,
+        deterministic=True,
+        log_every_n_steps=1,
+        enable_model_summary=False,
+    )
+    return trainer, checkpoint
+
+
+train_targets = np.concatenate([ts_data["train"].target_map[ts_data["train"].selector(i)["y"], ts_data["train"].selector(i)["x"]].ravel() for i in range(len(ts_data["train"]))])
+L.seed_everything(seed, workers=True)
+ts_module = PixelTileModule(n_bands=refl.sizes["band"], n_classes=len(CLASS_IDS), hidden=SETTINGS["ts_hidden"], lr=5e-3, class_weights=class_weights(train_targets, len(CLASS_IDS)))
+tuned = LoaderSettings.tuned(SETTINGS["batch_tiles"], num_workers=workers)
+ts_trainer, ts_ckpt = trainer_for("timeseries", SETTINGS["ts_epochs"])
+t0 = time.perf_counter()
+ts_trainer.fit(ts_module, make_loader(ts_data["train"], tuned, shuffle=True, seed=seed), make_loader(ts_data["val"], LoaderSettings.naive(SETTINGS["batch_tiles"])))
+ts_train_s = time.perf_counter() - t0
+ts_trainer.logger.experiment.finish()
+print(f"trained in {ts_train_s:.0f} s; best checkpoint {ts_ckpt.best_model_path} (val_acc {float(ts_ckpt.best_model_score):.3f})")
+
+# %% [markdown]
+# ### Evaluation on the test blocks
+#
+# We reload the best checkpoint and predict every labelled test pixel once.
+
+# %%
+ts_best = PixelTileModule.load_from_checkpoint(ts_ckpt.best_model_path)
+y_true_a, y_pred_a = predict_labels(ts_best, make_loader(ts_data["test"], LoaderSettings.naive(SETTINGS["batch_tiles"])))
+assert len(y_true_a) == ts_data["test"].report.n_target_pixels
+ts_accuracy = accuracy_score(y_true_a, y_pred_a)
+present_a = sorted(set(y_true_a))
+print(classification_report(y_true_a, y_pred_a, labels=present_a, target_names=[TARGET_NAMES[k] for k in present_a], digits=3, zero_division=0))
+print(f"Task A overall accuracy on {len(y_true_a)} test pixels: {ts_accuracy:.3f}")
+assert ts_accuracy > np.bincount(y_true_a).max() / len(y_true_a), "no better than always predicting the commonest class"
+
+# %% [markdown]
+# ### Compared with notebook 04's random forest, on the same test pixels
+#
+# Notebook 04 classified the whole scene with a random forest on hand-made temporal features and wrote the class map as
+# a COG. We read it on the same grid and score it on exactly the pixels we just scored.
+
+# %%
+rf_map_path = outputs_dir(profile, "04_pixel_classification", data_dir=data_dir, create=False) / "scene" / f"landcover_{profile}_class.tif"
+comparison = {"temporal CNN (this notebook)": {"overall accuracy": ts_accuracy, "macro F1": f1_score(y_true_a, y_pred_a, labels=present_a, average="macro", zero_division=0)}}
+if rf_map_path.exists():
+    import rioxarray
+
+    rf_map = rioxarray.open_rasterio(rf_map_path).squeeze("band", drop=True)
+    assert rf_map.shape == labels10.shape and np.allclose(rf_map.x, labels10.x) and np.allclose(rf_map.y, labels10.y)
+    rows_, cols_ = test_px.T
+    lut = {c: k for k, c in enumerate(CLASS_IDS)}
+    rf_pred = np.array([lut.get(int(v), -1) for v in rf_map.values[rows_, cols_]])
+    rf_true = ts_data["test"].target_map[rows_, cols_]
+    comparison["random forest (notebook 04)"] = {"overall accuracy": accuracy_score(rf_true, rf_pred), "macro F1": f1_score(rf_true, rf_pred, labels=present_a, average="macro", zero_division=0)}
+else:
+    print(f"Notebook 04's class map is not at {rf_map_path}: run notebook 04 in profile {profile!r} first "
+          f"(python -m geoml_helpers.runner --profile {profile} --only 04) to see the comparison. Skipping it.")
+pd.DataFrame(comparison).T.round(3)
+
+# %% [markdown]
+# ## 6 · Task B: hyperspectral patches
+#
+# The EnMAP-like scene has 200 bands at 30 m. Samples are small `(band, 5, 5)` patches centred on a labelled pixel;
+# xbatcher generates every patch position (`input_overlap` = patch - 1) and the dataset keeps those whose centre is
+# labelled **and whose every pixel lies in the same split**, so a training patch never contains test pixels.
+#
+# The whole scene is a few MB (`ci`) to 80 MB (`workshop`): here the right loader knob is to **load it into memory once**
+# and cache the patches as one tensor; workers would only add overhead.
+
+# %%
+hs_mem = hs.load()
+mean30, std30 = band_statistics(hs_mem)
+patch = SETTINGS["patch"]
+hs_dims = {"band": hs.sizes["band"], "y": patch, "x": patch}
+hs_data = {
+    split: XBatcherDataset(hs_mem, labels30, splits30, split, input_dims=hs_dims, input_overlap={"y": patch - 1, "x": patch - 1}, target="centre", class_ids=CLASS_IDS, mean=mean30, std=std30, check_chunks=False)
+    for split in ("train", "val", "test")
+}
+display(pd.DataFrame([vars(d.report) for d in hs_data.values()]).drop(columns="warnings").set_index("split"))
+
+
+def cached(dataset):
+    xs, ys = zip(*(dataset[i] for i in range(len(dataset))))
+    return torch.utils.data.TensorDataset(torch.stack(xs), torch.stack(ys))
+
+
+hs_cached = {split: cached(d) for split, d in hs_data.items()}
+assert not {tuple(p) for p in hs_data["train"].target_pixels()} & {tuple(p) for p in hs_data["test"].target_pixels()}
+
+# %%
+L.seed_everything(seed, workers=True)
+hs_module = PatchModule(n_bands=hs.sizes["band"], n_classes=len(CLASS_IDS), channels=SETTINGS["hs_channels"], class_weights=class_weights(hs_cached["train"].tensors[1].numpy(), len(CLASS_IDS)))
+hs_trainer, hs_ckpt = trainer_for("hyperspectral", SETTINGS["hs_epochs"])
+t0 = time.perf_counter()
+hs_trainer.fit(hs_module, make_loader(hs_cached["train"], LoaderSettings.naive(32), shuffle=True, seed=seed), make_loader(hs_cached["val"], LoaderSettings.naive(256)))
+hs_train_s = time.perf_counter() - t0
+hs_trainer.logger.experiment.finish()
+hs_best = PatchModule.load_from_checkpoint(hs_ckpt.best_model_path)
+y_true_b, y_pred_b = predict_labels(hs_best, make_loader(hs_cached["test"], LoaderSettings.naive(256)))
+hs_accuracy = accuracy_score(y_true_b, y_pred_b)
+present_b = sorted(set(y_true_b))
+print(classification_report(y_true_b, y_pred_b, labels=present_b, target_names=[TARGET_NAMES[k] for k in present_b], digits=3, zero_division=0))
+print(f"Task B overall accuracy on {len(y_true_b)} test patches: {hs_accuracy:.3f} (trained in {hs_train_s:.0f} s)")
+assert hs_accuracy > np.bincount(y_true_b).max() / len(y_true_b), "no better than always predicting the commonest class"
+
+# %% [markdown]
+# ### Which wavelengths matter? Gradient saliency
+#
+# The gradient of a class score with respect to the input says how much a small change of each band would move the
+# decision. We average `|gradient|` over the test patches' pixels, per true class, and plot it against wavelength, with
+# the two water-vapour absorption regions (around 1400 and 1900 nm, very noisy in real sensors) shaded.
+
+# %%
+x_test, t_test = hs_cached["test"].tensors
+saliency = gradient_saliency(hs_best.model, x_test, t_test).mean(dim=(2, 3)).numpy()  # (patch, band)
+wavelength = hs["wavelength"].values
+sal = pd.DataFrame({CLASS_NAMES[CLASS_IDS[k]]: saliency[t_test.numpy() == k].mean(axis=0) for k in present_b}, index=pd.Index(wavelength, name="wavelength (nm)"))
+sal = sal / sal.to_numpy().max()
+absorption = hv.VSpan(1350, 1450).opts(color="grey", alpha=0.2) * hv.VSpan(1800, 1960).opts(color="grey", alpha=0.2)
+(sal.hvplot.line(ylabel="mean |d score / d reflectance| (scaled)", title="Gradient saliency per class (test patches)", width=750, height=350, color=[CLASS_COLORS[CLASS_IDS[k]] for k in present_b]) * absorption)
+
+# %%
+overall = sal.mean(axis=1)
+in_absorption = ((wavelength > 1350) & (wavelength < 1450)) | ((wavelength > 1800) & (wavelength < 1960))
+print(f"mean saliency inside the absorption bands {overall[in_absorption].mean():.3f}, outside {overall[~in_absorption].mean():.3f}")
+print("five most salient wavelengths (nm):", ", ".join(f"{w:.0f}" for w in overall.sort_values(ascending=False).index[:5]))
+
+# %% [markdown]
+# ## 7 · Summary table
+
+# %%
+summary = pd.DataFrame(
+    {
+        "Task A: temporal CNN, pixel time series (10 m)": {"overall accuracy": ts_accuracy, "macro F1": f1_score(y_true_a, y_pred_a, labels=present_a, average="macro", zero_division=0), "test samples": len(y_true_a), "train s": ts_train_s},
+        "Task B: spectral CNN, hyperspectral patches (30 m)": {"overall accuracy": hs_accuracy, "macro F1": f1_score(y_true_b, y_pred_b, labels=present_b, average="macro", zero_division=0), "test samples": len(y_true_b), "train s": hs_train_s},
+    }
+).T
+summary.round(3)
+
+# %% [markdown]
+# ## Check your understanding
+#
+# 1. The workshop cube is 960 x 960 px with 256 px chunks. Why does `input_dims` of 64 x 64 read 16 times more than it
+#    uses, and why would 256 x 256 leave part of the cube out?
+# 2. With the tuned loader and a 50 ms step, the step share is close to 100 %. What happens to it if the step takes 5 ms
+#    (a tiny model on a fast GPU)? What would you change first?
+#
+# <details><summary>Solution</summary>
+#
+# 1. zarr decompresses whole chunks: a 64 x 64 sample touches one 256 x 256 chunk, 16 times its size (and a sample that
+#    straddles a chunk border touches two or four). xbatcher only yields full samples, so 960 = 3 x 256 + 192 leaves a
+#    192 px strip with no sample at all. Rechunking to a size that divides both the cube and the blocks (96 here) fixes both.
+# 2. Loading a batch then takes longer than the step, so the share falls (towards load time / (load + step)): the model
+#    waits again. Give the workers more to do per read (larger chunk-aligned samples, bigger batches), add workers if
+#    there are cores, or cache the samples in memory when they fit, as we did for the hyperspectral patches.
+#
+# </details>
+#
+# ## Summary
+#
+# * A time-series or hyperspectral cube stays on disk as zarr; xbatcher cuts it into samples, a small `Dataset` adds the
+#   labels of one split, and Lightning trains on it.
+# * Align `input_dims` with the chunks (rechunk once if needed), read small samples straight from zarr, run dask
+#   single-threaded inside workers, and keep workers alive and prefetching: the model stops waiting for data.
+# * Split by blocks and keep val/test samples from overlapping: every test pixel is scored once and never trained on.
+# * Gradient saliency shows which wavelengths a spectral model uses.
+#
+# **What next:** notebook 07 scales the same cube out with dask; notebook 08 runs inference and publishes the maps.
+
+# %%
+run_summary = {
+    "profile": profile,
+    "task_a_overall_accuracy": float(ts_accuracy),
+    "task_b_overall_accuracy": float(hs_accuracy),
+    "rf_overall_accuracy": float(comparison.get("random forest (notebook 04)", {}).get("overall accuracy", float("nan"))),
+    "loader_step_share_naive": float(knobs["share in step (%)"].iloc[0]),
+    "loader_step_share_tuned": float(knobs["share in step (%)"].iloc[-1]),
+    "seconds": time.perf_counter() - started,
+}
+run_summary
