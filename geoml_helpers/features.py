@@ -1,0 +1,306 @@
+"""Per-pixel features from a reflectance time series: bands, indices, temporal statistics, phenology.
+
+One pure-numpy function, :func:`pixel_features`, turns an array shaped
+``(time, band, *spatial)`` into ``(feature, *spatial)``. The same function
+serves the training samples (``spatial`` = one axis of sampled pixels), the
+analysis-ready cube and a whole lazily generated Sentinel-2 tile (one dask
+chunk at a time), so training and prediction can never drift apart.
+
+Features, in order (see :func:`feature_names`):
+
+* for each reflectance band and each index (NDVI, NDWI, NBR): the 10th, 50th
+  and 90th temporal percentiles and the amplitude (p90 - p10);
+* NDVI phenology: day of the year of the peak (as sine and cosine, because
+  31 December is next to 1 January), the largest green-up and senescence
+  rates between consecutive dates (per 30 days) and the temporal standard
+  deviation.
+
+Missing values are handled explicitly, never silently:
+
+1. gaps in a pixel's time series (clouds, swath edges) are filled by linear
+   interpolation in time, with the nearest valid value at the ends
+   (:func:`fill_temporal_gaps`);
+2. a pixel with no valid observation at all in some band keeps ``NaN``
+   features; :func:`valid_pixel_mask` finds them, the sampler drops them and
+   the scene prediction writes them as nodata (class 0).
+
+Examples
+--------
+>>> import numpy as np
+>>> refl = np.full((4, 11, 2, 3), 0.2, dtype=np.float32)
+>>> refl[:, 7] = 0.4  # NIR brighter than red: vegetation
+>>> feats = pixel_features(refl, day_of_year=[15, 105, 195, 285], band_names=S2_BAND_KEYS)
+>>> feats.shape == (len(feature_names(S2_BAND_KEYS)), 2, 3)
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .errors import GeomlError
+
+S2_BAND_KEYS: tuple[str, ...] = ("coastal", "blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08", "swir16", "swir22")
+"""Earth Search keys of the 11 Sentinel-2 reflectance bands, in band order."""
+
+INDICES: dict[str, tuple[str, str]] = {"ndvi": ("nir", "red"), "ndwi": ("green", "nir"), "nbr": ("nir", "swir22")}
+"""Normalised differences ``(a - b) / (a + b)`` computed from the bands, by name."""
+
+PERCENTILES: tuple[int, ...] = (10, 50, 90)
+PHENOLOGY: tuple[str, ...] = ("ndvi_peak_doy_sin", "ndvi_peak_doy_cos", "ndvi_greenup_rate", "ndvi_senescence_rate", "ndvi_std")
+
+
+class FeatureInputError(GeomlError, ValueError):
+    """The reflectance array or its band names cannot produce the features."""
+
+
+def feature_names(band_names: Sequence[str] = S2_BAND_KEYS, percentiles: Sequence[int] = PERCENTILES) -> list[str]:
+    """Names of the features :func:`pixel_features` returns, in order.
+
+    Examples
+    --------
+    >>> feature_names()[:4]
+    ['coastal_p10', 'coastal_p50', 'coastal_p90', 'coastal_amplitude']
+    >>> len(feature_names())
+    61
+    """
+    names = []
+    for variable in [*band_names, *INDICES]:
+        names += [f"{variable}_p{q}" for q in percentiles] + [f"{variable}_amplitude"]
+    return names + list(PHENOLOGY)
+
+
+def fill_temporal_gaps(values: np.ndarray, day_of_year: Sequence[float]) -> np.ndarray:
+    """Fill NaN gaps along axis 0 by linear interpolation in time.
+
+    Leading and trailing gaps take the nearest valid value; a series with no
+    valid value stays all-NaN.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``(time, ...)`` floating array.
+    day_of_year : sequence of float
+        Time of each step, increasing (days).
+
+    Returns
+    -------
+    numpy.ndarray
+        A filled copy (the input is not modified), same dtype.
+
+    Examples
+    --------
+    >>> fill_temporal_gaps(np.array([np.nan, 1.0, np.nan, 3.0, np.nan]), [0, 10, 20, 30, 40]).tolist()
+    [1.0, 1.0, 2.0, 3.0, 3.0]
+    """
+    values = np.asarray(values)
+    t = np.asarray(day_of_year, dtype=np.float64)
+    if len(t) != values.shape[0]:
+        raise FeatureInputError(f"Got {len(t)} dates for {values.shape[0]} time steps; pass one day_of_year per time step.")
+    missing = np.isnan(values)
+    if not missing.any():
+        return values.copy()
+    n = values.shape[0]
+    prev_val = np.empty_like(values)
+    prev_t = np.empty(values.shape, dtype=np.float32)
+    last_val = np.full(values.shape[1:], np.nan, dtype=values.dtype)
+    last_t = np.full(values.shape[1:], np.nan, dtype=np.float32)
+    for i in range(n):
+        ok = ~missing[i]
+        last_val = np.where(ok, values[i], last_val)
+        last_t = np.where(ok, np.float32(t[i]), last_t)
+        prev_val[i], prev_t[i] = last_val, last_t
+    out = values.copy()
+    next_val = np.full(values.shape[1:], np.nan, dtype=values.dtype)
+    next_t = np.full(values.shape[1:], np.nan, dtype=np.float32)
+    for i in range(n - 1, -1, -1):
+        ok = ~missing[i]
+        next_val = np.where(ok, values[i], next_val)
+        next_t = np.where(ok, np.float32(t[i]), next_t)
+        if not missing[i].any():
+            continue
+        span = next_t - prev_t[i]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            weight = np.where(span > 0, (np.float32(t[i]) - prev_t[i]) / span, 0.0)
+        interpolated = prev_val[i] + weight.astype(values.dtype) * (next_val - prev_val[i])
+        filled = np.where(np.isnan(prev_val[i]), next_val, np.where(np.isnan(next_val), prev_val[i], interpolated))
+        out[i] = np.where(missing[i], filled, values[i])
+    return out
+
+
+def _percentiles_sorted(sorted_values: np.ndarray, percentiles: Sequence[int]) -> list[np.ndarray]:
+    """Linear-interpolation percentiles (numpy's default method) of data sorted along axis 0."""
+    n = sorted_values.shape[0]
+    result = []
+    for q in percentiles:
+        position = (n - 1) * q / 100.0
+        lo = int(np.floor(position))
+        hi = min(lo + 1, n - 1)
+        frac = np.float32(position - lo)
+        result.append(sorted_values[lo] + frac * (sorted_values[hi] - sorted_values[lo]))
+    return result
+
+
+def _normalised_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = a + b
+        return np.where(np.abs(total) > 1e-6, (a - b) / np.where(total == 0, 1, total), 0.0).astype(np.float32)
+
+
+def pixel_features(
+    reflectance: np.ndarray,
+    day_of_year: Sequence[float],
+    band_names: Sequence[str] = S2_BAND_KEYS,
+    percentiles: Sequence[int] = PERCENTILES,
+) -> np.ndarray:
+    """Compute the features of every pixel from its reflectance time series.
+
+    Parameters
+    ----------
+    reflectance : numpy.ndarray
+        ``(time, band, *spatial)`` surface reflectance (float); NaN = no observation.
+    day_of_year : sequence of float
+        Day of the year of each time step (increasing).
+    band_names : sequence of str
+        Earth Search key of each band; must include ``red``, ``green``, ``nir`` and ``swir22``.
+    percentiles : sequence of int
+        Temporal percentiles to compute per band and index.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32`` ``(feature, *spatial)``, in the order of :func:`feature_names`.
+        Pixels with a band that is NaN at every date get NaN features.
+
+    Examples
+    --------
+    >>> refl = np.random.default_rng(0).uniform(0.05, 0.4, (6, 11, 10)).astype("float32")
+    >>> pixel_features(refl, np.arange(6) * 60 + 15).shape
+    (61, 10)
+    """
+    refl = np.asarray(reflectance, dtype=np.float32)
+    band_names = list(band_names)
+    if refl.ndim < 3 or refl.shape[1] != len(band_names):
+        raise FeatureInputError(
+            f"Expected reflectance shaped (time, band, ...) with {len(band_names)} bands {band_names}, got shape {refl.shape}. "
+            "Transpose the cube to ('time', 'band', 'y', 'x') and pass band_names=cube.band.values."
+        )
+    needed = sorted({b for pair in INDICES.values() for b in pair} - set(band_names))
+    if needed:
+        raise FeatureInputError(f"Bands {needed} are needed for the indices {list(INDICES)} but missing from {band_names}.")
+    doy = np.asarray(day_of_year, dtype=np.float64)
+    if refl.shape[0] < 2:
+        raise FeatureInputError("Temporal features need at least 2 time steps; use a cube with several composites.")
+
+    spatial = refl.shape[2:]
+    flat = refl.reshape(refl.shape[0], refl.shape[1], -1)
+    n_pixels = flat.shape[2]
+    out = np.empty((len(feature_names(band_names, percentiles)), n_pixels), dtype=np.float32)
+    # Work on slabs of pixels so that every temporary stays small (cache-friendly, bounded memory).
+    for start in range(0, n_pixels, _SLAB):
+        stop = min(start + _SLAB, n_pixels)
+        out[:, start:stop] = _features_flat(flat[:, :, start:stop], doy, band_names, percentiles)
+    return out.reshape((out.shape[0],) + spatial)
+
+
+_SLAB = 16384
+
+
+def _features_flat(refl: np.ndarray, doy: np.ndarray, band_names: list[str], percentiles: Sequence[int]) -> np.ndarray:
+    """Features of ``(time, band, pixel)`` reflectance; see :func:`pixel_features`."""
+    has_gaps = bool(np.isnan(refl).any())
+    filled = fill_temporal_gaps(refl, doy) if has_gaps else refl
+    index = {name: band_names.index(name) for name in band_names}
+    indices = {key: _normalised_difference(filled[:, index[a]], filled[:, index[b]]) for key, (a, b) in INDICES.items()}
+
+    features: list[np.ndarray] = []
+    sorted_bands = np.sort(filled, axis=0)  # NaN sorts last: all-NaN series stay NaN
+    for b in range(len(band_names)):
+        p = _percentiles_sorted(sorted_bands[:, b], percentiles)
+        features += p + [p[-1] - p[0]]
+    for key in INDICES:
+        p = _percentiles_sorted(np.sort(indices[key], axis=0), percentiles)
+        features += p + [p[-1] - p[0]]
+
+    ndvi = indices["ndvi"]
+    peak = np.argmax(ndvi, axis=0)
+    angle = 2 * np.pi * doy[peak] / 365.25
+    features += [np.sin(angle).astype(np.float32), np.cos(angle).astype(np.float32)]
+    rate = np.diff(ndvi, axis=0) / (np.diff(doy)[:, None] / 30.0).astype(np.float32)
+    features += [rate.max(axis=0), rate.min(axis=0), ndvi.std(axis=0)]
+
+    out = np.stack(features).astype(np.float32, copy=False)
+    if has_gaps:
+        invalid = np.isnan(filled).all(axis=0).any(axis=0)  # some band never observed
+        out[:, invalid] = np.nan
+    return out
+
+
+def valid_pixel_mask(features: np.ndarray) -> np.ndarray:
+    """True where every feature of a pixel is finite (axis 0 holds the features).
+
+    Examples
+    --------
+    >>> valid_pixel_mask(np.array([[1.0, np.nan], [2.0, 3.0]])).tolist()
+    [True, False]
+    """
+    return np.isfinite(features).all(axis=0)
+
+
+def day_of_year(times) -> np.ndarray:
+    """Day of the year of each value of a datetime64 array or xarray coordinate.
+
+    Examples
+    --------
+    >>> day_of_year(np.array(["2024-01-15", "2024-07-01"], dtype="datetime64[D]")).tolist()
+    [15.0, 183.0]
+    """
+    t = np.asarray(times).astype("datetime64[D]")
+    start = t.astype("datetime64[Y]").astype("datetime64[D]")
+    return ((t - start).astype(np.int64) + 1).astype(np.float64)
+
+
+def cube_features(cube, chunks: int | None = None):
+    """Lazy features of a whole analysis-ready cube, as an ``xarray.DataArray`` ``(feature, y, x)``.
+
+    Parameters
+    ----------
+    cube : xarray.Dataset or xarray.DataArray
+        The analysis-ready cube (variable ``reflectance``, dims ``time, band, y, x``).
+    chunks : int, optional
+        Spatial chunk size; defaults to the cube's own chunks.
+
+    Returns
+    -------
+    xarray.DataArray
+        ``float32`` features with a ``feature`` coordinate; dask-backed, nothing computed yet.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> cube = xr.DataArray(np.full((3, 11, 4, 4), 0.2, "float32"), dims=("time", "band", "y", "x"),
+    ...                     coords={"time": np.array(["2024-01-15", "2024-05-15", "2024-09-15"], dtype="datetime64[ns]"), "band": list(S2_BAND_KEYS)})
+    >>> cube_features(cube).sizes["feature"]
+    61
+    """
+    import dask.array as da
+    import xarray as xr
+
+    refl = cube["reflectance"] if isinstance(cube, xr.Dataset) else cube
+    refl = refl.transpose("time", "band", "y", "x")
+    bands = [str(b) for b in refl["band"].values]
+    doy = day_of_year(refl["time"].values)
+    data = refl.data if isinstance(refl.data, da.Array) else da.from_array(refl.values, chunks=(-1, -1, chunks or 256, chunks or 256))
+    data = data.rechunk({0: -1, 1: -1} if chunks is None else (-1, -1, chunks, chunks))
+    names = feature_names(bands)
+    out = data.map_blocks(
+        lambda block: pixel_features(block, doy, bands),
+        drop_axis=0,
+        chunks=((len(names),), *data.chunks[2:]),
+        dtype=np.float32,
+        meta=np.empty((0, 0, 0), dtype=np.float32),
+    )
+    coords = {"feature": names, "y": refl["y"], "x": refl["x"]}
+    return xr.DataArray(out, dims=("feature", "y", "x"), coords=coords, name="features")
