@@ -30,8 +30,9 @@ book: notebooks
 book-check: env
 	$(PY) book/build.py --profile $(PROFILE) --check
 
+# Two workers: the course notebooks (one group, executed once, then the book) run beside the unit tests.
 test: env
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadgroup
 
 test-fast: env
 	$(PY) -m pytest -m "not notebooks"

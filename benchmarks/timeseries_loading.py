@@ -17,7 +17,6 @@ import argparse
 import functools
 import os
 import sys
-import time
 import warnings
 
 import torch

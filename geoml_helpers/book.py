@@ -28,13 +28,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
-import html
 import http.server
 import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile

@@ -166,12 +166,13 @@ def write_zarr_atomic(ds, path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def _open(path: Path):
+def _open(path: Path, demo_fingerprint: str | None = None):
     import rioxarray  # noqa: F401
     import xarray as xr
 
     ds = xr.open_zarr(path, consolidated=True)
-    if ds.attrs.get("geoml_cube_format") != CUBE_FORMAT_VERSION:
+    stale_demo = demo_fingerprint is not None and ds.attrs.get("geoml_demo_fingerprint") != demo_fingerprint
+    if ds.attrs.get("geoml_cube_format") != CUBE_FORMAT_VERSION or stale_demo:
         ds.close()
         return None
     return ds.rio.write_crs(ds.attrs.get("geoml_crs", "EPSG:32734"))
@@ -212,19 +213,23 @@ def ensure_analysis_ready_cube(
     >>> cube.rio.crs.to_epsg()  # doctest: +SKIP
     32734
     """
+    from .demo.build import ensure_demo_data
+
     path = cube_path(profile, data_dir)
+    demo = ensure_demo_data(profile, data_dir, progress=progress)
+    # A cube built from an earlier demo build (another seed or generator version) is rebuilt.
+    fingerprint = demo.fingerprint if items is None else None
     if path.exists() and not rebuild:
         try:
-            ds = _open(path)
+            ds = _open(path, fingerprint)
         except (OSError, ValueError, KeyError):
             ds = None
         if ds is not None:
             return ds
-    from .demo.build import ensure_demo_data
-
-    demo = ensure_demo_data(profile, data_dir, progress=progress)
     started = time.perf_counter()
     ds = build_cube(items if items is not None else demo.s2_items(), Grid.of_demo(demo))
+    if fingerprint is not None:
+        ds.attrs["geoml_demo_fingerprint"] = fingerprint
     if progress:
         from dask.diagnostics import ProgressBar
 
@@ -234,7 +239,7 @@ def ensure_analysis_ready_cube(
         write_zarr_atomic(ds, path)
     if progress:
         print(f"Built the analysis-ready cube of profile {profile!r} in {time.perf_counter() - started:.1f} s at {path}")
-    return _open(path)
+    return _open(path, fingerprint)
 
 
 def write_composite_cog(cube, path: str | os.PathLike[str], *, statistic: str = "median") -> Path:

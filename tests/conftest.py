@@ -61,3 +61,11 @@ def executed_notebooks(tmp_path_factory):
     summary = run_notebooks("ci", PROJECT_ROOT / "notebooks", PROJECT_ROOT / "build" / "executed", data_dir=str(data))
     summary.left_behind = sorted(snapshot() - before)
     return summary
+
+
+@pytest.fixture(scope="session")
+def cube(demo_ci, data_root):
+    """The analysis-ready cube of the ci demo data (built once per session, lazily opened)."""
+    from geoml_helpers.cube import ensure_analysis_ready_cube
+
+    return ensure_analysis_ready_cube("ci", data_root)

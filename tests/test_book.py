@@ -261,6 +261,7 @@ def test_standin_book_renders_in_headless_chromium(standin_book):
 
 
 @pytest.mark.notebooks
+@pytest.mark.xdist_group("course-notebooks")
 def test_course_book_builds_and_renders(executed_notebooks):
     """The real book from the notebooks this session executed in ``build/executed/ci``, into ``build/book/ci``."""
     assert executed_notebooks.ok

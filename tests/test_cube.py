@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 import rasterio
 
 from geoml_helpers.cube import (
@@ -15,11 +14,6 @@ from geoml_helpers.cube import (
     ensure_composite_cog,
 )
 from geoml_helpers.loading import REFLECTANCE_BANDS
-
-
-@pytest.fixture(scope="module")
-def cube(demo_ci, data_root):
-    return ensure_analysis_ready_cube("ci", data_root)
 
 
 def test_contract(cube, demo_ci):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geoml_helpers.cube import ensure_analysis_ready_cube
 from geoml_helpers.features import (
     FeatureInputError,
     cube_features,
@@ -15,11 +14,6 @@ from geoml_helpers.features import (
     pixel_features,
     valid_pixel_mask,
 )
-
-
-@pytest.fixture(scope="module")
-def cube(demo_ci, data_root):
-    return ensure_analysis_ready_cube("ci", data_dir=data_root)
 
 
 @pytest.fixture(scope="module")

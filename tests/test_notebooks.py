@@ -34,6 +34,7 @@ def test_notebook_is_paired_clean_and_parameterised(path):
 
 
 @pytest.mark.notebooks
+@pytest.mark.xdist_group("course-notebooks")
 def test_every_notebook_runs_in_the_ci_profile_and_leaves_nothing_behind(executed_notebooks):
     assert executed_notebooks.ok
     assert [run.notebook for run in executed_notebooks.notebooks] == [p.name for p in NOTEBOOKS]

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from pyproj import Transformer
 
-from geoml_helpers.cube import ensure_analysis_ready_cube
 from geoml_helpers.plotting import (
     composite_rgb,
     element_lonlat_bounds,
@@ -16,11 +15,6 @@ from geoml_helpers.plotting import (
     save_html,
     to_plot_crs,
 )
-
-
-@pytest.fixture(scope="module")
-def cube(demo_ci, data_root):
-    return ensure_analysis_ready_cube("ci", data_root)
 
 
 @pytest.fixture(scope="module")

@@ -8,17 +8,11 @@ import rasterio
 from sklearn.ensemble import RandomForestClassifier
 
 from geoml_helpers.cog import is_valid_cog
-from geoml_helpers.cube import ensure_analysis_ready_cube
 from geoml_helpers.demo.classes import NODATA_CLASS
 from geoml_helpers.demo.lazy_tile import lazy_s2_tile, lattice_noise, tile_truth
 from geoml_helpers.features import day_of_year
 from geoml_helpers.prediction import PROBABILITY_NODATA, predict_chunk, predict_lazy, write_prediction_cogs
 from geoml_helpers.sampling import balance_classes, feature_matrix, sample_pixels
-
-
-@pytest.fixture(scope="module")
-def cube(demo_ci, data_root):
-    return ensure_analysis_ready_cube("ci", data_dir=data_root)
 
 
 @pytest.fixture(scope="module")

@@ -6,15 +6,9 @@ import numpy as np
 import pytest
 from shapely.affinity import translate
 
-from geoml_helpers.cube import ensure_analysis_ready_cube
 from geoml_helpers.errors import LabelError
 from geoml_helpers.features import feature_names
 from geoml_helpers.sampling import balance_classes, feature_matrix, polygon_index_raster, sample_pixels
-
-
-@pytest.fixture(scope="module")
-def cube(demo_ci, data_root):
-    return ensure_analysis_ready_cube("ci", data_dir=data_root)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from sklearn.ensemble import RandomForestClassifier
 
 from geoml_helpers.cube import ensure_analysis_ready_cube
 from geoml_helpers.demo.classes import CLASS_NAMES
-from geoml_helpers.sampling import balance_classes, sample_pixels
+from geoml_helpers.sampling import sample_pixels
 from geoml_helpers.spatial_cv import TooFewSamplesError, check_cv_feasible, compare_cv, make_cv
 
 

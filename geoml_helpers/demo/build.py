@@ -38,7 +38,7 @@ from .sentinel2 import EPSG, S2_BANDS, acquisition_schedule, scl_percentages, si
 from .stac_documents import HYPERSPECTRAL_COLLECTION_ID, S2_COLLECTION_ID, hyperspectral_documents, s2_collection_document, s2_item_document
 
 DEFAULT_SEED: int = 2024
-FORMAT_VERSION: int = 1
+FORMAT_VERSION: int = 2
 MARKER_NAME: str = "_COMPLETE.json"
 AOI_CENTRE_UTM: tuple[float, float] = (312000.0, 6238000.0)
 """Centre of every profile's area, near Jonkershoek, Stellenbosch (EPSG:32734)."""
@@ -95,6 +95,11 @@ class DemoData:
     truth_path = property(lambda self: self.root / "truth" / "landcover.tif", doc="Wall-to-wall true land cover (a COG); real projects never have this.")
     hyperspectral_cog_path = property(lambda self: self.root / "hyperspectral" / "enmap_like_l2a.tif", doc="EnMAP-like cube as a COG.")
     hyperspectral_zarr_path = property(lambda self: self.root / "hyperspectral" / "enmap_like_l2a.zarr", doc="EnMAP-like cube as zarr.")
+
+    @property
+    def fingerprint(self) -> str:
+        """A short digest of the completion marker: changes whenever any file of the build changes."""
+        return hashlib.sha256((self.root / MARKER_NAME).read_bytes()).hexdigest()[:16]
 
     def collection_path(self, collection_id: str = S2_COLLECTION_ID) -> Path:
         """The Collection JSON of ``collection_id``."""

@@ -47,7 +47,9 @@ class Landscape:
     sowing_shift : numpy.ndarray
         ``float32`` per-field shift of the crop calendar in days.
     vigour : numpy.ndarray
-        ``float32`` (y, x) smooth field in ``[0, 1]``: vegetation density, post-fire age.
+        ``float32`` (y, x) field in ``[0, 1]``: vegetation density, post-fire age. It is
+        smooth at the patch scale with a persistent pixel-scale texture (species mix,
+        canopy gaps) that no temporal averaging removes.
     """
 
     classes: np.ndarray
@@ -179,7 +181,8 @@ def make_landscape(size_px: int, seed: int) -> Landscape:
     # Remove single-pixel speckle the way a human interpreter would see the landscape.
     classes = _despeckle(classes)
 
-    vigour = smooth_noise(rng, shape, 4 * scale**0.5)
+    texture = smooth_noise(rng, shape, 0.7)
+    vigour = (0.6 * smooth_noise(rng, shape, 4 * scale**0.5) + 0.4 * texture).astype(np.float32)
     missing = set(CLASS_NAMES) - set(np.unique(classes).tolist())
     if missing:
         raise RuntimeError(f"Landscape of size {size_px} with seed {seed} lacks classes {sorted(missing)}; try another seed.")

@@ -106,23 +106,27 @@ def class_fractions(landscape: Landscape, doy: float, rng: np.random.Generator) 
     fractions = np.zeros((len(ENDMEMBERS),) + shape, dtype=np.float32)
     gl, tc, dv, ss, ds, wa, im = range(len(ENDMEMBERS))
     vigour = landscape.vigour
-    jitter = rng.normal(0.0, 1.0, size=(3,) + shape).astype(np.float32)
+    jitter = 2.2 * rng.normal(0.0, 1.0, size=(3,) + shape).astype(np.float32)
 
     # Fynbos: a winter-rain shrubland; post-fire age (vigour) sets how dense it is.
     winter = _season(doy, 225.0)
     m = classes == FYNBOS
-    green = (0.16 + 0.20 * winter) * (0.55 + 0.75 * vigour[m]) + 0.035 * jitter[0][m]
+    # Rain arrives later and lasts longer upslope: the green-up peak shifts with elevation (a regional gradient).
+    local_winter = (0.5 + 0.5 * np.cos(2 * np.pi * (doy - 225.0 - 90.0 * (landscape.elevation[m] - 0.5)) / 365.25)).astype(np.float32)
+    green = (0.16 + 0.20 * local_winter) * (0.55 + 0.75 * vigour[m]) + 0.035 * jitter[0][m]
     dry = 0.34 - 0.10 * winter + 0.05 * jitter[1][m]
-    canopy = 0.10 * vigour[m] ** 2  # tall proteoid shrubs look a little like tree canopy
+    canopy = 0.55 * vigour[m] ** 2  # tall proteoid shrubs look a little like tree canopy
     fractions[gl][m], fractions[dv][m], fractions[tc][m] = green, dry, canopy
     fractions[ss][m] = 1.0 - green - dry - canopy
 
     # Invasive alien trees: evergreen canopy with a little seasonal flush, open stands at the edges.
     m = classes == INVASIVE
-    density = 0.45 + 0.45 * vigour[m] + 0.05 * jitter[0][m]
+    density = 0.12 + 0.55 * vigour[m] + 0.05 * jitter[0][m]
     flush = 0.06 * _season(doy, 300.0)
     fractions[tc][m] = density
-    fractions[gl][m] = 0.06 + flush + 0.03 * jitter[1][m]
+    # Young, open stands keep a fynbos understorey that greens up with the winter rains.
+    understorey = 0.30 * np.clip(1.0 - density, 0.0, 1.0) * winter
+    fractions[gl][m] = 0.06 + flush + understorey + 0.03 * jitter[1][m]
     fractions[dv][m] = 0.10 + 0.03 * jitter[2][m]
     fractions[ss][m] = 1.0 - fractions[tc][m] - fractions[gl][m] - fractions[dv][m]
 
@@ -134,7 +138,7 @@ def class_fractions(landscape: Landscape, doy: float, rng: np.random.Generator) 
 
     # Bare rock and sand: bright sandstone with sparse restios and lichens.
     m = classes == BARE
-    sparse = 0.05 + 0.10 * vigour[m] * winter + 0.03 * jitter[0][m]
+    sparse = 0.05 + 0.35 * vigour[m] * winter + 0.03 * jitter[0][m]
     fractions[gl][m] = sparse
     fractions[dv][m] = 0.12 + 0.05 * jitter[1][m]
     fractions[ss][m] = 1.0 - sparse - fractions[dv][m]
@@ -147,7 +151,7 @@ def class_fractions(landscape: Landscape, doy: float, rng: np.random.Generator) 
     vineyard = np.clip(np.cos(2 * np.pi * (doy + shift - 20.0) / 365.25), 0, None) ** 1.5  # summer canopy, Jan peak
     cereal = np.clip(np.sin(np.pi * (doy + shift - 140.0) / 160.0), 0, None) * ((doy + shift) > 140) * ((doy + shift) < 300)
     stubble = ((doy + shift) >= 300) * 0.35
-    fallow = 0.12 + 0.08 * winter
+    fallow = 0.12 + 0.30 * winter
     green = np.select([crop == CROP_VINEYARD, crop == CROP_CEREAL, crop == CROP_FALLOW], [0.08 + 0.55 * vineyard, 0.05 + 0.75 * cereal, fallow])
     dry = np.select([crop == CROP_VINEYARD, crop == CROP_CEREAL, crop == CROP_FALLOW], [0.15 * np.ones_like(vineyard), 0.10 + stubble, 0.30 * np.ones_like(vineyard)])
     green = green + 0.04 * jitter[0][m]
@@ -158,7 +162,7 @@ def class_fractions(landscape: Landscape, doy: float, rng: np.random.Generator) 
 
     # Built-up: roofs and roads with gardens and street trees.
     m = classes == BUILT
-    gardens = 0.08 + 0.22 * vigour[m] + 0.04 * jitter[0][m]
+    gardens = 0.08 + 0.50 * vigour[m] + 0.04 * jitter[0][m]
     fractions[gl][m] = gardens * (0.7 + 0.3 * winter)
     fractions[tc][m] = 0.25 * gardens
     fractions[ds][m] = 0.10 + 0.04 * jitter[1][m]
