@@ -30,9 +30,9 @@ book: notebooks
 book-check: env
 	$(PY) book/build.py --profile $(PROFILE) --check
 
-# Two workers: the course notebooks (one group, executed once, then the book) run beside the unit tests.
+# Two workers: tests/test_notebooks.py (every notebook executed once, then the book) runs beside the unit tests.
 test: env
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest -n 2 --dist loadfile
 
 test-fast: env
 	$(PY) -m pytest -m "not notebooks"

@@ -898,7 +898,16 @@ class HeadlessChromium:
 
     def evaluate(self, expression: str):
         """Evaluate a JavaScript expression in the page and return its JSON value."""
-        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        for attempt in range(5):
+            try:
+                result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+                break
+            except BookError as exc:
+                # A page that redirects (index.html) or is still navigating on a busy machine replaces its
+                # JavaScript context under the call; ask again in the new one.
+                if attempt == 4 or not any(s in str(exc) for s in ("navigated or closed", "context was destroyed", "Cannot find context")):
+                    raise
+                self._drain(0.3)
         if "exceptionDetails" in result:
             raise BookError(f"JavaScript check failed: {result['exceptionDetails'].get('exception', {}).get('description')}")
         return result.get("result", {}).get("value")

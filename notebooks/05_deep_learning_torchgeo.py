@@ -21,7 +21,7 @@
 # spectrum of each pixel. The hard part of geospatial deep learning is usually not the model but the
 # **data loading**, so we spend most of our time there.
 #
-# **You will learn to**
+# **Learning objectives.** You will learn to
 #
 # - describe a Sentinel-2 scene to torchgeo with a `RasterDataset` subclass (band files, 10/20/60 m
 #   resampled to 10 m, a date regex, reflectance scaling from the STAC metadata);

@@ -258,16 +258,3 @@ def test_standin_book_renders_in_headless_chromium(standin_book):
     _require_chromium()
     assert standin_book.pages[0].n_plots == N_STANDIN_PLOTS
     _assert_book_ok(standin_book, standin_book.output_dir / "screenshots", {"01_standin.html": N_STANDIN_PLOTS})
-
-
-@pytest.mark.notebooks
-@pytest.mark.xdist_group("course-notebooks")
-def test_course_book_builds_and_renders(executed_notebooks):
-    """The real book from the notebooks this session executed in ``build/executed/ci``, into ``build/book/ci``."""
-    assert executed_notebooks.ok
-    executed = PROJECT_ROOT / "build" / "executed" / "ci"
-    _require_chromium()
-    book = build_book("ci", log=lambda *a: None)
-    assert len(book.pages) == len(discover_executed(executed))
-    # every notebook with a plot output shows as many rendered plots as its outputs embed
-    _assert_book_ok(book, book.output_dir / "screenshots", {f"{p.name.removesuffix('.ipynb')}.html": p.n_plots for p in book.pages if p.n_plots})

@@ -124,7 +124,7 @@ def test_series_spans_a_year_with_seasonal_phenology(demo_ci):
     fynbos_swing = np.mean([ndvi(i, 1) for i in winter]) - np.mean([ndvi(i, 1) for i in summer])
     trees_swing = np.mean([ndvi(i, 2) for i in winter]) - np.mean([ndvi(i, 2) for i in summer])
     assert fynbos_swing > 0.03, "fynbos greens up with the winter rains"
-    assert abs(trees_swing) < fynbos_swing, "invasive trees are evergreen"
+    assert abs(trees_swing) < 0.5 * fynbos_swing, "invasive trees are evergreen"
 
 
 def test_labels_cover_every_class_and_never_cross_blocks(demo_ci):

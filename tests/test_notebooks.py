@@ -1,4 +1,8 @@
-"""Every notebook: paired with jupytext, output-free, parameterised, narrated, and executed in the ci profile."""
+"""Every notebook: paired with jupytext, output-free, parameterised, narrated, executed once in the ci profile, and rendered as the book.
+
+The execution and the book share the session fixture ``executed_notebooks``; keeping them in this one
+file keeps them on one pytest-xdist worker (``--dist loadfile``), so the notebooks run exactly once.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import nbformat
 import pytest
 
 from conftest import PROJECT_ROOT
+from geoml_helpers.book import build_book, discover_executed
+from test_book import _assert_book_ok, _require_chromium
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -34,10 +40,21 @@ def test_notebook_is_paired_clean_and_parameterised(path):
 
 
 @pytest.mark.notebooks
-@pytest.mark.xdist_group("course-notebooks")
 def test_every_notebook_runs_in_the_ci_profile_and_leaves_nothing_behind(executed_notebooks):
     assert executed_notebooks.ok
     assert [run.notebook for run in executed_notebooks.notebooks] == [p.name for p in NOTEBOOKS]
     for run in executed_notebooks.notebooks:
         print(f"{run.notebook}: {run.wall_s:.1f} s, peak {run.peak_rss_mb:.0f} MB")
     assert executed_notebooks.left_behind == [], "notebooks must write only under the data directory"
+
+
+@pytest.mark.notebooks
+def test_course_book_builds_and_renders(executed_notebooks):
+    """The real book from the notebooks this session executed in ``build/executed/ci``, into ``build/book/ci``."""
+    assert executed_notebooks.ok
+    executed = PROJECT_ROOT / "build" / "executed" / "ci"
+    _require_chromium()
+    book = build_book("ci", log=lambda *a: None)
+    assert len(book.pages) == len(discover_executed(executed))
+    # every notebook with a plot output shows as many rendered plots as its outputs embed
+    _assert_book_ok(book, book.output_dir / "screenshots", {f"{p.name.removesuffix('.ipynb')}.html": p.n_plots for p in book.pages if p.n_plots})

@@ -121,12 +121,10 @@ def class_fractions(landscape: Landscape, doy: float, rng: np.random.Generator) 
 
     # Invasive alien trees: evergreen canopy with a little seasonal flush, open stands at the edges.
     m = classes == INVASIVE
-    density = 0.12 + 0.55 * vigour[m] + 0.05 * jitter[0][m]
+    density = 0.25 + 0.55 * vigour[m] + 0.05 * jitter[0][m]
     flush = 0.06 * _season(doy, 300.0)
     fractions[tc][m] = density
-    # Young, open stands keep a fynbos understorey that greens up with the winter rains.
-    understorey = 0.30 * np.clip(1.0 - density, 0.0, 1.0) * winter
-    fractions[gl][m] = 0.06 + flush + understorey + 0.03 * jitter[1][m]
+    fractions[gl][m] = 0.06 + flush + 0.03 * jitter[1][m]
     fractions[dv][m] = 0.10 + 0.03 * jitter[2][m]
     fractions[ss][m] = 1.0 - fractions[tc][m] - fractions[gl][m] - fractions[dv][m]
 
@@ -162,7 +160,7 @@ def class_fractions(landscape: Landscape, doy: float, rng: np.random.Generator) 
 
     # Built-up: roofs and roads with gardens and street trees.
     m = classes == BUILT
-    gardens = 0.08 + 0.50 * vigour[m] + 0.04 * jitter[0][m]
+    gardens = 0.08 + 0.35 * vigour[m] + 0.04 * jitter[0][m]
     fractions[gl][m] = gardens * (0.7 + 0.3 * winter)
     fractions[tc][m] = 0.25 * gardens
     fractions[ds][m] = 0.10 + 0.04 * jitter[1][m]
