@@ -24,7 +24,6 @@ b'hi'
 
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import shutil
@@ -39,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import GeomlError, MissingDependencyError, PortInUseError
-from .processes import HOST, die_with_parent, free_port, port_is_free
+from .processes import HOST, ServerProcess, free_port, port_is_free
 
 DEFAULT_ACCESS_KEY = "geoml"
 DEFAULT_SECRET_KEY = "geoml-local-secret"  # a loopback-only practice server, not a real secret
@@ -117,7 +116,7 @@ def _s3_config(access_key: str, secret_key: str) -> dict:
     }
 
 
-class LocalObjectStore:
+class LocalObjectStore(ServerProcess):
     """SeaweedFS with an S3 gateway on 127.0.0.1, started and stopped by Python.
 
     Parameters
@@ -174,16 +173,6 @@ class LocalObjectStore:
         return f"http://{HOST}:{self.ports.s3}"
 
     @property
-    def running(self) -> bool:
-        """Whether the ``weed`` process is alive."""
-        return self._process is not None and self._process.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        """Process id of ``weed server`` while it runs."""
-        return self._process.pid if self._process is not None else None
-
-    @property
     def storage_options(self) -> dict[str, Any]:
         """``storage_options`` for xarray / fsspec / pandas (``s3://`` URLs)."""
         return {
@@ -230,21 +219,9 @@ class LocalObjectStore:
             "-s3", f"-s3.port={ports.s3}", f"-s3.port.grpc={ports.s3_grpc}", f"-s3.localSocket={work / 's3.sock'}",
             "-s3.port.iceberg=0", "-s3.port.lance=0", f"-s3.config={config}",
         ]  # fmt: skip
-        log = (work / "weed.log").open("wb")
         started = time.perf_counter()
-        self._process = subprocess.Popen(
-            command,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=work,
-            start_new_session=True,
-            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
-        )
-        log.close()
+        self._spawn(command, work / "weed.log", _terminate, ports, self.stop_grace, cwd=work)
         self.ports = ports
-        self._finalizer = weakref.finalize(self, _terminate, self._process, self._workdir, ports, self.stop_grace)
-        atexit.register(self._finalizer)
         try:
             self._wait_until_ready(started)
         except BaseException:
@@ -287,21 +264,6 @@ class LocalObjectStore:
             f"SeaweedFS was not ready within {self.startup_timeout:.0f} s ({last_error}). "
             f"Give it more time with `startup_timeout=`; its log ends with:\n{self.log_tail()}"
         )
-
-    def stop(self) -> None:
-        """Stop the server (idempotent) and remove its temporary files."""
-        if self._finalizer is not None:
-            self._finalizer()
-            atexit.unregister(self._finalizer)
-            self._finalizer = None
-        self._process = None
-        self._workdir = None
-
-    def __enter__(self) -> LocalObjectStore:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = f"running at {self.endpoint_url} (pid {self.pid})" if self.running else "stopped"

@@ -1,4 +1,4 @@
-"""Local helper processes (STAC API, object store): ports, and not outliving their parent.
+"""Local helper servers (STAC API, object store): ports, and processes that never outlive their parent.
 
 Examples
 --------
@@ -8,8 +8,16 @@ True
 
 from __future__ import annotations
 
+import atexit
 import signal
 import socket
+import subprocess
+import sys
+import tempfile
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 HOST = "127.0.0.1"
 """Every server the course starts binds to loopback only."""
@@ -66,3 +74,65 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
     except Exception:  # noqa: BLE001 - best effort; stop() and atexit still apply
         pass
+
+
+class ServerProcess:
+    """Base of the helper servers (STAC API, object store) run as child processes.
+
+    A subclass's ``start()`` prepares its command and calls :meth:`_spawn`; the
+    process is then stopped by :meth:`stop`, at the end of a ``with`` block, when
+    the object is garbage-collected, at interpreter exit, and (on Linux) when
+    the parent process is killed.
+
+    Examples
+    --------
+    >>> ServerProcess().running
+    False
+    """
+
+    _process: subprocess.Popen | None = None
+    _workdir: tempfile.TemporaryDirectory | None = None
+    _finalizer: weakref.finalize | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the server, while it runs."""
+        return self._process.pid if self._process is not None else None
+
+    def _spawn(self, command: list[str], log_path: Path, terminate: Callable[..., None], *terminate_args: Any, cwd: Path | None = None) -> None:
+        """Start ``command`` in its own session, logging to ``log_path``; ``terminate(process, workdir, *args)`` stops it."""
+        with open(log_path, "wb") as log:
+            self._process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=cwd,
+                start_new_session=True,
+                preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
+            )
+        self._finalizer = weakref.finalize(self, terminate, self._process, self._workdir, *terminate_args)
+        atexit.register(self._finalizer)
+
+    def start(self) -> ServerProcess:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop the server (idempotent) and remove its temporary files."""
+        if self._finalizer is not None:
+            self._finalizer()
+            atexit.unregister(self._finalizer)
+            self._finalizer = None
+        self._process = None
+        self._workdir = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()

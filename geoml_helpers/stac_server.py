@@ -18,7 +18,6 @@ http://127.0.0.1:...
 from __future__ import annotations
 
 import argparse
-import atexit
 import json
 import os
 import shutil
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import MissingDependencyError, PortInUseError, StacApiUnreachableError
-from .processes import HOST, die_with_parent, free_port, port_is_free
+from .processes import HOST, ServerProcess, free_port, port_is_free
 
 if TYPE_CHECKING:
     from .demo.build import DemoData
@@ -49,7 +48,7 @@ def _rustac_executable() -> str:
     )
 
 
-class LocalStacServer:
+class LocalStacServer(ServerProcess):
     """A ``rustac serve`` process bound to 127.0.0.1, stopped on exit.
 
     Parameters
@@ -98,16 +97,6 @@ class LocalStacServer:
             raise RuntimeError("The server is not running; call start() or use it in a `with` block.")
         return f"http://{HOST}:{self.port}"
 
-    @property
-    def running(self) -> bool:
-        """Whether the server process is alive."""
-        return self._process is not None and self._process.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        """Process id of the server, while it runs."""
-        return self._process.pid if self._process is not None else None
-
     def start(self) -> LocalStacServer:
         """Start the server and wait until it answers.
 
@@ -140,20 +129,13 @@ class LocalStacServer:
         items_path = workdir / "items.ndjson"
         items_path.write_text("".join(json.dumps(item) + "\n" for item in self.items))
         hrefs.append(str(items_path))
-        log = (workdir / "server.log").open("wb")
         started = time.perf_counter()
-        self._process = subprocess.Popen(
+        self._spawn(
             [executable, "serve", "--addr", f"{HOST}:{port}", "--use-duckdb", "false", *hrefs],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            preexec_fn=die_with_parent if sys.platform.startswith("linux") else None,
+            workdir / "server.log",
+            _terminate,
         )
-        log.close()
         self.port = port
-        self._finalizer = weakref.finalize(self, _terminate, self._process, self._workdir)
-        atexit.register(self._finalizer)
         try:
             self._wait_until_ready(started)
         except BaseException:
@@ -179,15 +161,6 @@ class LocalStacServer:
             time.sleep(0.02)
         raise StacApiUnreachableError(f"The local STAC API did not answer within {self.startup_timeout:.0f} s at {self.url}.")
 
-    def stop(self) -> None:
-        """Stop the server (idempotent) and remove its temporary files."""
-        if self._finalizer is not None:
-            self._finalizer()
-            atexit.unregister(self._finalizer)
-            self._finalizer = None
-        self._process = None
-        self._workdir = None
-
     def restart_with(self, collections: Iterable[dict] = (), items: Iterable[dict] = ()) -> LocalStacServer:
         """Add documents (an item with an existing id replaces it) and restart on the same port.
 
@@ -203,12 +176,6 @@ class LocalStacServer:
         self.stop()
         self.requested_port = port
         return self.start()
-
-    def __enter__(self) -> LocalStacServer:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = f"running at {self.url}" if self.running else "stopped"
