@@ -251,6 +251,7 @@ def build_demo_data(
             pass
     started = time.perf_counter()
     staging = Path(tempfile.mkdtemp(prefix=f".{prof.name}-building-", dir=base))
+    staging.chmod(0o755)  # mkdtemp makes it private; the finished folder is ordinary, readable data
     try:
         _build_into(staging, prof, seed, progress)
         marker = {
