@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import weakref
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -160,9 +159,7 @@ class LocalObjectStore(ServerProcess):
         self.access_key = access_key
         self.secret_key = secret_key
         self.startup_seconds: float | None = None
-        self._process: subprocess.Popen | None = None
-        self._workdir: tempfile.TemporaryDirectory | None = None
-        self._finalizer: weakref.finalize | None = None
+        super().__init__()
 
     # ------------------------------------------------------------------ state
     @property

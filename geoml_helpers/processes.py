@@ -90,9 +90,10 @@ class ServerProcess:
     False
     """
 
-    _process: subprocess.Popen | None = None
-    _workdir: tempfile.TemporaryDirectory | None = None
-    _finalizer: weakref.finalize | None = None
+    def __init__(self) -> None:
+        self._process: subprocess.Popen | None = None
+        self._workdir: tempfile.TemporaryDirectory | None = None
+        self._finalizer: weakref.finalize | None = None
 
     @property
     def running(self) -> bool:

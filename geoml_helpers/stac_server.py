@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import weakref
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -77,9 +76,7 @@ class LocalStacServer(ServerProcess):
         self.port: int | None = None
         self.startup_timeout = startup_timeout
         self.startup_seconds: float | None = None
-        self._process: subprocess.Popen | None = None
-        self._workdir: tempfile.TemporaryDirectory | None = None
-        self._finalizer: weakref.finalize | None = None
+        super().__init__()
 
     @classmethod
     def for_demo(cls, demo: DemoData, port: int | None = None, **kwargs) -> LocalStacServer:
