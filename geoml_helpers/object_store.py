@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import GeomlError, MissingDependencyError, PortInUseError
-from .processes import HOST, ServerProcess, free_port, port_is_free
+from .processes import HOST, ServerProcess, free_port, port_is_free, terminate_process
 
 DEFAULT_ACCESS_KEY = "geoml"
 DEFAULT_SECRET_KEY = "geoml-local-secret"  # a loopback-only practice server, not a real secret
@@ -293,19 +292,7 @@ def _terminate(
     process: subprocess.Popen, workdir: tempfile.TemporaryDirectory | None, ports: StorePorts | None = None, grace: float = 15.0
 ) -> None:
     """SIGTERM the ``weed`` process, wait, then SIGKILL that process id; remove its socket files."""
-    if process.poll() is None:
-        try:
-            os.kill(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            try:
-                os.kill(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait(timeout=10)
+    terminate_process(process, grace)
     if ports is not None:
         for path in _socket_files(ports):
             if path.is_socket():

@@ -9,6 +9,7 @@ True
 from __future__ import annotations
 
 import atexit
+import os
 import signal
 import socket
 import subprocess
@@ -137,3 +138,30 @@ class ServerProcess:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+def terminate_process(process: subprocess.Popen, grace: float, whole_group: bool = False) -> None:
+    """SIGTERM ``process`` (or its whole process group), wait ``grace`` seconds, then SIGKILL it.
+
+    Examples
+    --------
+    >>> child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    >>> terminate_process(child, grace=5)
+    >>> child.poll() is not None
+    True
+    """
+    if process.poll() is not None:
+        return
+    send = (lambda sig: os.killpg(process.pid, sig)) if whole_group else (lambda sig: os.kill(process.pid, sig))
+    try:
+        send(signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        try:
+            send(signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=10)

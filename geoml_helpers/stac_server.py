@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import MissingDependencyError, PortInUseError, StacApiUnreachableError
-from .processes import HOST, ServerProcess, free_port, port_is_free
+from .processes import HOST, ServerProcess, free_port, port_is_free, terminate_process
 
 if TYPE_CHECKING:
     from .demo.build import DemoData
@@ -181,19 +180,7 @@ class LocalStacServer(ServerProcess):
 
 def _terminate(process: subprocess.Popen, workdir: tempfile.TemporaryDirectory | None) -> None:
     """Stop the server's whole process group: TERM, then KILL after 5 s."""
-    if process.poll() is None:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait(timeout=5)
+    terminate_process(process, grace=5, whole_group=True)
     if workdir is not None:
         workdir.cleanup()
 
