@@ -21,11 +21,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
 from pathlib import Path
+
+from geoml_helpers.loader_benchmark import write_benchmark_json
 
 import numpy as np
 
@@ -132,9 +133,7 @@ def main(argv=None) -> dict:
         "ratios": ratios,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "note": "shared 2-core machine; timings are noisy"},
     }
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
+    out = write_benchmark_json(Path(args.output).stem, report, Path(args.output).parent)
     print(f"wrote {out}")
     return report
 

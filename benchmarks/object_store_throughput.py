@@ -11,8 +11,6 @@ Prints each source's MB/s and its ratio to the local-disk baseline measured in t
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import tempfile
 import warnings
 from pathlib import Path
@@ -21,6 +19,7 @@ import rasterio
 import xarray as xr
 
 from geoml_helpers.cube import ensure_analysis_ready_cube, ensure_composite_cog
+from geoml_helpers.loader_benchmark import write_benchmark_json
 from geoml_helpers.object_store import LocalObjectStore
 from geoml_helpers.rechunk import decision_table, read_throughput, rechunk_to_zarr
 
@@ -68,9 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row['source']:<20}{row['megabytes']:>9.2f}{row['seconds']:>9.3f}{row['mb_per_s']:>9.1f}{row['ratio_to_local_disk']:>9.2f}")
     table = decision_table(results)
     print(table.round(3).to_string(index=False))
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"benchmark": "object_store_throughput", "profile": args.profile, "machine": {"python": platform.python_version(), "processor": platform.processor(), "node": platform.machine()}, "baseline": "local_disk", "rows": rows, "decision_table": table.to_dict("records")}, indent=1))
+    payload = {"profile": args.profile, "baseline": "local_disk", "rows": rows, "decision_table": table.to_dict("records")}
+    output = write_benchmark_json(Path(args.output).stem, payload, Path(args.output).parent)
     print(f"wrote {output}")
     return 0
 

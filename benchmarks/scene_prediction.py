@@ -26,7 +26,6 @@ Writes ``build/benchmarks/scene_prediction.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import platform
@@ -36,6 +35,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from geoml_helpers.loader_benchmark import write_benchmark_json
 
 import numpy as np
 
@@ -252,9 +253,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"full 10980 px tile: {full_tile_s_estimate:.0f} s ({measured}); goal {goal_s:.0f} s and {goal_gib} GiB -> {'met' if result['meets_goal'] else 'NOT met'}"
           f" (1-min load average {result['machine']['load_avg_1min_at_end']:.1f} on {os.cpu_count()} cores)")
     print(f"lazy path used {lazy['cpu_s']:.0f} CPU s = {lazy['mpix_per_cpu_s']:.3f} Mpix per CPU s: on {args.workers} dedicated cores the full tile would take about {full_tile_s_dedicated:.0f} s")
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=1))
+    output = write_benchmark_json(Path(args.output).stem, result, Path(args.output).parent)
     print(f"wrote {output}")
     return result
 
