@@ -165,15 +165,15 @@ def run_baseline(model, size: int, seed: int, n_jobs: int) -> dict:
     return result
 
 
-def run_lazy(model, tile_size: int, chunk: int, workers: int, memory_limit: str, seed: int, out_dir: Path) -> dict:
-    from dask.distributed import Client, LocalCluster
+def run_lazy(model, tile_size: int, chunk: int, workers: int, memory_limit: str, seed: int, out_dir: Path, adaptive_malloc: bool = True) -> dict:
     from distributed.diagnostics import MemorySampler
 
+    from geoml_helpers.clusters import start_cluster
     from geoml_helpers.demo.lazy_tile import lazy_s2_tile
     from geoml_helpers.prediction import predict_lazy, write_prediction_cogs
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, memory_limit=memory_limit, processes=True, dashboard_address="127.0.0.1:0") as cluster, Client(cluster) as client:
-        print(f"dashboard: {client.dashboard_link}", flush=True)
+    with start_cluster("local", n_workers=workers, threads_per_worker=1, memory_limit=memory_limit, adaptive_malloc=adaptive_malloc) as handle:
+        print(f"dashboard: {handle.dashboard_link}", flush=True)
         tile = lazy_s2_tile(size_px=tile_size, chunk_px=chunk, seed=seed)
         sampler = MemorySampler()
         with TreeRssSampler() as tree, sampler.sample("workers", interval=0.5):
@@ -206,6 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--profile", default="ci", help="demo profile whose cube trains the model")
     parser.add_argument("--n-estimators", type=int, default=50)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--dask-default-malloc", action="store_true", help="keep dask's MALLOC_TRIM_THRESHOLD_=65536 in the workers (slower; see geoml_helpers.clusters.worker_environment)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--output", default=str(ROOT / "build" / "benchmarks" / "scene_prediction.json"))
     args = parser.parse_args(argv)
@@ -217,7 +218,7 @@ def main(argv: list[str] | None = None) -> dict:
     baseline = run_baseline(model, baseline_size, args.seed, args.workers)
     print(f"lazy: {args.tile_size} x {args.tile_size} px tile on {args.workers} workers ...", flush=True)
     with tempfile.TemporaryDirectory(prefix="geoml-scene-bench-") as tmp:
-        lazy = run_lazy(model, args.tile_size, args.chunk, args.workers, args.memory_limit, args.seed, Path(tmp))
+        lazy = run_lazy(model, args.tile_size, args.chunk, args.workers, args.memory_limit, args.seed, Path(tmp), adaptive_malloc=not args.dask_default_malloc)
 
     goal_s, goal_gib = 300.0, 4.0
     full_tile_s_estimate = 10980**2 / 1e6 / lazy["mpix_per_s"]
@@ -227,6 +228,7 @@ def main(argv: list[str] | None = None) -> dict:
         "benchmark": "scene_prediction",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_1min_at_end": os.getloadavg()[0]},
         "model": f"RandomForest n_estimators={args.n_estimators} (61 temporal features)",
+        "worker_malloc": "dask default (MALLOC_TRIM_THRESHOLD_=65536)" if args.dask_default_malloc else "glibc adaptive",
         "baseline_in_memory": baseline,
         "lazy_dask": lazy,
         "ratios": {

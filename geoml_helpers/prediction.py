@@ -24,18 +24,21 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from .demo.classes import CLASS_NAMES, NODATA_CLASS, class_colormap
-from .features import day_of_year, feature_names, pixel_features, valid_pixel_mask
+from .features import day_of_year, feature_names, feature_table
 
 PROBABILITY_NODATA: int = 255
 """Probability value (percent) written where no prediction was made."""
+ROWS_IN_FLIGHT: int = 2
+"""Rows of chunks the streaming writer has computing while it writes one."""
 
 
-def predict_chunk(model, reflectance: np.ndarray, doy: Sequence[float], band_names: Sequence[str], batch_size: int = 65536) -> np.ndarray:
+def predict_chunk(model, reflectance: np.ndarray, doy: Sequence[float], band_names: Sequence[str], batch_size: int = 16384) -> np.ndarray:
     """Classify one in-memory chunk ``(time, band, y, x)``.
 
     Parameters
@@ -63,18 +66,18 @@ def predict_chunk(model, reflectance: np.ndarray, doy: Sequence[float], band_nam
     --------
     >>> out = predict_chunk(model, cube["reflectance"].values, doy, bands)  # doctest: +SKIP
     """
-    feats = pixel_features(reflectance, doy, band_names)
-    height, width = feats.shape[1:]
-    flat = feats.reshape(feats.shape[0], -1).T
-    valid = valid_pixel_mask(feats).ravel()
+    height, width = reflectance.shape[2:]
+    table = feature_table(reflectance, doy, band_names)
+    valid = np.isfinite(table).all(axis=1)
     classes = np.asarray(model.classes_)
     out = np.empty((1 + classes.size, height * width), dtype=np.uint8)
     out[0] = NODATA_CLASS
     out[1:] = PROBABILITY_NODATA
     rows = np.flatnonzero(valid)
+    all_valid = rows.size == valid.size
     for start in range(0, rows.size, batch_size):
-        chosen = rows[start : start + batch_size]
-        proba = model.predict_proba(flat[chosen])
+        chosen = slice(start, start + batch_size) if all_valid else rows[start : start + batch_size]
+        proba = model.predict_proba(table[chosen])
         out[0, chosen] = classes[np.argmax(proba, axis=1)].astype(np.uint8)
         out[1:, chosen] = np.rint(proba.T * 100).astype(np.uint8)
     return out.reshape(out.shape[0], height, width)
@@ -100,7 +103,7 @@ def _single_threaded(model):
     return model
 
 
-def predict_lazy(model, cube, *, chunk_px: int | None = None, batch_size: int = 65536):
+def predict_lazy(model, cube, *, chunk_px: int | None = None, batch_size: int = 16384):
     """Lazy class map and probabilities of a whole cube.
 
     Parameters
@@ -149,7 +152,7 @@ def predict_lazy(model, cube, *, chunk_px: int | None = None, batch_size: int = 
         dtype=np.uint8,
         meta=np.empty((0, 0, 0), dtype=np.uint8),
         doy=doy,
-        band_names=bands,
+        band_names=tuple(bands),  # a list would become a graph node and block the fusion with the tile generator
         batch_size=batch_size,
         model=model,
         name="predict-chunk",
@@ -263,11 +266,29 @@ def _stream_cogs(pred, paths, transform, crs, class_kw, proba_kw, progress, bloc
             dst_class.update_tags(**class_kw["tags"])
             dst_proba.update_tags(**proba_kw["tags"])
             row_edges = np.cumsum((0,) + class_da.chunks[0])
-            for y0, y1 in tqdm(list(zip(row_edges[:-1], row_edges[1:])), desc="predict + write rows", disable=not progress):
-                class_rows, proba_rows = dask.compute(class_da[y0:y1], proba_da[:, y0:y1])
-                window = Window(0, int(y0), width, int(y1 - y0))
-                dst_class.write(np.asarray(class_rows)[None], window=window)
-                dst_proba.write(np.asarray(proba_rows), window=window)
+            rows = list(zip(row_edges[:-1], row_edges[1:]))
+
+            def compute_row(bounds):
+                y0, y1 = bounds
+                return dask.compute(class_da[y0:y1], proba_da[:, y0:y1])
+
+            # The next rows compute while this one is compressed and written, so the workers never wait for the writer.
+            with ThreadPoolExecutor(max_workers=ROWS_IN_FLIGHT) as pool:
+                pending = [pool.submit(compute_row, bounds) for bounds in rows[:ROWS_IN_FLIGHT]]
+                try:
+                    for i, (y0, y1) in enumerate(tqdm(rows, desc="predict + write rows", disable=not progress)):
+                        class_rows, proba_rows = pending[i].result()
+                        if i + ROWS_IN_FLIGHT < len(rows):
+                            pending.append(pool.submit(compute_row, rows[i + ROWS_IN_FLIGHT]))
+                        window = Window(0, int(y0), width, int(y1 - y0))
+                        dst_class.write(np.asarray(class_rows)[None], window=window)
+                        dst_proba.write(np.asarray(proba_rows), window=window)
+                        pending[i] = None  # free the written row
+                except BaseException:
+                    for future in pending:
+                        if future is not None:
+                            future.cancel()
+                    raise
         options = {"COMPRESS": "DEFLATE", "PREDICTOR": "2", "BLOCKSIZE": str(blocksize), "NUM_THREADS": "1", "BIGTIFF": "IF_SAFER"}
         with rasterio.Env(GDAL_CACHEMAX=256):
             for key, path in paths.items():

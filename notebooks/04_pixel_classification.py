@@ -318,14 +318,15 @@ print(f"ParallelPostFit and map_blocks agree on {agreement:.2%} of {valid.sum()}
 # and see `benchmarks/scene_prediction.py` for its throughput and memory.)
 
 # %%
-from dask.distributed import Client, LocalCluster
 from distributed.diagnostics import MemorySampler
 
+from geoml_helpers.clusters import start_cluster
 from geoml_helpers.demo.lazy_tile import lazy_s2_tile, tile_truth
 
-cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, memory_limit="1.5GiB", dashboard_address="127.0.0.1:0", processes=True)
-client = Client(cluster)
-print("dashboard:", client.dashboard_link)
+# A LocalCluster on 127.0.0.1 (notebook 07 explains the pieces). start_cluster also keeps glibc's adaptive allocator in
+# the workers: dask's default setting made them fault numpy's large temporaries back in and run 2x slower here.
+handle = start_cluster("local", n_workers=n_workers, threads_per_worker=1, memory_limit="1.5GiB")
+print("dashboard:", handle.dashboard_link)
 tile = lazy_s2_tile(size_px=tile_size_px, chunk_px=SETTINGS["chunk"], seed=seed)
 print(f"lazy tile: {tile.shape}, {tile.nbytes / 1e9:.1f} GB if materialised, {tile.data.npartitions} chunks")
 rf_single = models["random_forest"]
@@ -354,8 +355,7 @@ with rasterio.open(tile_cogs["class"]) as src:
 tile_agreement = float((pred_sample == truth_sample).mean())
 print(f"overview {overview.shape} read from the COG; agreement with the tile's true land cover in its first chunk: {tile_agreement:.2f}")
 assert tile_agreement > 0.4
-client.close()
-cluster.close()
+handle.close()
 import xarray as xr
 
 ov_da = xr.DataArray(overview, dims=("y", "x"), coords={"y": np.linspace(tile_bounds.top, tile_bounds.bottom, overview.shape[0]), "x": np.linspace(tile_bounds.left, tile_bounds.right, overview.shape[1])})

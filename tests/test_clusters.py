@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import time
 
 import psutil
 import pytest
 
-from geoml_helpers.clusters import ClusterConfigError, CoiledCredentialsError, check_coiled_ready, start_cluster
+from geoml_helpers.clusters import ClusterConfigError, CoiledCredentialsError, check_coiled_ready, start_cluster, worker_environment
 from geoml_helpers.errors import MissingDependencyError, OfflineError
 
 
@@ -19,6 +20,9 @@ def test_local_cluster_on_loopback_computes_and_leaves_no_worker(tmp_path):
         assert workers["threads"].tolist() == [1]
         assert workers["memory_limit_gib"].tolist() == [1.0]
         assert handle.client.submit(sum, [1, 2, 3]).result() == 6
+        # dask's MALLOC_TRIM_THRESHOLD_ is dropped (it made numpy-heavy tasks 2x slower), its thread limits are kept.
+        environ = handle.client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
+        assert list(environ.values()) == [{"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}]
         pids = [int(p) for p in workers["pid"]]
         assert all(psutil.pid_exists(p) for p in pids)
         scheduler_host = handle.client.scheduler.address
@@ -27,6 +31,11 @@ def test_local_cluster_on_loopback_computes_and_leaves_no_worker(tmp_path):
     while time.time() < deadline and any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids):
         time.sleep(0.2)
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+
+
+def test_worker_environment_keeps_dask_defaults_on_request():
+    assert "MALLOC_TRIM_THRESHOLD_" not in worker_environment(adaptive_malloc=True)
+    assert int(worker_environment(adaptive_malloc=False)["MALLOC_TRIM_THRESHOLD_"]) == 65536
 
 
 def test_unknown_cluster_kind():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 
@@ -109,22 +110,28 @@ def test_series_spans_a_year_with_seasonal_phenology(demo_ci):
     with rasterio.open(demo_ci.truth_path) as src:
         truth = src.read(1)
 
-    def ndvi(item, class_id):
+    def median_ndvi(item, class_id):
         with rasterio.open(item["assets"]["red"]["href"]) as r, rasterio.open(item["assets"]["nir"]["href"]) as n:
             red, nir = r.read(1).astype(float) * 1e-4 - 0.1, n.read(1).astype(float) * 1e-4 - 0.1
         with rasterio.open(item["assets"]["scl"]["href"]) as s:
             clear = np.isin(np.kron(s.read(1), np.ones((2, 2), dtype=np.uint8)), [4, 5, 6])
         mask = (truth == class_id) & clear
-        return float(np.median((nir[mask] - red[mask]) / (nir[mask] + red[mask])))
+        return float(np.median((nir[mask] - red[mask]) / (nir[mask] + red[mask]))) if mask.sum() >= 200 else np.nan
 
-    clear_items = [i for i in items if i["properties"]["eo:cloud_cover"] < 10]
-    summer = [i for i in clear_items if i["properties"]["datetime"][5:7] in ("01", "02", "03", "12")]
-    winter = [i for i in clear_items if i["properties"]["datetime"][5:7] in ("07", "08", "09")]
-    assert summer and winter
-    fynbos_swing = np.mean([ndvi(i, 1) for i in winter]) - np.mean([ndvi(i, 1) for i in summer])
-    trees_swing = np.mean([ndvi(i, 2) for i in winter]) - np.mean([ndvi(i, 2) for i in summer])
-    assert fynbos_swing > 0.03, "fynbos greens up with the winter rains"
-    assert abs(trees_swing) < 0.5 * fynbos_swing, "invasive trees are evergreen"
+    def winter_amplitude(class_id):
+        """Least-squares harmonic fit over every date: the amplitude of a cycle peaking in mid-August (day 225)."""
+        doy = np.array([int(dt.date.fromisoformat(i["properties"]["datetime"][:10]).strftime("%j")) for i in items], dtype=float)
+        values = np.array([median_ndvi(i, class_id) for i in items])
+        ok = np.isfinite(values)
+        angle = 2 * np.pi * (doy[ok] - 225.0) / 365.25
+        design = np.column_stack([np.ones(ok.sum()), np.cos(angle), np.sin(angle)])
+        return float(np.linalg.lstsq(design, values[ok], rcond=None)[0][1])
+
+    # A fit over all dates, not a few summer and winter scenes: each date carries its own residual atmospheric
+    # error (about +-0.02 NDVI on the dark tree canopy), which a handful of dates does not average out.
+    fynbos_amplitude, trees_amplitude = winter_amplitude(1), winter_amplitude(2)
+    assert fynbos_amplitude > 0.02, "fynbos greens up with the winter rains"
+    assert abs(trees_amplitude) < 0.5 * fynbos_amplitude, "invasive trees are evergreen"
 
 
 def test_labels_cover_every_class_and_never_cross_blocks(demo_ci):

@@ -10,8 +10,10 @@ from geoml_helpers.features import (
     cube_features,
     day_of_year,
     feature_names,
+    feature_table,
     fill_temporal_gaps,
     pixel_features,
+    sort_along_time,
     valid_pixel_mask,
 )
 
@@ -85,3 +87,23 @@ def test_missing_bands_and_wrong_shapes_give_clear_errors(window):
         pixel_features(values, doy, bands[:-1])
     with pytest.raises(FeatureInputError, match="day_of_year"):
         fill_temporal_gaps(values, doy[:-1])
+
+
+@pytest.mark.parametrize("n_steps", [2, 3, 5, 12, 13, 24, 36, 37])
+def test_sorting_network_equals_numpy_sort(n_steps):
+    rng = np.random.default_rng(n_steps)
+    values = rng.random((n_steps, 3, 500), dtype=np.float32)
+    values[:, :, :50] = np.round(values[:, :, :50], 1)  # ties
+    values[:, 1, 60] = np.nan  # a never-observed series stays all-NaN
+    np.testing.assert_array_equal(sort_along_time(values), np.sort(values, axis=0))
+
+
+def test_feature_table_is_the_transposed_feature_stack(window):
+    values, doy, bands = window
+    values = values.copy()
+    values[:, bands.index("red"), 3, 4] = np.nan  # never observed: a NaN row
+    table = feature_table(values, doy, bands)
+    stack = pixel_features(values, doy, bands)
+    assert table.shape == (40 * 40, len(feature_names(bands))) and table.flags.c_contiguous
+    np.testing.assert_array_equal(table, stack.reshape(stack.shape[0], -1).T)
+    assert np.isnan(table[3 * 40 + 4]).all() and np.isfinite(np.delete(table, 3 * 40 + 4, axis=0)).all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dask
 import numpy as np
 import pytest
 import rasterio
@@ -102,6 +103,11 @@ def test_tile_prediction_goes_through_the_same_helper(model, tmp_path):
     tile = lazy_s2_tile(size_px=300, chunk_px=128, seed=1)
     pred = predict_lazy(model, tile)
     assert pred["class_id"].data.numblocks == (3, 3)
+    # Generating a chunk and classifying it fuse into one task: the 12-month reflectance chunk (138 MB at 512 px)
+    # is never stored by a worker or sent to another one.
+    (optimized,) = dask.optimize(pred["class_id"].data)
+    tasks = [key for key in dict(optimized.__dask_graph__()) if "synthetic-s2-tile" in str(key) and "predict" not in str(key)]
+    assert tasks == []
     paths = write_prediction_cogs(pred, tmp_path, prefix="tile", max_in_memory_mb=0.0)
     with rasterio.open(paths["class"]) as src:
         classes = src.read(1)

@@ -29,6 +29,63 @@ FYNBOS, INVASIVE, WATER, BARE, CULTIVATED, BUILT = (1, 2, 3, 4, 5, 6)
 
 CROP_VINEYARD, CROP_CEREAL, CROP_FALLOW = (0, 1, 2)
 
+INVASIVE_COVER_THRESHOLD: float = 0.25
+"""Alien canopy cover from which a stand is mapped as invasive trees (below it: fynbos with scattered aliens)."""
+ROCK_COVER_THRESHOLD: float = 0.6
+"""Outcrop cover from which the terrain is mapped as bare rock (below it: rocky fynbos)."""
+MEAN_FIRE_RETURN_YEARS: float = 10.0
+"""Mean of the (exponential) distribution of veld ages, i.e. years since the last fire."""
+
+
+def stand_cover(uniform: np.ndarray, invaded: np.ndarray) -> np.ndarray:
+    """Alien canopy cover of whole stands from uniform draws, as in density-class maps of invasive aliens.
+
+    About 45 % of invaded stands are open (cover 0.27-0.45), the rest dense (0.5-0.9);
+    about 35 % of fynbos stands hold scattered aliens (0.04-0.22), the rest none.
+
+    Examples
+    --------
+    >>> stand_cover(np.array([0.1, 0.9]), np.array([True, True])).astype(float).round(2).tolist()
+    [0.31, 0.83]
+    >>> stand_cover(np.array([0.1, 0.9]), np.array([False, False])).astype(float).round(2).tolist()
+    [0.09, 0.0]
+    """
+    u = np.asarray(uniform, dtype=np.float32)
+    invaded_cover = np.where(u < 0.45, 0.27 + 0.18 * (u / 0.45), 0.5 + 0.4 * ((u - 0.45) / 0.55))
+    scattered_cover = np.where(u < 0.35, 0.04 + 0.18 * (u / 0.35), 0.0)
+    return np.where(invaded, invaded_cover, scattered_cover).astype(np.float32)
+
+
+def tree_cover_across_edges(stand: np.ndarray, distance_inside_px: np.ndarray, distance_outside_px: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """Alien canopy cover near the edges of invaded stands.
+
+    Inside a stand the cover rises from the mapping threshold at the edge to the
+    stand's own cover; outside it falls through the invasion front to the
+    surrounding fynbos stand's (scattered) cover.
+
+    Examples
+    --------
+    >>> d = np.array([1.0, 30.0])
+    >>> tree_cover_across_edges(np.array([0.8, 0.8]), d, d, np.array([True, True])).astype(float).round(2).tolist()
+    [0.29, 0.8]
+    >>> tree_cover_across_edges(np.array([0.0, 0.0]), d, d, np.array([False, False])).astype(float).round(2).tolist()
+    [0.2, 0.0]
+    """
+    rise = INVASIVE_COVER_THRESHOLD + (np.maximum(stand, INVASIVE_COVER_THRESHOLD) - INVASIVE_COVER_THRESHOLD) * (1.0 - np.exp(-(distance_inside_px - 0.5) / 6.0))
+    front = 0.9 * INVASIVE_COVER_THRESHOLD * np.exp(-(distance_outside_px - 0.5) / 4.0)
+    return np.where(inside, rise, np.maximum(front, stand)).astype(np.float32)
+
+
+def veld_age_from_draw(uniform: np.ndarray) -> np.ndarray:
+    """Years since the last fire from uniform draws: exponential with mean :data:`MEAN_FIRE_RETURN_YEARS`, at most 40.
+
+    Examples
+    --------
+    >>> veld_age_from_draw(np.array([0.0, 0.5])).astype(float).round(1).tolist()
+    [0.0, 6.9]
+    """
+    return np.minimum(-MEAN_FIRE_RETURN_YEARS * np.log1p(-np.clip(uniform, 0.0, 0.999)), 40.0).astype(np.float32)
+
 
 @dataclass(frozen=True)
 class Landscape:
@@ -47,9 +104,23 @@ class Landscape:
     sowing_shift : numpy.ndarray
         ``float32`` per-field shift of the crop calendar in days.
     vigour : numpy.ndarray
-        ``float32`` (y, x) field in ``[0, 1]``: vegetation density, post-fire age. It is
+        ``float32`` (y, x) field in ``[0, 1]``: vegetation density. It is
         smooth at the patch scale with a persistent pixel-scale texture (species mix,
         canopy gaps) that no temporal averaging removes.
+    tree_cover : numpy.ndarray
+        ``float32`` (y, x) alien tree canopy cover in ``[0, 1]``. The class is a
+        threshold on a continuum, as in real invasive-alien mapping: a pixel is
+        ``invasive_trees`` where the stand's cover reaches :data:`INVASIVE_COVER_THRESHOLD`,
+        so open stands at the edges and the scattered trees of an invasion front in the
+        fynbos look alike on both sides of the line.
+    rock_cover : numpy.ndarray
+        ``float32`` (y, x) share of bare sandstone in ``[0, 1]``. Another continuum: the
+        mapped ``bare_rock_sand`` class is where the terrain's outcrop cover reaches
+        :data:`ROCK_COVER_THRESHOLD`; rocky fynbos just below it looks much the same.
+    veld_age : numpy.ndarray
+        ``float32`` (y, x) years since the last fire, in patches (fire scars). Freshly
+        burnt fynbos is sparse and looks like rock with restios; old veld is tall,
+        woody and greens up less in winter.
     """
 
     classes: np.ndarray
@@ -58,6 +129,44 @@ class Landscape:
     crop_type: np.ndarray
     sowing_shift: np.ndarray
     vigour: np.ndarray
+    tree_cover: np.ndarray
+    veld_age: np.ndarray
+    rock_cover: np.ndarray
+
+    def class_pixels(self) -> dict[int, np.ndarray]:
+        """Flat indices of the pixels of each class present, in class order (computed once, then cached).
+
+        Examples
+        --------
+        >>> scene = make_landscape(96, seed=0)
+        >>> pixels = scene.class_pixels()
+        >>> sum(p.size for p in pixels.values()) == scene.classes.size
+        True
+        """
+        cached = self.__dict__.get("_class_pixels")
+        if cached is None:
+            flat = self.classes.ravel()
+            order = np.argsort(flat, kind="stable")
+            counts = np.bincount(flat, minlength=len(CLASS_NAMES) + 1)
+            bounds = np.concatenate([[0], np.cumsum(counts)])
+            cached = {c: order[bounds[c] : bounds[c + 1]] for c in range(counts.size) if counts[c]}
+            object.__setattr__(self, "_class_pixels", cached)  # a cache on a frozen dataclass
+        return cached
+
+    def of_class(self, layer: str, class_id: int) -> np.ndarray:
+        """The values of a per-pixel layer (e.g. ``"vigour"``) on the pixels of one class, flat, cached.
+
+        Examples
+        --------
+        >>> scene = make_landscape(96, seed=0)
+        >>> scene.of_class("vigour", 1).shape == scene.class_pixels()[1].shape
+        True
+        """
+        cache = self.__dict__.setdefault("_of_class", {})
+        key = (layer, class_id)
+        if key not in cache:
+            cache[key] = np.ascontiguousarray(getattr(self, layer).ravel()[self.class_pixels()[class_id]])
+        return cache[key]
 
 
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], sigma_px: float) -> np.ndarray:
@@ -151,8 +260,12 @@ def make_landscape(size_px: int, seed: int) -> Landscape:
 
     # Sandstone peaks and scree on the high ground.
     rock_noise = smooth_noise(rng, shape, 4 * scale**0.5)
-    bare = (elevation + 0.25 * rock_noise) > np.quantile(elevation + 0.25 * rock_noise, 0.90)
+    rockiness = elevation + 0.25 * rock_noise
+    bare = rockiness > np.quantile(rockiness, 0.90)
     classes[bare & ~town] = BARE
+    # Outcrop cover rises upslope: rocky fynbos below the peaks, and rock with sparse fynbos on them.
+    start, mapped = np.quantile(rockiness, [0.72, 0.90])
+    rock_cover = ROCK_COVER_THRESHOLD * np.clip((rockiness - start) / (mapped - start), 0.0, None)
 
     # A dam in the valley: the lowest basin of a smoothed copy of the terrain.
     basin = ndimage.gaussian_filter(elevation, 6 * scale**0.5)
@@ -183,10 +296,36 @@ def make_landscape(size_px: int, seed: int) -> Landscape:
 
     texture = smooth_noise(rng, shape, 0.7)
     vigour = (0.6 * smooth_noise(rng, shape, 4 * scale**0.5) + 0.4 * texture).astype(np.float32)
+
+    # Alien canopy cover: dense plantations; wattle stands thinning out at their edges into an invasion front.
+    invaded = classes == INVASIVE
+    stands = stand_cover(rng.random(1024, dtype=np.float32)[_patches(rng, shape, 25 * scale**0.5, 1024)], invaded)
+    cover = tree_cover_across_edges(stands, ndimage.distance_transform_edt(invaded), ndimage.distance_transform_edt(~invaded), invaded)
+    cover[invaded & plantation] = 0.8
+    cover[~invaded & (classes != FYNBOS)] = 0.0
+    rock_cover = np.where((classes == FYNBOS) | (classes == INVASIVE) | (classes == BARE), rock_cover, 0.0)
+    rock_cover = np.minimum(rock_cover, 1.0).astype(np.float32)
+    # Fire scars: irregular patches, each burnt in its own year.
+    veld_age = veld_age_from_draw(rng.random(1024))[_patches(rng, shape, 45 * scale**0.5, 1024)]
+
     missing = set(CLASS_NAMES) - set(np.unique(classes).tolist())
     if missing:
         raise RuntimeError(f"Landscape of size {size_px} with seed {seed} lacks classes {sorted(missing)}; try another seed.")
-    return Landscape(classes, elevation, field_id, crop_type, sowing_shift, vigour)
+    return Landscape(classes, elevation, field_id, crop_type, sowing_shift, vigour, cover, veld_age, rock_cover)
+
+
+def _patches(rng: np.random.Generator, shape: tuple[int, int], size_px: float, n_ids: int) -> np.ndarray:
+    """Irregular patch ids in ``[0, n_ids)``: Voronoi cells of random centres with warped, wiggly borders."""
+    n_centres = max(4, int(shape[0] * shape[1] / size_px**2))
+    seeds = np.ones(shape, dtype=bool)
+    seeds[rng.integers(0, shape[0], n_centres), rng.integers(0, shape[1], n_centres)] = False
+    _, (iy, ix) = ndimage.distance_transform_edt(seeds, return_indices=True)
+    patch_id = (iy * shape[1] + ix) % n_ids
+    warp = size_px * 0.35
+    yy, xx = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
+    wy = yy + warp * (smooth_noise(rng, shape, size_px / 4) - 0.5)
+    wx = xx + warp * (smooth_noise(rng, shape, size_px / 4) - 0.5)
+    return ndimage.map_coordinates(patch_id, [wy, wx], order=0, mode="nearest").astype(np.int64)
 
 
 def _despeckle(classes: np.ndarray) -> np.ndarray:

@@ -32,9 +32,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .landscape import BARE, BUILT, CULTIVATED, FYNBOS, INVASIVE, WATER, Landscape
+from .landscape import BARE, BUILT, CULTIVATED, FYNBOS, INVASIVE, INVASIVE_COVER_THRESHOLD, ROCK_COVER_THRESHOLD, WATER, Landscape, veld_age_from_draw
 from .sentinel2 import BAND_KEYS, EPSG, band_spectra
-from .spectra import class_fractions, mix
+from .spectra import class_fractions, unit_noise
 
 TILE_SIZE_PX: int = 10980
 """Width and height of a Sentinel-2 MGRS tile at 10 m."""
@@ -82,7 +82,7 @@ def lattice_noise(y0: int, x0: int, height: int, width: int, cell_px: float, see
     ry, rx = iy0 - ny[0], ix0 - nx[0]
     top = nodes[ry][:, rx] * (1 - fx) + nodes[ry][:, rx + 1] * fx
     bottom = nodes[ry + 1][:, rx] * (1 - fx) + nodes[ry + 1][:, rx + 1] * fx
-    return (top * (1 - fy)[:, None] + bottom * fy[:, None]).astype(np.float32)
+    return np.ascontiguousarray(top * (1 - fy)[:, None] + bottom * fy[:, None], dtype=np.float32)
 
 
 def tile_landscape(y0: int, x0: int, height: int, width: int, seed: int) -> Landscape:
@@ -118,17 +118,38 @@ def tile_landscape(y0: int, x0: int, height: int, width: int, seed: int) -> Land
     # Towns on part of the low ground.
     classes[lowland & (noise(400, 8) > 0.80) & (noise(30, 9) > 0.35)] = BUILT
     # Sandstone peaks.
-    classes[(elevation + 0.25 * noise(40, 10)) > 0.80] = BARE
+    rockiness = elevation + 0.25 * noise(40, 10)
+    classes[rockiness > 0.80] = BARE
     # Dams in the lowest basins.
     classes[(elevation + 0.2 * noise(60, 11)) < 0.33] = WATER
     # Invasive trees: plantations (whole parcels) on mid slopes and thickets spreading in the fynbos.
     mid = (elevation > 0.45) & (elevation < 0.7)
     plantation = mid & (farmed_draw[field_key] > 0.85)
-    thicket = noise(25, 12) > 0.72
-    classes[(plantation | thicket) & (classes == FYNBOS)] = INVASIVE
+    spread = noise(25, 12)
+    thicket = spread > 0.72
+    shrubland = classes == FYNBOS
+    classes[(plantation | thicket) & shrubland] = INVASIVE
+    # Alien canopy cover rises into the thickets and thins out through an invasion front around them.
+    tree_cover = np.where(
+        thicket,
+        INVASIVE_COVER_THRESHOLD + 0.6 * (1.0 - np.exp(-(spread - 0.72) / 0.08)),
+        0.9 * INVASIVE_COVER_THRESHOLD * np.exp(-(0.72 - spread) / 0.04),
+    ).astype(np.float32)
+    tree_cover[plantation & shrubland] = 0.8
+    tree_cover[~shrubland] = 0.0
+    # Fire scars: warped square cells of about 600 m, each burnt in its own year.
+    warp = 20.0 * (noise(30, 13) - 0.5)
+    cell_y = np.floor((y0 + np.arange(height)[:, None] + warp) / 60.0).astype(np.int64)
+    cell_x = np.floor((x0 + np.arange(width)[None, :] - warp) / 60.0).astype(np.int64)
+    veld_age = veld_age_from_draw(_hash_uniform(seed, 14, cell_y, cell_x))
+
+    # Outcrop cover rises upslope to the mapping threshold at the edge of the peaks.
+    slopes = (classes == FYNBOS) | (classes == INVASIVE) | (classes == BARE)
+    rock_cover = np.where(slopes, ROCK_COVER_THRESHOLD * np.clip((rockiness - 0.65) / 0.15, 0.0, None), 0.0)
+    rock_cover = np.minimum(rock_cover, 1.0).astype(np.float32)
 
     field_id = np.where(classes == CULTIVATED, field_key, -1).astype(np.int32)
-    return Landscape(classes, elevation, field_id, crop_type, sowing_shift, vigour)
+    return Landscape(classes, elevation, field_id, crop_type, sowing_shift, vigour, tree_cover, veld_age, rock_cover)
 
 
 def _chunk(block_info=None, *, seed: int, doys: np.ndarray, cloud_fraction: float) -> np.ndarray:
@@ -142,8 +163,10 @@ def _chunk(block_info=None, *, seed: int, doys: np.ndarray, cloud_fraction: floa
         rng = np.random.default_rng([seed, t, y0, x0])
         fractions = class_fractions(landscape, float(doys[t]), rng)
         reflectance = out[i]
-        reflectance[...] = mix(fractions, spectra)[b0:b1]
-        reflectance += np.float32(0.004) * rng.standard_normal(size=reflectance.shape[1:], dtype=np.float32)  # sensor noise, shared by the bands
+        np.matmul(spectra[:, b0:b1].T, fractions.reshape(fractions.shape[0], -1), out=reflectance.reshape(b1 - b0, -1))
+        noise = unit_noise(rng, reflectance.shape[1:])
+        noise *= np.float32(0.004)
+        reflectance += noise  # sensor noise, shared by the bands
         if cloud_fraction > 0:
             cloudy = lattice_noise(y0, x0, y1 - y0, x1 - x0, 50, seed, 100 + t) > (1 - cloud_fraction)
             np.copyto(reflectance, np.float32(np.nan), where=cloudy[None])

@@ -53,7 +53,7 @@ def footprint_lonlat(bounds_utm: Sequence[float], epsg: int = EPSG, densify: int
     --------
     >>> geom, bbox = footprint_lonlat([310800, 6236800, 313200, 6239200])
     >>> geom["type"], round(bbox[0], 2)
-    ('Polygon', 18.96)
+    ('Polygon', 18.95)
     """
     from pyproj import Transformer
 
