@@ -243,9 +243,8 @@ def start_cluster(
         remote = coiled.Cluster(n_workers=n_workers, **(coiled_kwargs or {}))
         return ClusterHandle("coiled", remote, Client(remote))
 
-    from distributed import LocalCluster
-
     import dask
+    from distributed import LocalCluster
 
     kwargs: dict[str, Any] = {}
     if local_directory is not None:

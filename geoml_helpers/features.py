@@ -37,7 +37,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 
@@ -131,7 +131,7 @@ def fill_temporal_gaps(values: np.ndarray, day_of_year: Sequence[float]) -> np.n
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def _sorting_network(n: int) -> tuple[tuple[int, int], ...]:
     """Compare-exchange pairs of Batcher's odd-even merge sort for ``n`` elements (any ``n``)."""
     pairs = []

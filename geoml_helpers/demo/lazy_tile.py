@@ -32,7 +32,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .landscape import BARE, BUILT, CULTIVATED, FYNBOS, INVASIVE, INVASIVE_COVER_THRESHOLD, ROCK_COVER_THRESHOLD, WATER, Landscape, veld_age_from_draw
+from .landscape import (
+    BARE,
+    BUILT,
+    CULTIVATED,
+    FYNBOS,
+    INVASIVE,
+    INVASIVE_COVER_THRESHOLD,
+    ROCK_COVER_THRESHOLD,
+    WATER,
+    Landscape,
+    veld_age_from_draw,
+)
 from .sentinel2 import BAND_KEYS, EPSG, band_spectra
 from .spectra import class_fractions, unit_noise
 
