@@ -380,12 +380,54 @@ def cube_features(cube, chunks: int | None = None):
     data = refl.data if isinstance(refl.data, da.Array) else da.from_array(refl.values, chunks=(-1, -1, chunks or 256, chunks or 256))
     data = data.rechunk({0: -1, 1: -1} if chunks is None else (-1, -1, chunks, chunks))
     names = feature_names(bands)
-    out = data.map_blocks(
-        lambda block: pixel_features(block, doy, bands),
-        drop_axis=0,
-        chunks=((len(names),), *data.chunks[2:]),
-        dtype=np.float32,
-        meta=np.empty((0, 0, 0), dtype=np.float32),
-    )
+    out = map_time_band_chunks(pixel_features, data, len(names), np.float32, token="pixel-features", day_of_year=doy, band_names=tuple(bands))
     coords = {"feature": names, "y": refl["y"], "x": refl["x"]}
     return xr.DataArray(out, dims=("feature", "y", "x"), coords=coords, name="features")
+
+
+def _single_block(blocks):
+    """The one block dask passes, unwrapped from the lists of a contracted ``blockwise``."""
+    while isinstance(blocks, list):
+        if len(blocks) != 1:
+            raise ValueError("Expected one chunk along time and band; rechunk the cube with {'time': -1, 'band': -1}.")
+        blocks = blocks[0]
+    return blocks
+
+
+def map_time_band_chunks(func, data, n_layers: int, dtype, *, token: str, **kwargs):
+    """Apply ``func(block, **kwargs)`` to every spatial chunk of a dask array ``(time, band, y, x)``.
+
+    ``func`` maps one chunk holding the whole time series and all bands to
+    ``(n_layers, y, x)``. Unlike ``map_blocks(..., drop_axis=0)``, the chunk is
+    passed as it is, not through a concatenation that copies it (a 138 MB copy
+    per 512 px chunk of a 12-month cube), and the task fuses with the one
+    that made the chunk. Keyword arguments must be hashable or arrays: a list
+    would become a separate graph node and stop that fusion.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> cube = da.ones((3, 2, 8, 8), chunks=(-1, -1, 4, 4))
+    >>> map_time_band_chunks(lambda block: block.sum(axis=0), cube, 2, float, token="sum-time").compute().shape
+    (2, 8, 8)
+    """
+    import dask.array as da
+
+    if len(data.chunks[0]) != 1 or len(data.chunks[1]) != 1:
+        raise ValueError("Expected one chunk along time and band; rechunk with {0: -1, 1: -1} first.")
+
+    def apply(blocks, **kw):
+        return func(_single_block(blocks), **kw)
+
+    return da.blockwise(
+        apply,
+        "lyx",
+        data,
+        "tbyx",
+        new_axes={"l": n_layers},
+        concatenate=False,
+        dtype=dtype,
+        meta=np.empty((0, 0, 0), dtype=dtype),
+        token=token,  # key prefix; the rest is a hash of the inputs, so two predictions never share keys
+        **kwargs,
+    )

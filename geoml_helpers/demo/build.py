@@ -38,7 +38,7 @@ from .sentinel2 import EPSG, S2_BANDS, acquisition_schedule, scl_percentages, si
 from .stac_documents import HYPERSPECTRAL_COLLECTION_ID, S2_COLLECTION_ID, hyperspectral_documents, s2_collection_document, s2_item_document
 
 DEFAULT_SEED: int = 2024
-FORMAT_VERSION: int = 3
+FORMAT_VERSION: int = 4
 MARKER_NAME: str = "_COMPLETE.json"
 AOI_CENTRE_UTM: tuple[float, float] = (312000.0, 6238000.0)
 """Centre of every profile's area, near Jonkershoek, Stellenbosch (EPSG:32734)."""

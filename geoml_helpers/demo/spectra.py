@@ -146,25 +146,19 @@ def _vegetated_slopes(landscape: Landscape, class_id: int, doy: float, jitter: n
 
     One model behind three classes (fynbos, invasive trees, bare rock), which differ only in those shares.
     """
-    vigour = landscape.of_class("vigour", class_id)
-    age = landscape.of_class("veld_age", class_id)
-    elevation = landscape.of_class("elevation", class_id)
-    out = np.zeros((len(ENDMEMBERS), vigour.size), dtype=np.float32)
+    t = _slope_terms(landscape, class_id)
+    out = np.empty((len(ENDMEMBERS), t["green_scale"].size), dtype=np.float32)
 
     # Fynbos, a winter-rain shrubland. Rain arrives later and lasts longer upslope: the green-up shifts with elevation.
     winter = _season(doy, 225.0)
-    local_winter = (0.5 + 0.5 * np.cos(2 * np.pi * (doy - 225.0 - 90.0 * (elevation - 0.5)) / 365.25)).astype(np.float32)
-    recovery = 1.0 - np.exp(-(age + 0.2) / 2.5)  # cover returns within a few years of a fire
-    senescence = np.clip((age - 12.0) / 12.0, 0.0, 1.0)  # old veld: woody, with dead material, less winter flush
-    green = (0.14 + 0.26 * local_winter * (1.0 - 0.5 * senescence)) * (0.55 + 0.75 * vigour) * recovery + 0.035 * jitter[0]
-    dry = (0.34 - 0.10 * winter) * (0.35 + 0.65 * recovery) + 0.12 * senescence + 0.05 * jitter[1]
-    canopy = (0.55 * vigour**2) * np.clip(age / 10.0, 0.0, 1.0) + 0.15 * senescence  # tall proteoid shrubs
-    ash = 0.35 * np.exp(-age / 0.8)  # a fresh burn is dark
-    fynbos = np.stack([green, canopy, dry, 1.0 - green - dry - canopy - ash, ash])
+    local_winter = 0.5 + 0.5 * np.cos(np.float32(2 * np.pi / 365.25) * (np.float32(doy - 225.0) - t["rain_delay"]))
+    green = (0.14 + 0.26 * local_winter * t["flush_left"]) * t["green_scale"] + 0.035 * jitter[0]
+    dry = (0.34 - 0.10 * winter) * t["dry_scale"] + t["dead"] + 0.05 * jitter[1]
+    fynbos = (green, t["canopy"], dry, t["soil"] - green - dry, t["ash"])
 
     # Alien trees: an evergreen canopy with a small spring flush. Under a dense stand the fynbos is shaded out (litter,
     # bare soil); in an open stand it survives between the trees.
-    cover = np.clip(landscape.of_class("tree_cover", class_id) * (0.75 + 0.5 * vigour) + 0.04 * jitter[2], 0.0, 0.95)
+    cover = np.clip(t["cover"] + 0.04 * jitter[2], 0.0, 0.95)
     understorey = (1.0 - cover) * np.clip((0.55 - cover) / 0.35, 0.0, 1.0)
     litter = 1.0 - cover - understorey
     flush = 0.06 * _season(doy, 300.0)
@@ -173,15 +167,43 @@ def _vegetated_slopes(landscape: Landscape, class_id: int, doy: float, jitter: n
     out[_DV] = cover * 0.06 + understorey * fynbos[2] + litter * 0.45
     out[_SS] = understorey * fynbos[3] + litter * 0.55
     out[_DS] = understorey * fynbos[4]
+    out[_WA] = 0.0
+    out[_IM] = 0.0
 
     # Sandstone outcrops with lichens take their share of the pixel.
-    rock = landscape.of_class("rock_cover", class_id)
-    rock = np.clip(rock + 0.3 * (0.5 - vigour) * (rock > 0), 0.0, 1.0)  # pixel texture: boulders, pockets of soil
+    rock = t["rock"]
     out *= 1.0 - rock
     out[_GL] += rock * (0.03 + 0.04 * winter)
     out[_DV] += rock * 0.07
     out[_SS] += rock * (0.90 - 0.04 * winter)
     return out
+
+
+def _slope_terms(landscape: Landscape, class_id: int) -> dict[str, np.ndarray]:
+    """The parts of :func:`_vegetated_slopes` that do not change with the date, per class, computed once per landscape."""
+    cache = landscape.__dict__.setdefault("_slope_terms", {})
+    if class_id not in cache:
+        vigour = landscape.of_class("vigour", class_id)
+        age = landscape.of_class("veld_age", class_id)
+        recovery = 1.0 - np.exp(-(age + 0.2) / 2.5)  # cover returns within a few years of a fire
+        senescence = np.clip((age - 12.0) / 12.0, 0.0, 1.0)  # old veld: woody, with dead material, less winter flush
+        canopy = (0.55 * vigour**2) * np.clip(age / 10.0, 0.0, 1.0) + 0.15 * senescence  # tall proteoid shrubs
+        ash = 0.35 * np.exp(-age / 0.8)  # a fresh burn is dark
+        rock = landscape.of_class("rock_cover", class_id)
+        terms = {
+            "rain_delay": 90.0 * (landscape.of_class("elevation", class_id) - 0.5),
+            "flush_left": 1.0 - 0.5 * senescence,
+            "green_scale": (0.55 + 0.75 * vigour) * recovery,
+            "dry_scale": 0.35 + 0.65 * recovery,
+            "dead": 0.12 * senescence,
+            "canopy": canopy,
+            "ash": ash,
+            "soil": 1.0 - canopy - ash,
+            "cover": landscape.of_class("tree_cover", class_id) * (0.75 + 0.5 * vigour),
+            "rock": np.clip(rock + 0.3 * (0.5 - vigour) * (rock > 0), 0.0, 1.0),  # pixel texture: boulders, pockets of soil
+        }
+        cache[class_id] = {key: np.asarray(value, dtype=np.float32) for key, value in terms.items()}
+    return cache[class_id]
 
 
 def _water(landscape: Landscape, class_id: int, doy: float, jitter: np.ndarray) -> np.ndarray:
