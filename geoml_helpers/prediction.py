@@ -292,7 +292,9 @@ def _stream_cogs(pred, paths, transform, crs, class_kw, proba_kw, progress, bloc
                         if future is not None:
                             future.cancel()
                     raise
-        options = {"COMPRESS": "DEFLATE", "PREDICTOR": "2", "BLOCKSIZE": str(blocksize), "NUM_THREADS": "1", "BIGTIFF": "IF_SAFER"}
+        # The workers are idle by now: compress on every core. DEFLATE level 1 is half the work of the default level 6
+        # and, on class probabilities, less than 2 % bigger.
+        options = {"COMPRESS": "DEFLATE", "LEVEL": "1", "PREDICTOR": "2", "BLOCKSIZE": str(blocksize), "NUM_THREADS": "ALL_CPUS", "BIGTIFF": "IF_SAFER"}
         with rasterio.Env(GDAL_CACHEMAX=256):
             for key, path in paths.items():
                 resampling = (class_kw if key == "class" else proba_kw)["overview_resampling"].upper()

@@ -221,6 +221,19 @@ heat = cm_long.hvplot.heatmap(x="predicted", y="true", C="pixels", cmap="Blues",
 heat * hv.Labels(cm_long, kdims=["predicted", "true"], vdims="pixels")
 
 # %% [markdown]
+# **Reading the confusion matrix.** The errors are not random; they sit where the classes themselves are drawn on a
+# continuum, as in real maps. "Invasive trees" means an alien canopy cover of at least 25 %: open stands just above the
+# line and fynbos with scattered wattles or pine wildings just below it are nearly the same pixels. "Bare rock" means
+# mostly outcrop: rocky fynbos below the peaks, and fynbos burnt a year or two ago (the veld is a mosaic of fire scars),
+# look much like it. Water, fields and the town are separable. No model fixes a fuzzy class boundary; a better
+# definition, or reporting cover as a number instead of a class, does.
+
+# %%
+top_confusions = cm_long[cm_long.true != cm_long.predicted].sort_values("pixels", ascending=False).head(4)
+print("most frequent confusions on the test blocks:")
+print(top_confusions.to_string(index=False))
+
+# %% [markdown]
 # ### Permutation feature importance
 #
 # How much does the test accuracy drop when one feature's values are shuffled? Unlike the forest's impurity importance,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 
 import numpy as np
 import psutil
@@ -102,7 +103,8 @@ def test_store_dies_with_a_killed_parent(tmp_path):
         "print(store.pid, flush=True)\n"
         "time.sleep(300)\n"
     )
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=str(tmp_path))
+    # TMPDIR: the killed parent cannot remove its working folder; keep that leftover inside pytest's tmp_path.
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=str(tmp_path), env={**os.environ, "TMPDIR": str(tmp_path)})
     try:
         pid = int(parent.stdout.readline())
         assert psutil.pid_exists(pid)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 
@@ -155,7 +156,7 @@ def test_cli_serves_until_interrupted(demo_ci, data_root):
     assert children and not any(psutil.pid_exists(pid) for pid in children)
 
 
-def test_server_dies_with_a_killed_kernel(demo_ci, data_root):
+def test_server_dies_with_a_killed_kernel(demo_ci, data_root, tmp_path):
     import signal
     import subprocess
     import sys
@@ -168,7 +169,8 @@ def test_server_dies_with_a_killed_kernel(demo_ci, data_root):
         "print(server.pid, flush=True)\n"
         "time.sleep(60)\n"
     )
-    kernel = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    # TMPDIR: the killed kernel cannot remove the server's working folder; keep that leftover inside pytest's tmp_path.
+    kernel = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp_path)})
     server_pid = int(kernel.stdout.readline())
     assert psutil.pid_exists(server_pid)
     kernel.send_signal(signal.SIGKILL)  # no atexit handler runs
