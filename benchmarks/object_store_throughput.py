@@ -23,7 +23,7 @@ from geoml_helpers.loader_benchmark import write_benchmark_json
 from geoml_helpers.object_store import LocalObjectStore
 from geoml_helpers.rechunk import decision_table, read_throughput, rechunk_to_zarr
 
-GDAL_HTTP = dict(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", CPL_VSIL_CURL_ALLOWED_EXTENSIONS=".tif", VSI_CACHE=False, GDAL_CACHEMAX=16)
+GDAL_HTTP = dict(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", CPL_VSIL_CURL_ALLOWED_EXTENSIONS=".tif", VSI_CACHE=False, GDAL_CACHEMAX=16 * 2**20)  # bytes: rasterio passes an int to GDALSetCacheMax64
 
 
 def read_cog(path: str) -> int:

@@ -157,7 +157,7 @@ def check_coiled_ready(timeout: float = 5.0) -> None:
         ) from exc
 
 
-def worker_environment(adaptive_malloc: bool = True) -> dict[str, str]:
+def worker_environment(adaptive_malloc: bool = True) -> dict[str, str | int]:
     """Environment variables set in each local worker before it starts.
 
     dask's default sets ``MALLOC_TRIM_THRESHOLD_=65536`` so that workers hand
@@ -165,7 +165,7 @@ def worker_environment(adaptive_malloc: bool = True) -> dict[str, str]:
     adaptive thresholds, so every large numpy temporary is a fresh ``mmap``
     whose pages fault in again: on the tile prediction of notebook 04 the
     workers then spent more time in the kernel than in numpy, and the wall
-    time was 2.1x longer. With ``adaptive_malloc=True`` that variable is
+    time was about twice as long. With ``adaptive_malloc=True`` that variable is
     dropped; memory stays bounded by the chunk size.
 
     Examples

@@ -1,10 +1,11 @@
 """Lazy, bounded-memory prediction of a fitted classifier over a dask-backed cube.
 
 :func:`predict_lazy` maps one function over the cube's spatial chunks
-(``dask.array.map_blocks``): each task computes the features of one chunk
-with :func:`geoml_helpers.features.pixel_features` (the very function used
-for the training samples), runs ``predict_proba`` and returns small ``uint8``
-layers. Nothing runs until the result is computed or written, and memory is
+(:func:`geoml_helpers.features.map_time_band_chunks`): each task computes the
+features of one chunk with :func:`geoml_helpers.features.feature_table` (the
+features of :func:`~geoml_helpers.features.pixel_features`, the very function
+used for the training samples), runs ``predict_proba`` batch by batch and
+returns small ``uint8`` layers. Nothing runs until the result is computed or written, and memory is
 bounded by a few chunks per worker, whatever the size of the scene.
 
 :func:`write_prediction_cogs` writes the class map (with the class colour
@@ -34,6 +35,9 @@ from .features import day_of_year, feature_names, feature_table, map_time_band_c
 
 PROBABILITY_NODATA: int = 255
 """Probability value (percent) written where no prediction was made."""
+GDAL_CACHE_BYTES: int = 256 * 2**20
+"""GDAL's block cache while writing. In bytes: rasterio hands an integer straight to ``GDALSetCacheMax64``, so
+``GDAL_CACHEMAX=256`` would be 256 *bytes*, and the COG conversion then decoded every block again (3x slower)."""
 ROWS_IN_FLIGHT: int = 2
 """Rows of chunks the streaming writer has computing while it writes one."""
 
@@ -258,7 +262,7 @@ def _stream_cogs(pred, paths, transform, crs, class_kw, proba_kw, progress, bloc
     staged = {key: path.with_name(f".{path.stem}.staged.tif") for key, path in paths.items()}
     try:
         with (
-            rasterio.Env(GDAL_CACHEMAX=256),
+            rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES),
             rasterio.open(staged["class"], "w", count=1, nodata=class_kw["nodata"], **base) as dst_class,
             rasterio.open(staged["probability"], "w", count=n_classes, nodata=proba_kw["nodata"], **base) as dst_proba,
         ):
@@ -295,7 +299,7 @@ def _stream_cogs(pred, paths, transform, crs, class_kw, proba_kw, progress, bloc
         # The workers are idle by now: compress on every core. DEFLATE level 1 is half the work of the default level 6
         # and, on class probabilities, less than 2 % bigger.
         options = {"COMPRESS": "DEFLATE", "LEVEL": "1", "PREDICTOR": "2", "BLOCKSIZE": str(blocksize), "NUM_THREADS": "ALL_CPUS", "BIGTIFF": "IF_SAFER"}
-        with rasterio.Env(GDAL_CACHEMAX=256):
+        with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
             for key, path in paths.items():
                 resampling = (class_kw if key == "class" else proba_kw)["overview_resampling"].upper()
                 rasterio.shutil.copy(staged[key], tmp[key], driver="COG", OVERVIEW_RESAMPLING=resampling, **options)

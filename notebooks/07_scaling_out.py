@@ -211,7 +211,7 @@ remote["reflectance"]
 composite = ensure_composite_cog(profile, data_dir)
 fs.put_file(str(composite), f"{bucket}/composite_median.tif")
 cog_url = store.http_url(bucket, "composite_median.tif")
-GDAL_HTTP = dict(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", CPL_VSIL_CURL_ALLOWED_EXTENSIONS=".tif", VSI_CACHE=False, GDAL_CACHEMAX=16)
+GDAL_HTTP = dict(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", CPL_VSIL_CURL_ALLOWED_EXTENSIONS=".tif", VSI_CACHE=False, GDAL_CACHEMAX=16 * 2**20)  # bytes: rasterio passes an int to GDALSetCacheMax64
 with rasterio.Env(**GDAL_HTTP), rasterio.open(f"/vsicurl/{cog_url}") as remote_cog, rasterio.open(composite) as local_cog:
     window = rasterio.windows.Window(10, 20, 64, 48)
     remote_window = remote_cog.read(window=window)
