@@ -203,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"STAC API for profile {args.profile!r} at {server.url} (started in {server.startup_seconds:.2f} s). Ctrl-C stops it.", flush=True)
     try:
+        # SIGINT explicitly too: a process started with `nohup` or as a background job inherits SIGINT *ignored*,
+        # and Python keeps it that way, so "Ctrl-C stops it" (or `kill -INT`) would silently do nothing.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         while server.running:
             time.sleep(0.5)
