@@ -150,7 +150,7 @@ class Landscape:
             counts = np.bincount(flat, minlength=len(CLASS_NAMES) + 1)
             bounds = np.concatenate([[0], np.cumsum(counts)])
             cached = {c: order[bounds[c] : bounds[c + 1]] for c in range(counts.size) if counts[c]}
-            object.__setattr__(self, "_class_pixels", cached)  # a cache on a frozen dataclass
+            self.__dict__["_class_pixels"] = cached  # caches live in __dict__, which a frozen dataclass leaves writable
         return cached
 
     def of_class(self, layer: str, class_id: int) -> np.ndarray:
