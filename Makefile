@@ -22,7 +22,7 @@ data: env
 	$(PY) -m geoml_helpers.demo build --profile $(PROFILE)
 
 notebooks: data
-	$(PY) -m geoml_helpers.runner --profile $(PROFILE)
+	$(PY) -m geoml_helpers.course.runner --profile $(PROFILE)
 
 book: notebooks
 	$(PY) book/build.py --profile $(PROFILE)

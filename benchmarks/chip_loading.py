@@ -26,13 +26,13 @@ import platform
 import time
 from pathlib import Path
 
-from geoml_helpers.loader_benchmark import write_benchmark_json
+from geoml_helpers.learn.deep.loader_benchmark import write_benchmark_json
 
 import numpy as np
 
 
 def _loader_rate(dataset, sampler, batch_size: int, num_workers: int, warmup_batches: int = 1) -> dict:
-    from geoml_helpers.torchgeo_data import chip_dataloader
+    from geoml_helpers.learn.deep.torchgeo_data import chip_dataloader
 
     loader = chip_dataloader(dataset, sampler, batch_size=batch_size, num_workers=num_workers)
     iterator = iter(loader)
@@ -80,8 +80,8 @@ def main(argv=None) -> dict:
     import torch
 
     from geoml_helpers.demo import ensure_demo_data
-    from geoml_helpers.profiles import outputs_dir
-    from geoml_helpers.torchgeo_data import AlignedStack, BlockAlignedRandomSampler, DemoSentinel2, build_chip_stack, clearest_item
+    from geoml_helpers.core.profiles import outputs_dir
+    from geoml_helpers.learn.deep.torchgeo_data import AlignedStack, BlockAlignedRandomSampler, DemoSentinel2, build_chip_stack, clearest_item
     from torchgeo.samplers import RandomGeoSampler
 
     import warnings

@@ -1,6 +1,6 @@
 """Read throughput: local disk (baseline) vs. COG over HTTP and zarr on a real S3-compatible store.
 
-Runs offline on the demo data: starts SeaweedFS on 127.0.0.1 (geoml_helpers.object_store), uploads the
+Runs offline on the demo data: starts SeaweedFS on 127.0.0.1 (geoml_helpers.services.object_store), uploads the
 analysis-ready cube (time-series chunks) and its composite COG, and times full reads, best of ``--repeats``.
 Prints each source's MB/s and its ratio to the local-disk baseline measured in the same run, and writes
 ``build/benchmarks/object_store_throughput.json``.
@@ -18,10 +18,10 @@ from pathlib import Path
 import rasterio
 import xarray as xr
 
-from geoml_helpers.cube import ensure_analysis_ready_cube, ensure_composite_cog
-from geoml_helpers.loader_benchmark import write_benchmark_json
-from geoml_helpers.object_store import LocalObjectStore
-from geoml_helpers.rechunk import decision_table, read_throughput, rechunk_to_zarr
+from geoml_helpers.load.cube import ensure_analysis_ready_cube, ensure_composite_cog
+from geoml_helpers.learn.deep.loader_benchmark import write_benchmark_json
+from geoml_helpers.services.object_store import LocalObjectStore
+from geoml_helpers.scale.rechunk import decision_table, read_throughput, rechunk_to_zarr
 
 GDAL_HTTP = dict(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", CPL_VSIL_CURL_ALLOWED_EXTENSIONS=".tif", VSI_CACHE=False, GDAL_CACHEMAX=16 * 2**20)  # bytes: rasterio passes an int to GDALSetCacheMax64
 

@@ -36,7 +36,7 @@ import threading
 import time
 from pathlib import Path
 
-from geoml_helpers.loader_benchmark import write_benchmark_json
+from geoml_helpers.learn.deep.loader_benchmark import write_benchmark_json
 
 import numpy as np
 
@@ -53,9 +53,9 @@ def train_model(profile: str, n_estimators: int, seed: int, data_dir: str | None
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
 
-    from geoml_helpers.cube import ensure_analysis_ready_cube
+    from geoml_helpers.load.cube import ensure_analysis_ready_cube
     from geoml_helpers.demo import ensure_demo_data
-    from geoml_helpers.sampling import balance_classes, feature_matrix, sample_pixels
+    from geoml_helpers.learn.sampling import balance_classes, feature_matrix, sample_pixels
 
     cube = ensure_analysis_ready_cube(profile, data_dir)
     demo = ensure_demo_data(profile, data_dir, progress=False)
@@ -120,8 +120,8 @@ def _baseline_worker(model_path: str, size: int, seed: int, n_jobs: int, queue) 
     import dask
 
     from geoml_helpers.demo.lazy_tile import lazy_s2_tile
-    from geoml_helpers.features import day_of_year
-    from geoml_helpers.prediction import predict_chunk
+    from geoml_helpers.learn.features import day_of_year
+    from geoml_helpers.learn.prediction import predict_chunk
 
     from threadpoolctl import threadpool_limits
 
@@ -168,9 +168,9 @@ def run_baseline(model, size: int, seed: int, n_jobs: int) -> dict:
 def run_lazy(model, tile_size: int, chunk: int, workers: int, memory_limit: str, seed: int, out_dir: Path, adaptive_malloc: bool = True) -> dict:
     from distributed.diagnostics import MemorySampler
 
-    from geoml_helpers.clusters import start_cluster
+    from geoml_helpers.scale.clusters import start_cluster
     from geoml_helpers.demo.lazy_tile import lazy_s2_tile
-    from geoml_helpers.prediction import predict_lazy, write_prediction_cogs
+    from geoml_helpers.learn.prediction import predict_lazy, write_prediction_cogs
 
     with start_cluster("local", n_workers=workers, threads_per_worker=1, memory_limit=memory_limit, adaptive_malloc=adaptive_malloc) as handle:
         print(f"dashboard: {handle.dashboard_link}", flush=True)
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--profile", default="ci", help="demo profile whose cube trains the model")
     parser.add_argument("--n-estimators", type=int, default=50)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--dask-default-malloc", action="store_true", help="keep dask's MALLOC_TRIM_THRESHOLD_=65536 in the workers (slower; see geoml_helpers.clusters.worker_environment)")
+    parser.add_argument("--dask-default-malloc", action="store_true", help="keep dask's MALLOC_TRIM_THRESHOLD_=65536 in the workers (slower; see geoml_helpers.scale.clusters.worker_environment)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--output", default=str(ROOT / "build" / "benchmarks" / "scene_prediction.json"))
     args = parser.parse_args(argv)

@@ -1,17 +1,48 @@
 """geoml_helpers: the small, tested package behind the geoml notebooks.
 
-Importing this package does no I/O and reads no configuration; every path,
-profile and server is resolved when a function is called.
+The package follows the course's pipeline, one subpackage per stage. Importing
+``geoml_helpers`` does no I/O and imports no stage; every path, profile and
+server is resolved when a function is called.
 
-Modules
--------
-profiles      Course profiles (``ci``, ``workshop``, ``full``) and the data directory.
-errors        The exceptions the helpers raise, each naming its fix.
-demo          The deterministic synthetic Sentinel-2 / hyperspectral / labels world.
-stac_server   A real STAC API (rustac) on 127.0.0.1 as a context manager and a CLI.
-stac_search   Searching an API the same way for the demo server and Earth Search.
-stac_metadata Scale/offset, projection and asset-key handling for real and demo items.
-runner        The papermill runner that executes every notebook in a profile.
+Stage map
+---------
+==================  ========================================================  ==========
+subpackage          what it holds                                             notebook
+==================  ========================================================  ==========
+``core``            errors (each names its fix), profiles, atomic writes      all
+``discover``        STAC search, STAC metadata, labels                        01
+``load``            STAC loading, preparation, the cube, COGs, rasterising    02
+``explore``         plotting helpers and the dashboard                        03
+``learn``           features, sampling, spatial CV, lazy prediction           04
+``learn.deep``      torchgeo data, datamodule, models, training, xbatcher     05, 06
+``scale``           dask clusters, rechunking                                 07
+``publish``         tiled inference, STAC publishing, area estimation         08
+``services``        local processes, the STAC API, the object store           01, 07, 08
+``course``          the notebook runner, environment check, book builder      00, book
+``demo``            the deterministic synthetic world behind the demo         01-08
+==================  ========================================================  ==========
+
+Examples
+--------
+>>> import geoml_helpers
+>>> geoml_helpers.STAGES[0]
+'core'
 """
 
 __version__ = "0.1.0"
+
+STAGES: tuple[str, ...] = (
+    "core",
+    "discover",
+    "load",
+    "explore",
+    "learn",
+    "scale",
+    "publish",
+    "services",
+    "course",
+    "demo",
+)
+"""The stage subpackages in pipeline order."""
+
+__all__ = ["STAGES", "__version__"]

@@ -35,13 +35,13 @@ data_dir = None  # None: $GEOML_DATA_DIR or <repo>/data
 # %% [markdown]
 # ## Why check first?
 # A course that fails in notebook 5 because a package is missing wastes everybody's time. The checks live in
-# `geoml_helpers.environment_check`, so the same table can be produced from a terminal:
-# `python -c "from geoml_helpers.environment_check import run_checks; print(run_checks())"`.
+# `geoml_helpers.course.environment_check`, so the same table can be produced from a terminal:
+# `python -c "from geoml_helpers.course import run_checks; print(run_checks())"`.
 
 # %%
 import time
 
-from geoml_helpers.environment_check import run_checks, style_table
+from geoml_helpers.course import run_checks, style_table
 
 started = time.perf_counter()
 table = run_checks(profile=profile, stac_api=stac_api, data_dir=data_dir)

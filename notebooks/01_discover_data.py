@@ -49,13 +49,13 @@ import pandas as pd
 
 from geoml_helpers.demo import ensure_demo_data
 from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_LABELS
-from geoml_helpers.errors import EmptySearchError
-from geoml_helpers.labels import read_labels
-from geoml_helpers.loading import items_to_geodataframe, save_items, scaling_table
-from geoml_helpers.plotting import polygon_overlay
-from geoml_helpers.profiles import outputs_dir
-from geoml_helpers.stac_metadata import band_resolutions, item_epsg
-from geoml_helpers.stac_search import open_stac_source, search_items
+from geoml_helpers.core import EmptySearchError
+from geoml_helpers.discover import read_labels
+from geoml_helpers.load import items_to_geodataframe, save_items, scaling_table
+from geoml_helpers.explore import polygon_overlay
+from geoml_helpers.core import outputs_dir
+from geoml_helpers.discover import band_resolutions, item_epsg
+from geoml_helpers.discover import open_stac_source, search_items
 
 hv.extension("bokeh")
 
@@ -186,7 +186,7 @@ assert sum(1 for _ in saved["ndjson"].open()) == len(result)
 # **NASA Earthdata with `earthaccess`** (e.g. Harmonized Landsat Sentinel-2, HLS):
 
 # %%
-from geoml_helpers.environment_check import require_env, require_online, require_optional
+from geoml_helpers.course import require_env, require_online, require_optional
 
 
 def search_nasa_hls(bbox, datetime_range, max_cloud_cover):

@@ -53,10 +53,10 @@ import rioxarray  # noqa: F401
 import stackstac
 from dask.diagnostics import ProgressBar
 
-from geoml_helpers.cube import cube_path, ensure_analysis_ready_cube, ensure_composite_cog
+from geoml_helpers.load import cube_path, ensure_analysis_ready_cube, ensure_composite_cog
 from geoml_helpers.demo import ensure_demo_data
-from geoml_helpers.labels import read_labels
-from geoml_helpers.loading import (
+from geoml_helpers.discover import read_labels
+from geoml_helpers.load import (
     DEFAULT_MASK_CLASSES,
     SCL_NAMES,
     Grid,
@@ -72,8 +72,8 @@ from geoml_helpers.loading import (
     read_saved_items,
     scaling_table,
 )
-from geoml_helpers.profiles import outputs_dir
-from geoml_helpers.stac_search import open_stac_source, search_items
+from geoml_helpers.core import outputs_dir
+from geoml_helpers.discover import open_stac_source, search_items
 
 warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
 
@@ -269,7 +269,7 @@ assert np.allclose(ours.values[inside], theirs[inside], atol=1e-6), "the cube ho
 
 # %%
 cog = ensure_composite_cog(profile, data_dir)
-from geoml_helpers.cog import is_valid_cog
+from geoml_helpers.load import is_valid_cog
 
 valid_cog, errors = is_valid_cog(cog)
 assert valid_cog, errors

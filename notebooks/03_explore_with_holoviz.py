@@ -29,7 +29,7 @@
 #
 # **The UTM-south pitfall.** The demo lies in UTM zone 34 *south* (EPSG:32734). hvplot drops the `+south` of such
 # CRSs and ignores `crs=` when the data carry a rioxarray CRS, which puts Stellenbosch at 63 N. Every plot here is
-# therefore reprojected to Web Mercator first (`geoml_helpers.plotting.to_plot_crs`), and we assert where it lands.
+# therefore reprojected to Web Mercator first (`geoml_helpers.explore.plotting.to_plot_crs`), and we assert where it lands.
 
 # %% tags=["parameters"]
 profile = "ci"  # ci | workshop | full
@@ -46,12 +46,12 @@ import numpy as np
 import pandas as pd
 from pyproj import Transformer
 
-from geoml_helpers.cube import ensure_analysis_ready_cube
-from geoml_helpers.dashboard import build_dashboard
+from geoml_helpers.load import ensure_analysis_ready_cube
+from geoml_helpers.explore import build_dashboard
 from geoml_helpers.demo import ensure_demo_data
 from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_LABELS
-from geoml_helpers.labels import class_means, rasterize_labels, read_labels
-from geoml_helpers.plotting import (
+from geoml_helpers.discover import class_means, rasterize_labels, read_labels
+from geoml_helpers.explore import (
     FALSE_COLOUR_BANDS,
     RGB_BANDS,
     composite_rgb,
@@ -166,7 +166,7 @@ phenology.hvplot.line(x="time", y="value", by="class_name", color=[CLASS_COLORS[
 # in the static book they need a kernel. The same app runs as a web page on this machine:
 #
 # ```bash
-# GEOML_PROFILE=ci panel serve geoml_helpers/dashboard.py --address 127.0.0.1 --port 5006
+# GEOML_PROFILE=ci panel serve geoml_helpers/explore/dashboard.py --address 127.0.0.1 --port 5006
 # ```
 
 # %%

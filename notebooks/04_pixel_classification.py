@@ -61,13 +61,13 @@ from sklearn.inspection import permutation_importance
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.pipeline import Pipeline
 
-from geoml_helpers.cube import ensure_analysis_ready_cube
+from geoml_helpers.load import ensure_analysis_ready_cube
 from geoml_helpers.demo import ensure_demo_data
 from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_NAMES
-from geoml_helpers.features import feature_names
-from geoml_helpers.profiles import outputs_dir
-from geoml_helpers.sampling import balance_classes, feature_matrix, sample_pixels
-from geoml_helpers.spatial_cv import compare_cv
+from geoml_helpers.learn import feature_names
+from geoml_helpers.core import outputs_dir
+from geoml_helpers.learn import balance_classes, feature_matrix, sample_pixels
+from geoml_helpers.learn import compare_cv
 
 from threadpoolctl import threadpool_limits
 
@@ -158,7 +158,7 @@ def make_models(n_jobs: int = 2) -> dict[str, Pipeline]:
         try:
             from xgboost import XGBClassifier
         except ImportError as exc:
-            from geoml_helpers.errors import MissingDependencyError
+            from geoml_helpers.core import MissingDependencyError
 
             raise MissingDependencyError("use_xgboost=True needs the xgboost package: `pip install xgboost`, or set use_xgboost=False.") from exc
         models["xgboost"] = XGBClassifier(n_estimators=200, max_depth=6, random_state=seed, n_jobs=n_jobs)
@@ -254,7 +254,7 @@ importance.head(15).hvplot.barh(x="feature", y="drop_in_accuracy", title="Top 15
 # %%
 from dask.diagnostics import ProgressBar
 
-from geoml_helpers.prediction import predict_lazy, write_prediction_cogs
+from geoml_helpers.learn import predict_lazy, write_prediction_cogs
 
 best = models["random_forest"]
 pred = predict_lazy(best, cube)
@@ -267,7 +267,7 @@ cogs
 import rasterio
 import rioxarray
 
-from geoml_helpers.cog import is_valid_cog
+from geoml_helpers.load import is_valid_cog
 
 with rasterio.open(cogs["class"]) as src:
     assert src.crs.to_epsg() == 32734 and src.transform == cube.rio.transform()
@@ -307,7 +307,7 @@ proba_plot = proba.where(proba <= 100).hvplot.image(x="x", y="y", geo=True, crs=
 # %%
 from dask_ml.wrappers import ParallelPostFit
 
-from geoml_helpers.features import cube_features
+from geoml_helpers.learn import cube_features
 
 feats = cube_features(cube)
 flat = feats.data.reshape(len(names), -1).T.rechunk((32768, -1))
@@ -333,7 +333,7 @@ print(f"ParallelPostFit and map_blocks agree on {agreement:.2%} of {valid.sum()}
 # %%
 from distributed.diagnostics import MemorySampler
 
-from geoml_helpers.clusters import start_cluster
+from geoml_helpers.scale import start_cluster
 from geoml_helpers.demo.lazy_tile import lazy_s2_tile, tile_truth
 
 # A LocalCluster on 127.0.0.1 (notebook 07 explains the pieces). start_cluster also keeps glibc's adaptive allocator in

@@ -66,8 +66,8 @@ import numpy as np
 import torch
 
 from geoml_helpers.demo import ensure_demo_data
-from geoml_helpers.profiles import outputs_dir
-from geoml_helpers.training import seed_everything
+from geoml_helpers.core import outputs_dir
+from geoml_helpers.learn.deep import seed_everything
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 warnings.filterwarnings("ignore", message=".*(does not have many workers|LeafSpec|smaller than the logging interval|anonymous setting).*")
@@ -93,7 +93,7 @@ print(f"profile={profile}: {demo.profile.size_px} px scene, {demo.profile.block_
 # 20 m (red edges, nir08, swir) and 60 m (coastal).
 
 # %%
-from geoml_helpers.torchgeo_data import REFLECTANCE_BANDS, DemoSentinel2, clearest_item
+from geoml_helpers.learn.deep import REFLECTANCE_BANDS, DemoSentinel2, clearest_item
 
 items = demo.s2_items()
 item = clearest_item(items)
@@ -103,7 +103,7 @@ assert item["properties"]["eo:cloud_cover"] == min(i["properties"]["eo:cloud_cov
 # %% [markdown]
 # ### A `RasterDataset` for the files as delivered
 #
-# `DemoSentinel2` (in `geoml_helpers/torchgeo_data.py`) tells torchgeo how the files look:
+# `DemoSentinel2` (in `geoml_helpers/learn/deep/torchgeo_data.py`) tells torchgeo how the files look:
 #
 # ```python
 # class DemoSentinel2(RasterDataset):
@@ -116,7 +116,7 @@ assert item["properties"]["eo:cloud_cover"] == min(i["properties"]["eo:cloud_cov
 #
 # `res=10` makes torchgeo resample the 20 m and 60 m bands to 10 m on every read, and
 # `from_item` takes each band's scale and offset from the STAC item with
-# `geoml_helpers.stac_metadata.reflectance_scaling` (which knows the Earth Search offset trap).
+# `geoml_helpers.discover.stac_metadata.reflectance_scaling` (which knows the Earth Search offset trap).
 
 # %%
 image_delivered = DemoSentinel2.from_item(item)
@@ -141,7 +141,7 @@ assert -0.1 <= float(whole["image"].min()) and float(whole["image"].max()) < 1.5
 # The benchmark at the end of this notebook measures the difference.
 
 # %%
-from geoml_helpers.datamodule import DemoSegmentationDataModule
+from geoml_helpers.learn.deep import DemoSegmentationDataModule
 
 dm = DemoSegmentationDataModule(
     profile,
@@ -164,7 +164,7 @@ print(dm.dataset)  # an IntersectionDataset: image & labels
 # Both paths must give the same chips. Check it on one chip, image and mask:
 
 # %%
-from geoml_helpers.torchgeo_data import DemoLabels
+from geoml_helpers.learn.deep import DemoLabels
 
 slow_pair = image_delivered & DemoLabels(dm.labels_path)
 query = next(iter(dm.val_sampler))
@@ -187,7 +187,7 @@ assert torch.allclose(a["image"], b["image"], atol=2e-4) and torch.equal(a["mask
 # %%
 from shapely.geometry import box
 
-from geoml_helpers.torchgeo_data import chip_inside_regions, split_regions
+from geoml_helpers.learn.deep import chip_inside_regions, split_regions
 
 blocks = dm.blocks
 for split, sampler in [("train", dm.train_sampler), ("val", dm.val_sampler), ("test", dm.test_sampler)]:
@@ -243,8 +243,8 @@ assert batch["image"].shape == (DEFAULTS["batch_size"], 11, chip_size, chip_size
 # run's `last.ckpt` if a previous run was interrupted: re-run the cell and it carries on.
 
 # %%
-from geoml_helpers.models import bands_for_weights, make_segmentation_task
-from geoml_helpers.training import finish_wandb, fit, make_trainer
+from geoml_helpers.learn.deep import bands_for_weights, make_segmentation_task
+from geoml_helpers.learn.deep import finish_wandb, fit, make_trainer
 
 if pretrained_weights:
     print("pretrained weights expect bands", bands_for_weights(pretrained_weights))
@@ -300,7 +300,7 @@ import pandas as pd
 import rasterio
 from rasterio import features
 
-from geoml_helpers.models import confusion_matrix, iou_scores, predict_scene
+from geoml_helpers.learn.deep import confusion_matrix, iou_scores, predict_scene
 
 best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
 if best:
@@ -362,7 +362,7 @@ pd.Series(scores, name="test mIoU").round(3).to_frame()
 # stack (the ceiling). Here is a short version on this scene: the same 40 training chips both ways.
 
 # %%
-from geoml_helpers.torchgeo_data import chip_dataloader
+from geoml_helpers.learn.deep import chip_dataloader
 
 def chips_per_second(dataset, queries, repeats=2):
     best = 0.0

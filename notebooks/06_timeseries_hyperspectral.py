@@ -65,14 +65,14 @@ from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import WandbLogger
 from sklearn.metrics import accuracy_score, classification_report, f1_score
 
-from geoml_helpers.cube import ensure_analysis_ready_cube
+from geoml_helpers.load import ensure_analysis_ready_cube
 from geoml_helpers.demo import ensure_demo_data
 from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_NAMES
-from geoml_helpers.loader_benchmark import measure_loader
-from geoml_helpers.profiles import outputs_dir
-from geoml_helpers.rasterize import SPLIT_CODES, rasterize_labels, rasterize_splits
-from geoml_helpers.ts_models import PatchModule, PixelTileModule, class_weights, gradient_saliency, predict_labels
-from geoml_helpers.xbatcher_data import (
+from geoml_helpers.learn.deep import measure_loader
+from geoml_helpers.core import outputs_dir
+from geoml_helpers.load import SPLIT_CODES, rasterize_labels, rasterize_splits
+from geoml_helpers.learn.deep import PatchModule, PixelTileModule, class_weights, gradient_saliency, predict_labels
+from geoml_helpers.learn.deep import (
     ChunkAlignmentWarning,
     LoaderSettings,
     XBatcherDataset,
@@ -322,7 +322,7 @@ if rf_map_path.exists():
     comparison["random forest (notebook 04)"] = {"overall accuracy": accuracy_score(rf_true, rf_pred), "macro F1": f1_score(rf_true, rf_pred, labels=present_a, average="macro", zero_division=0)}
 else:
     print(f"Notebook 04's class map is not at {rf_map_path}: run notebook 04 in profile {profile!r} first "
-          f"(python -m geoml_helpers.runner --profile {profile} --only 04) to see the comparison. Skipping it.")
+          f"(python -m geoml_helpers.course.runner --profile {profile} --only 04) to see the comparison. Skipping it.")
 pd.DataFrame(comparison).T.round(3)
 
 # %% [markdown]

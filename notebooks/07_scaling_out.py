@@ -67,13 +67,13 @@ import rasterio
 import xarray as xr
 from dask.utils import parse_bytes
 
-from geoml_helpers.clusters import start_cluster
-from geoml_helpers.cube import ensure_analysis_ready_cube, ensure_composite_cog
+from geoml_helpers.scale import start_cluster
+from geoml_helpers.load import ensure_analysis_ready_cube, ensure_composite_cog
 from geoml_helpers.demo import ensure_demo_data
-from geoml_helpers.errors import GeomlError
-from geoml_helpers.object_store import BucketExistsError, LocalObjectStore, ObjectStoreUnreachableError, connect_s3
-from geoml_helpers.profiles import outputs_dir
-from geoml_helpers.rechunk import access_table, decision_table, layout_chunks, measure_access, read_throughput, rechunk_to_zarr
+from geoml_helpers.core import GeomlError
+from geoml_helpers.services import BucketExistsError, LocalObjectStore, ObjectStoreUnreachableError, connect_s3
+from geoml_helpers.core import outputs_dir
+from geoml_helpers.scale import access_table, decision_table, layout_chunks, measure_access, read_throughput, rechunk_to_zarr
 
 warnings.filterwarnings("ignore", message=".*Consolidated metadata.*")
 SETTINGS = {
@@ -274,7 +274,7 @@ from sklearn.naive_bayes import GaussianNB
 from sklearn.metrics import accuracy_score
 from tqdm.auto import tqdm
 
-from geoml_helpers.rasterize import rasterize_labels, rasterize_splits, split_mask
+from geoml_helpers.load import rasterize_labels, rasterize_splits, split_mask
 
 labels = rasterize_labels(demo.read_labels(), cube).values
 splits = rasterize_splits(demo.read_blocks(), cube)

@@ -63,18 +63,18 @@ import rasterio
 import sklearn
 from sklearn.ensemble import RandomForestClassifier
 
-from geoml_helpers.area_estimation import area_by_block, confusion_counts, management_blocks
-from geoml_helpers.cog import is_valid_cog, write_cog
-from geoml_helpers.cube import ensure_analysis_ready_cube
+from geoml_helpers.publish import area_by_block, confusion_counts, management_blocks
+from geoml_helpers.load import is_valid_cog, write_cog
+from geoml_helpers.load import ensure_analysis_ready_cube
 from geoml_helpers.demo import ensure_demo_data
 from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_LABELS, CLASS_NAMES, class_colormap
-from geoml_helpers.features import day_of_year, feature_names, pixel_features
-from geoml_helpers.profiles import outputs_dir
+from geoml_helpers.learn import day_of_year, feature_names, pixel_features
+from geoml_helpers.core import outputs_dir
 from geoml_helpers.publish import ModelDescription, find_published, prediction_collection, prediction_item, publish_item, validate_item
-from geoml_helpers.rasterize import rasterize_labels, rasterize_splits, split_mask
-from geoml_helpers.sampling import balance_classes, sample_pixels
-from geoml_helpers.stac_server import LocalStacServer
-from geoml_helpers.tiled_inference import ModelFileError, ModelMismatchError, load_sklearn_model, predict_scene, sklearn_predictor
+from geoml_helpers.load import rasterize_labels, rasterize_splits, split_mask
+from geoml_helpers.learn import balance_classes, sample_pixels
+from geoml_helpers.services import LocalStacServer
+from geoml_helpers.publish import ModelFileError, ModelMismatchError, load_sklearn_model, predict_scene, sklearn_predictor
 
 hv.extension("bokeh")
 warnings.filterwarnings("ignore", message="All-NaN slice")
@@ -207,7 +207,7 @@ unet = None
 if unet_files:
     import torch
 
-    from geoml_helpers.tiled_inference import torch_predictor
+    from geoml_helpers.publish import torch_predictor
 
     try:
         net = torch.jit.load(str(unet_files[-1]), map_location="cpu")
@@ -288,7 +288,7 @@ found.properties["mlm:name"], [c.name for c in found.assets["classification"].ex
 #
 # Pixel counts give the **mapped** area, biased by the map's errors. The test blocks give a confusion matrix
 # (rows: mapped class, columns: reference class); with the mapped area shares it yields **area-adjusted**
-# estimates and 95 % confidence intervals (Olofsson et al. 2014, see `geoml_helpers.area_estimation`).
+# estimates and 95 % confidence intervals (Olofsson et al. 2014, see `geoml_helpers.publish.area_estimation`).
 #
 # Caveat, said plainly: the estimator assumes a *probability sample* of reference pixels stratified by map class.
 # Our test-block label pixels are a convenience sample (polygons drawn where the class was clear, and neighbouring

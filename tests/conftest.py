@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from geoml_helpers.demo import build_demo_data
-from geoml_helpers.stac_server import LocalStacServer
+from geoml_helpers.services.stac_server import LocalStacServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REAL_STAC_DIR = PROJECT_ROOT.parent / "shared" / "fixtures" / "real-stac"
@@ -48,7 +48,7 @@ def executed_notebooks(tmp_path_factory):
     changes ./data. Tests that need executed notebooks (the book) share this run.
     Returns the RunSummary; a failing notebook fails every test that uses it.
     """
-    from geoml_helpers.runner import run_notebooks
+    from geoml_helpers.course.runner import run_notebooks
 
     data = tmp_path_factory.mktemp("geoml-notebook-data")
     watched = [PROJECT_ROOT / "notebooks", PROJECT_ROOT / "geoml_helpers", PROJECT_ROOT / "tests", PROJECT_ROOT]
@@ -66,6 +66,6 @@ def executed_notebooks(tmp_path_factory):
 @pytest.fixture(scope="session")
 def cube(demo_ci, data_root):
     """The analysis-ready cube of the ci demo data (built once per session, lazily opened)."""
-    from geoml_helpers.cube import ensure_analysis_ready_cube
+    from geoml_helpers.load.cube import ensure_analysis_ready_cube
 
     return ensure_analysis_ready_cube("ci", data_root)

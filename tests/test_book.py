@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from geoml_helpers.book import (
+from geoml_helpers.course.book import (
     MAX_PAGE_BYTES,
     BookError,
     build_book,
@@ -32,7 +32,7 @@ from geoml_helpers.book import (
     html_pages,
     prepare_notebook,
 )
-from geoml_helpers.runner import run_notebooks
+from geoml_helpers.course.runner import run_notebooks
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BOOK_DIR = PROJECT_ROOT / "book"

@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import rasterio
 
-from geoml_helpers.cube import (
+from geoml_helpers.load.cube import (
     CUBE_FORMAT_VERSION,
     composite_path,
     cube_path,
     ensure_analysis_ready_cube,
     ensure_composite_cog,
 )
-from geoml_helpers.loading import REFLECTANCE_BANDS
+from geoml_helpers.load.loading import REFLECTANCE_BANDS
 
 
 def test_contract(cube, demo_ci):
@@ -94,7 +94,7 @@ def test_reopens_without_rebuilding_and_rebuilds_stale(cube, data_root):
 
 
 def test_composite_cog(cube, data_root):
-    from geoml_helpers.cog import is_valid_cog
+    from geoml_helpers.load.cog import is_valid_cog
 
     path = ensure_composite_cog("ci", data_root)
     assert path == composite_path("ci", data_root)

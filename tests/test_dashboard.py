@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from geoml_helpers.stac_server import free_port
+from geoml_helpers.services.stac_server import free_port
 
 DASHBOARD = Path(__file__).resolve().parents[1] / "geoml_helpers" / "dashboard.py"
 
@@ -20,7 +20,7 @@ DASHBOARD = Path(__file__).resolve().parents[1] / "geoml_helpers" / "dashboard.p
 def test_build_dashboard_has_widgets(demo_ci, data_root):
     import panel as pn
 
-    from geoml_helpers.dashboard import build_dashboard
+    from geoml_helpers.explore.dashboard import build_dashboard
 
     app = build_dashboard("ci", data_root)
     widgets = {w.name: w for w in app.select(pn.widgets.Widget)}
@@ -32,7 +32,7 @@ def test_build_dashboard_has_widgets(demo_ci, data_root):
 
 
 def test_panel_serve_answers_on_loopback(demo_ci, data_root):
-    from geoml_helpers.cube import ensure_analysis_ready_cube
+    from geoml_helpers.load.cube import ensure_analysis_ready_cube
 
     ensure_analysis_ready_cube("ci", data_root)  # built here so the server's first page is quick
     port = free_port()
@@ -58,7 +58,7 @@ def test_panel_serve_answers_on_loopback(demo_ci, data_root):
                 time.sleep(0.5)
         assert response is not None, "panel serve did not answer within 120 s"
         assert response.status_code == 200
-        from geoml_helpers.dashboard import DASHBOARD_TITLE
+        from geoml_helpers.explore.dashboard import DASHBOARD_TITLE
 
         # The title is set by `.servable(title=...)` at the end of the script: the app was built for this session.
         assert f"<title>{DASHBOARD_TITLE}</title>" in response.text

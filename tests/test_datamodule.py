@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from geoml_helpers.datamodule import DemoSegmentationDataModule
-from geoml_helpers.torchgeo_data import chip_inside_regions, split_regions
-from geoml_helpers.training import seed_everything
+from geoml_helpers.learn.deep.datamodule import DemoSegmentationDataModule
+from geoml_helpers.learn.deep.torchgeo_data import chip_inside_regions, split_regions
+from geoml_helpers.learn.deep.training import seed_everything
 
 
 def _datamodule(data_root, seed: int, **kwargs) -> DemoSegmentationDataModule:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from geoml_helpers.environment_check import (
+from geoml_helpers.course.environment_check import (
     check_data_dir,
     check_package,
     check_stac_api,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geoml_helpers.features import (
+from geoml_helpers.learn.features import (
     FeatureInputError,
     cube_features,
     day_of_year,

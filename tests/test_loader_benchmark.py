@@ -10,7 +10,7 @@ import pytest
 import rasterio
 import torch
 
-from geoml_helpers.loader_benchmark import measure_loader, read_patch_from_cogs, write_benchmark_json
+from geoml_helpers.learn.deep.loader_benchmark import measure_loader, read_patch_from_cogs, write_benchmark_json
 
 
 class SlowLoader:

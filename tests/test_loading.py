@@ -12,8 +12,8 @@ import pytest
 import rasterio
 from shapely.geometry import box
 
-from geoml_helpers.errors import LabelError
-from geoml_helpers.loading import (
+from geoml_helpers.core.errors import LabelError
+from geoml_helpers.load.loading import (
     DEFAULT_MASK_CLASSES,
     Grid,
     LoadingError,
@@ -28,7 +28,7 @@ from geoml_helpers.loading import (
     odc_to_array,
     scaling_table,
 )
-from geoml_helpers.stac_search import open_stac_source, search_items
+from geoml_helpers.discover.stac_search import open_stac_source, search_items
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_empty_items_raise_clear_error(grid):
 
 
 def test_empty_search_names_parameters_to_widen(demo_ci, data_root):
-    from geoml_helpers.errors import EmptySearchError
+    from geoml_helpers.core.errors import EmptySearchError
 
     with open_stac_source("local", "ci", data_root) as source:
         with pytest.raises(EmptySearchError, match="Widen the search"):

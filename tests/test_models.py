@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from geoml_helpers.errors import OfflineError
-from geoml_helpers.models import (
+from geoml_helpers.core.errors import OfflineError
+from geoml_helpers.learn.deep.models import (
     UnknownModelError,
     bands_for_weights,
     confusion_matrix,
@@ -87,7 +87,7 @@ def test_iou_matches_scikit_learn():
 
 
 def test_predict_scene_covers_the_image_without_seams(demo_ci, data_root):
-    from geoml_helpers.datamodule import DemoSegmentationDataModule
+    from geoml_helpers.learn.deep.datamodule import DemoSegmentationDataModule
 
     dm = DemoSegmentationDataModule("ci", data_dir=data_root, chip_size=32)
     dm.prepare_data()

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 
 from conftest import PROJECT_ROOT
-from geoml_helpers.book import build_book, discover_executed
+from geoml_helpers.course.book import build_book, discover_executed
 from test_book import _assert_book_ok, _require_chromium
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))

@@ -10,14 +10,14 @@ import psutil
 import pytest
 import requests
 
-from geoml_helpers.object_store import (
+from geoml_helpers.services.object_store import (
     BucketExistsError,
     LocalObjectStore,
     ObjectStoreUnreachableError,
     connect_s3,
     upload_tree,
 )
-from geoml_helpers.stac_server import free_port
+from geoml_helpers.services.stac_server import free_port
 
 
 def _listening_addresses(pid: int) -> set[str]:
@@ -98,7 +98,7 @@ def test_store_dies_with_a_killed_parent(tmp_path):
 
     script = (
         "import sys, time\n"
-        "from geoml_helpers.object_store import LocalObjectStore\n"
+        "from geoml_helpers.services.object_store import LocalObjectStore\n"
         "store = LocalObjectStore(startup_timeout=90).start()\n"
         "print(store.pid, flush=True)\n"
         "time.sleep(300)\n"

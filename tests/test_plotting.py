@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pyproj import Transformer
 
-from geoml_helpers.plotting import (
+from geoml_helpers.explore.plotting import (
     composite_rgb,
     element_lonlat_bounds,
     polygon_overlay,

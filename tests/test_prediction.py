@@ -8,12 +8,12 @@ import pytest
 import rasterio
 from sklearn.ensemble import RandomForestClassifier
 
-from geoml_helpers.cog import is_valid_cog
+from geoml_helpers.load.cog import is_valid_cog
 from geoml_helpers.demo.classes import NODATA_CLASS
 from geoml_helpers.demo.lazy_tile import lazy_s2_tile, lattice_noise, tile_truth
-from geoml_helpers.features import day_of_year
-from geoml_helpers.prediction import PROBABILITY_NODATA, predict_chunk, predict_lazy, write_prediction_cogs
-from geoml_helpers.sampling import balance_classes, feature_matrix, sample_pixels
+from geoml_helpers.learn.features import day_of_year
+from geoml_helpers.learn.prediction import PROBABILITY_NODATA, predict_chunk, predict_lazy, write_prediction_cogs
+from geoml_helpers.learn.sampling import balance_classes, feature_matrix, sample_pixels
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from geoml_helpers.errors import DataDirectoryError, UnknownProfileError
-from geoml_helpers.profiles import PROFILE_NAMES, data_root, ensure_writable, get_profile, outputs_dir
+from geoml_helpers.core.errors import DataDirectoryError, UnknownProfileError
+from geoml_helpers.core.profiles import PROFILE_NAMES, data_root, ensure_writable, get_profile, outputs_dir
 
 
 def test_profiles_grow_from_ci_to_full():

@@ -6,10 +6,10 @@ import numpy as np
 import pystac
 import pytest
 
-from geoml_helpers.cog import write_cog
+from geoml_helpers.load.cog import write_cog
 from geoml_helpers.demo.classes import CLASS_NAMES, class_colormap
-from geoml_helpers.errors import EmptySearchError
-from geoml_helpers.publish import (
+from geoml_helpers.core.errors import EmptySearchError
+from geoml_helpers.publish.stac_publish import (
     PREDICTION_COLLECTION_ID,
     ModelDescription,
     StacValidationError,
@@ -19,7 +19,7 @@ from geoml_helpers.publish import (
     publish_item,
     validate_item,
 )
-from geoml_helpers.stac_server import LocalStacServer
+from geoml_helpers.services.stac_server import LocalStacServer
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from geoml_helpers.errors import LabelError
-from geoml_helpers.rasterize import SPLIT_CODES, grid_of, rasterize_labels, rasterize_splits, split_mask
+from geoml_helpers.core.errors import LabelError
+from geoml_helpers.load.rasterize import SPLIT_CODES, grid_of, rasterize_labels, rasterize_splits, split_mask
 
 
 @pytest.fixture(scope="module")

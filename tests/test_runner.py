@@ -7,7 +7,7 @@ import json
 import nbformat
 import pytest
 
-from geoml_helpers.runner import SUMMARY_NAME, NotebookFailed, discover_notebooks, run_notebooks
+from geoml_helpers.course.runner import SUMMARY_NAME, NotebookFailed, discover_notebooks, run_notebooks
 
 
 def _notebook(path, *sources, parameters='profile = "workshop"'):
@@ -53,7 +53,7 @@ def test_stops_at_the_first_failure_naming_notebook_and_cell(tmp_path):
 
 
 def test_cli_exit_codes(tmp_path, capsys):
-    from geoml_helpers.runner import main
+    from geoml_helpers.course.runner import main
 
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()

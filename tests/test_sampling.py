@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from shapely.affinity import translate
 
-from geoml_helpers.errors import LabelError
-from geoml_helpers.features import feature_names
-from geoml_helpers.sampling import balance_classes, feature_matrix, polygon_index_raster, sample_pixels
+from geoml_helpers.core.errors import LabelError
+from geoml_helpers.learn.features import feature_names
+from geoml_helpers.learn.sampling import balance_classes, feature_matrix, polygon_index_raster, sample_pixels
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ import pystac_client
 import pytest
 
 from geoml_helpers.demo.stac_documents import footprint_lonlat
-from geoml_helpers.errors import EmptySearchError, PortInUseError, StacApiUnreachableError
-from geoml_helpers.stac_search import check_reachable, open_stac_source, search_items, supported_cloud_filter
-from geoml_helpers.stac_server import LocalStacServer
+from geoml_helpers.core.errors import EmptySearchError, PortInUseError, StacApiUnreachableError
+from geoml_helpers.discover.stac_search import check_reachable, open_stac_source, search_items, supported_cloud_filter
+from geoml_helpers.services.stac_server import LocalStacServer
 
 
 def test_server_starts_fast_binds_loopback_and_leaves_nothing(demo_ci):
@@ -139,7 +139,7 @@ def test_cli_serves_until_interrupted(demo_ci, data_root):
     import sys
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "geoml_helpers.stac_server", "--profile", "ci", "--data-dir", str(data_root)],
+        [sys.executable, "-m", "geoml_helpers.services.stac_server", "--profile", "ci", "--data-dir", str(data_root)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -164,7 +164,7 @@ def test_server_dies_with_a_killed_kernel(demo_ci, data_root, tmp_path):
     script = (
         "import sys, time\n"
         "from geoml_helpers.demo import open_demo_data\n"
-        "from geoml_helpers.stac_server import LocalStacServer\n"
+        "from geoml_helpers.services.stac_server import LocalStacServer\n"
         f"server = LocalStacServer.for_demo(open_demo_data('ci', root={str(data_root)!r})).start()\n"
         "print(server.pid, flush=True)\n"
         "time.sleep(60)\n"

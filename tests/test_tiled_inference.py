@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from geoml_helpers.tiled_inference import (
+from geoml_helpers.publish.tiled_inference import (
     ModelFileError,
     ModelMismatchError,
     TiledInferenceError,

@@ -10,9 +10,9 @@ import pytest
 import rasterio
 import torch
 
-from geoml_helpers.errors import LabelError
-from geoml_helpers.profiles import outputs_dir
-from geoml_helpers.torchgeo_data import (
+from geoml_helpers.core.errors import LabelError
+from geoml_helpers.core.profiles import outputs_dir
+from geoml_helpers.learn.deep.torchgeo_data import (
     REFLECTANCE_BANDS,
     AlignedLabels,
     AlignedStack,

@@ -6,9 +6,9 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
-from geoml_helpers.datamodule import DemoSegmentationDataModule
-from geoml_helpers.models import make_segmentation_task
-from geoml_helpers.training import fit, last_checkpoint, make_trainer, seed_everything
+from geoml_helpers.learn.deep.datamodule import DemoSegmentationDataModule
+from geoml_helpers.learn.deep.models import make_segmentation_task
+from geoml_helpers.learn.deep.training import fit, last_checkpoint, make_trainer, seed_everything
 
 
 class Interrupt(RuntimeError):

@@ -8,9 +8,9 @@ import pytest
 import torch
 import xarray as xr
 
-from geoml_helpers.rasterize import rasterize_labels, rasterize_splits
-from geoml_helpers.ts_models import PatchModule, PixelTileModule, SpectralCNN, TemporalCNN, class_weights, gradient_saliency, predict_labels, tile_pixels
-from geoml_helpers.xbatcher_data import LoaderSettings, XBatcherDataset, band_statistics, make_loader
+from geoml_helpers.load.rasterize import rasterize_labels, rasterize_splits
+from geoml_helpers.learn.deep.ts_models import PatchModule, PixelTileModule, SpectralCNN, TemporalCNN, class_weights, gradient_saliency, predict_labels, tile_pixels
+from geoml_helpers.learn.deep.xbatcher_data import LoaderSettings, XBatcherDataset, band_statistics, make_loader
 
 
 def test_shapes():

@@ -9,9 +9,9 @@ import pytest
 import torch
 import xarray as xr
 
-from geoml_helpers.cube import ensure_analysis_ready_cube
-from geoml_helpers.rasterize import SPLIT_CODES, rasterize_labels, rasterize_splits
-from geoml_helpers.xbatcher_data import (
+from geoml_helpers.load.cube import ensure_analysis_ready_cube
+from geoml_helpers.load.rasterize import SPLIT_CODES, rasterize_labels, rasterize_splits
+from geoml_helpers.learn.deep.xbatcher_data import (
     IGNORE_INDEX,
     ChunkAlignmentWarning,
     EmptyDatasetError,

@@ -1,7 +1,7 @@
 """Sphinx extension: load BokehJS and Panel from the book's own _static/ on the pages that embed a plot.
 
 book/build.py copies the installed ``bokeh*.min.js`` and ``panel.min.js`` into ``_static/``
-(geoml_helpers.book.copy_offline_js). Pages whose body holds an embedded Bokeh document
+(geoml_helpers.course.book.copy_offline_js). Pages whose body holds an embedded Bokeh document
 (``data-root-id``) get the scripts; the others stay light. Nothing comes from a CDN.
 """
 

@@ -13,6 +13,6 @@ Submodules, one concept each:
 Build from the command line with ``python -m geoml_helpers.demo build --profile ci``.
 """
 
-from .build import DemoData, build_demo_data, ensure_demo_data, open_demo_data
+from geoml_helpers.demo.build import DemoData, build_demo_data, ensure_demo_data, open_demo_data
 
 __all__ = ["DemoData", "build_demo_data", "ensure_demo_data", "open_demo_data"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import GeomlError
-from ..profiles import PROFILE_NAMES
-from .build import DEFAULT_SEED, build_demo_data
+from geoml_helpers.core.errors import GeomlError
+from geoml_helpers.core.profiles import PROFILE_NAMES
+from geoml_helpers.demo.build import DEFAULT_SEED, build_demo_data
 
 
 def main(argv: list[str] | None = None) -> int:

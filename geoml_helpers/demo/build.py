@@ -26,16 +26,16 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 
-from .. import __version__
-from ..cog import write_cog
-from ..errors import IncompleteDataError
-from ..profiles import DemoProfile, data_root, ensure_writable, get_profile
-from .classes import CLASS_NAMES, class_colormap
-from .hyperspectral import ACQUISITION_DATE, RESOLUTION_M, simulate_hyperspectral, wavelengths_nm
-from .labels import make_blocks, make_label_polygons
-from .landscape import make_landscape
-from .sentinel2 import EPSG, S2_BANDS, acquisition_schedule, scl_percentages, simulate_acquisition
-from .stac_documents import HYPERSPECTRAL_COLLECTION_ID, S2_COLLECTION_ID, hyperspectral_documents, s2_collection_document, s2_item_document
+from geoml_helpers import __version__
+from geoml_helpers.load.cog import write_cog
+from geoml_helpers.core.errors import IncompleteDataError
+from geoml_helpers.core.profiles import DemoProfile, data_root, ensure_writable, get_profile
+from geoml_helpers.demo.classes import CLASS_NAMES, class_colormap
+from geoml_helpers.demo.hyperspectral import ACQUISITION_DATE, RESOLUTION_M, simulate_hyperspectral, wavelengths_nm
+from geoml_helpers.demo.labels import make_blocks, make_label_polygons
+from geoml_helpers.demo.landscape import make_landscape
+from geoml_helpers.demo.sentinel2 import EPSG, S2_BANDS, acquisition_schedule, scl_percentages, simulate_acquisition
+from geoml_helpers.demo.stac_documents import HYPERSPECTRAL_COLLECTION_ID, S2_COLLECTION_ID, hyperspectral_documents, s2_collection_document, s2_item_document
 
 DEFAULT_SEED: int = 2024
 FORMAT_VERSION: int = 4
@@ -162,7 +162,7 @@ def open_demo_data(profile: str = "ci", root: str | os.PathLike[str] | None = No
     >>> open_demo_data("ci", root="/nonexistent")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    geoml_helpers.errors.IncompleteDataError: ...
+    geoml_helpers.core.errors.IncompleteDataError: ...
     """
     prof = get_profile(profile)
     folder = data_root(root) / prof.name
@@ -229,7 +229,7 @@ def build_demo_data(
     profile : str
         ``ci``, ``workshop`` or ``full``.
     root : path-like, optional
-        Data folder; see :func:`geoml_helpers.profiles.data_root`.
+        Data folder; see :func:`geoml_helpers.core.profiles.data_root`.
     seed : int
         Seed of the whole world; the same seed gives byte-identical files.
     force : bool

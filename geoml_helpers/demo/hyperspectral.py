@@ -17,8 +17,8 @@ import datetime as dt
 
 import numpy as np
 
-from .landscape import Landscape, hillshade
-from .spectra import blend_edges, class_fractions, endmember_spectra, mix
+from geoml_helpers.demo.landscape import Landscape, hillshade
+from geoml_helpers.demo.spectra import blend_edges, class_fractions, endmember_spectra, mix
 
 ACQUISITION_DATE = dt.date(2024, 9, 18)
 RESOLUTION_M = 30

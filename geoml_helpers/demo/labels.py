@@ -21,7 +21,7 @@ import numpy as np
 from affine import Affine
 from scipy import ndimage
 
-from .classes import CLASS_NAMES
+from geoml_helpers.demo.classes import CLASS_NAMES
 
 SPLIT_SHARES: dict[str, float] = {"train": 0.6, "val": 0.2, "test": 0.2}
 

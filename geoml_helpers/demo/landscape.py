@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .classes import CLASS_NAMES
+from geoml_helpers.demo.classes import CLASS_NAMES
 
 FYNBOS, INVASIVE, WATER, BARE, CULTIVATED, BUILT = (1, 2, 3, 4, 5, 6)
 

@@ -1,7 +1,7 @@
 """A whole synthetic Sentinel-2 tile (10980 x 10980 px at 10 m), generated lazily, chunk by chunk.
 
 The tile is a dask array of monthly, analysis-ready reflectance
-``(time, band, y, x)`` shaped like :func:`geoml_helpers.cube.ensure_analysis_ready_cube`'s
+``(time, band, y, x)`` shaped like :func:`geoml_helpers.load.cube.ensure_analysis_ready_cube`'s
 ``reflectance``. Nothing exists until a chunk is computed, and every chunk is
 generated on its own from the seed and its global pixel coordinates, so
 
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .landscape import (
+from geoml_helpers.demo.landscape import (
     BARE,
     BUILT,
     CULTIVATED,
@@ -44,8 +44,8 @@ from .landscape import (
     Landscape,
     veld_age_from_draw,
 )
-from .sentinel2 import BAND_KEYS, EPSG, band_spectra
-from .spectra import class_fractions, unit_noise
+from geoml_helpers.demo.sentinel2 import BAND_KEYS, EPSG, band_spectra
+from geoml_helpers.demo.spectra import class_fractions, unit_noise
 
 TILE_SIZE_PX: int = 10980
 """Width and height of a Sentinel-2 MGRS tile at 10 m."""

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .landscape import WATER, Landscape, hillshade, smooth_noise
-from .spectra import blend_edges, class_fractions, endmember_spectra, mix
+from geoml_helpers.demo.landscape import WATER, Landscape, hillshade, smooth_noise
+from geoml_helpers.demo.spectra import blend_edges, class_fractions, endmember_spectra, mix
 
 SCALE: float = 0.0001
 OFFSET: float = -0.1

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .. import __version__
-from .sentinel2 import EPSG, MGRS_TILE, PROCESSING_BASELINE, S2_BANDS, Acquisition
+from geoml_helpers import __version__
+from geoml_helpers.demo.sentinel2 import EPSG, MGRS_TILE, PROCESSING_BASELINE, S2_BANDS, Acquisition
 
 S2_COLLECTION_ID = "sentinel-2-l2a"
 HYPERSPECTRAL_COLLECTION_ID = "enmap-like-l2a"

@@ -1,0 +1,254 @@
+"""Searching a STAC API the same way for the local demo server and Earth Search.
+
+The notebooks call :func:`open_stac_source` with ``stac_api="local"`` (the
+default: the demo data behind a real API on 127.0.0.1) or
+``"earth-search"`` (https://earth-search.aws.element84.com/v1), and then
+:func:`search_items`. Cloud-cover filtering happens on the server when the
+API declares the CQL2 filter or the query extension in its conformance
+classes (Earth Search does), and on the client otherwise (rustac's in-memory
+backend); the result says which.
+
+Examples
+--------
+>>> supported_cloud_filter(["https://api.stacspec.org/v1.0.0/item-search"])
+'client'
+>>> supported_cloud_filter(["https://api.stacspec.org/v1.0.0-rc.2/item-search#filter", "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json"])
+'filter'
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from geoml_helpers.core.errors import EmptySearchError, StacApiUnreachableError
+
+EARTH_SEARCH_URL = "https://earth-search.aws.element84.com/v1"
+STAC_APIS: dict[str, str | None] = {"local": None, "earth-search": EARTH_SEARCH_URL}
+"""Named APIs; ``local`` is started on demand from the demo data."""
+
+DEFAULT_COLLECTION = "sentinel-2-l2a"
+
+
+def check_reachable(url: str, timeout: float = 10.0) -> float:
+    """Fail fast, within ``timeout`` seconds, if ``url`` does not answer.
+
+    Returns
+    -------
+    float
+        Seconds the landing page took.
+
+    Raises
+    ------
+    StacApiUnreachableError
+        With the fixes: check the network, or use the local demo API.
+
+    Examples
+    --------
+    >>> check_reachable("http://127.0.0.1:9", timeout=1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geoml_helpers.core.errors.StacApiUnreachableError: ...
+    """
+    import requests
+
+    started = time.perf_counter()
+    try:
+        response = requests.get(url, timeout=(timeout, timeout), headers={"Accept": "application/json"})
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        raise StacApiUnreachableError(
+            f"The STAC API at {url} did not answer within {timeout:.0f} s ({type(exc).__name__}: {exc}). "
+            "Check your network connection and the URL, or use the embedded demo data with "
+            "`stac_api='local'` (papermill: `-p stac_api local`)."
+        ) from exc
+    return time.perf_counter() - started
+
+
+def supported_cloud_filter(conforms_to: Sequence[str]) -> str:
+    """How an API with these conformance classes can filter on ``eo:cloud_cover``.
+
+    Returns
+    -------
+    str
+        ``"filter"`` (CQL2), ``"query"`` (the query extension) or ``"client"``.
+    """
+    joined = " ".join(conforms_to)
+    if "item-search#filter" in joined or "/conf/cql2-json" in joined or "/conf/filter" in joined:
+        return "filter"
+    if "item-search#query" in joined:
+        return "query"
+    return "client"
+
+
+@dataclass
+class StacSource:
+    """An open STAC API and, for the local one, the server and data behind it.
+
+    Attributes
+    ----------
+    name : str
+        ``local`` or ``earth-search`` (or a URL).
+    url : str
+    client : pystac_client.Client
+    collection : str
+        The Sentinel-2 L2A collection id.
+    server : LocalStacServer or None
+    demo : DemoData or None
+    """
+
+    name: str
+    url: str
+    client: Any
+    collection: str = DEFAULT_COLLECTION
+    server: Any = None
+    demo: Any = None
+
+    @property
+    def cloud_filter(self) -> str:
+        """``filter``, ``query`` or ``client``: where cloud cover is filtered."""
+        return supported_cloud_filter(self.client.to_dict().get("conformsTo", []))
+
+    def close(self) -> None:
+        """Stop the local server, if this source started one."""
+        if self.server is not None:
+            self.server.stop()
+
+    def __enter__(self) -> StacSource:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def open_stac_source(stac_api: str = "local", profile: str = "ci", data_dir: str | None = None, timeout: float = 10.0) -> StacSource:
+    """Connect to a STAC API by name (``local``, ``earth-search``) or URL.
+
+    For ``local`` the demo data of ``profile`` is built if missing and served
+    on 127.0.0.1; call :meth:`StacSource.close` (or use ``with``) to stop it.
+
+    Examples
+    --------
+    >>> with open_stac_source("local", "ci") as source:  # doctest: +SKIP
+    ...     source.cloud_filter
+    'client'
+    """
+    import pystac_client
+
+    from geoml_helpers.demo.build import ensure_demo_data
+    from geoml_helpers.services.stac_server import LocalStacServer
+
+    if stac_api == "local":
+        demo = ensure_demo_data(profile, data_dir)
+        server = LocalStacServer.for_demo(demo).start()
+        try:
+            client = pystac_client.Client.open(server.url, timeout=timeout)
+        except BaseException:
+            server.stop()
+            raise
+        return StacSource("local", server.url, client, server=server, demo=demo)
+    url = STAC_APIS.get(stac_api, stac_api)
+    if not url or "://" not in url:
+        raise ValueError(f"Unknown stac_api {stac_api!r}: use 'local', 'earth-search' or a URL such as {EARTH_SEARCH_URL}.")
+    check_reachable(url, timeout)
+    client = pystac_client.Client.open(url, timeout=timeout)
+    return StacSource(stac_api, url, client)
+
+
+@dataclass
+class SearchResult:
+    """Items found, and how the cloud filter was applied.
+
+    Attributes
+    ----------
+    items : pystac.ItemCollection
+    cloud_filter : str
+        ``filter``/``query`` (server side), ``client`` or ``none``.
+    matched_before_cloud_filter : int
+        Items the server returned before any client-side cloud filter.
+    parameters : dict
+        The search parameters, for reporting and for widening.
+    """
+
+    items: Any
+    cloud_filter: str
+    matched_before_cloud_filter: int
+    parameters: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def search_items(
+    source: StacSource,
+    *,
+    bbox: Sequence[float] | None = None,
+    intersects: Any = None,
+    datetime: str | None = None,
+    max_cloud_cover: float | None = None,
+    collections: Sequence[str] | None = None,
+    ids: Sequence[str] | None = None,
+    limit: int = 100,
+    max_items: int | None = 1000,
+) -> SearchResult:
+    """Search items by area, time and cloud cover; identical code for every API.
+
+    Parameters
+    ----------
+    source : StacSource
+    bbox, intersects : optional
+        Area of interest in lon/lat (``intersects`` takes GeoJSON or a shapely geometry).
+    datetime : str, optional
+        RFC 3339 interval, e.g. ``"2024-01-01/2024-12-31"``.
+    max_cloud_cover : float, optional
+        Keep items with ``eo:cloud_cover`` below this percentage.
+    collections : sequence of str, optional
+        Defaults to the source's Sentinel-2 collection.
+    ids : sequence of str, optional
+    limit : int
+        Page size (the API pages through the rest).
+    max_items : int, optional
+        Stop after this many items.
+
+    Raises
+    ------
+    EmptySearchError
+        When nothing matches; the message lists the parameters to widen.
+    """
+    from pystac import ItemCollection
+
+    if intersects is not None and hasattr(intersects, "__geo_interface__"):
+        intersects = intersects.__geo_interface__
+    collections = list(collections or [source.collection])
+    parameters: dict[str, Any] = {"collections": collections, "limit": limit, "max_items": max_items}
+    if bbox is not None:
+        parameters["bbox"] = list(bbox)
+    if intersects is not None:
+        parameters["intersects"] = intersects
+    if datetime is not None:
+        parameters["datetime"] = datetime
+    if ids is not None:
+        parameters["ids"] = list(ids)
+    mode = "none" if max_cloud_cover is None else source.cloud_filter
+    if mode == "filter":
+        parameters["filter"] = {"op": "<=", "args": [{"property": "eo:cloud_cover"}, max_cloud_cover]}
+        parameters["filter_lang"] = "cql2-json"
+    elif mode == "query":
+        parameters["query"] = {"eo:cloud_cover": {"lte": max_cloud_cover}}
+    found = list(source.client.search(**parameters).items())
+    before = len(found)
+    if mode == "client":
+        found = [item for item in found if item.properties.get("eo:cloud_cover", 100.0) <= max_cloud_cover]
+    if not found:
+        shown = {k: v for k, v in parameters.items() if k not in ("limit", "max_items", "filter_lang")}
+        if max_cloud_cover is not None:
+            shown["max_cloud_cover"] = max_cloud_cover
+        raise EmptySearchError(
+            f"No items matched at {source.url} with {shown}"
+            + (f" ({before} matched before the cloud-cover filter)" if mode == "client" else "")
+            + ". Widen the search: a longer `datetime` range, a larger area (`bbox`/`intersects`), "
+            "a higher `max_cloud_cover`, or check the collection id and that the area is covered by the data."
+        )
+    return SearchResult(ItemCollection(found), mode, before, {**parameters, "max_cloud_cover": max_cloud_cover})

@@ -1,0 +1,52 @@
+"""Explore: plotting helpers and the interactive dashboard.
+
+Used by notebook 03 (explore with HoloViz). Internal code imports from the modules, not from this package,
+so that the stage packages never import each other in a cycle.
+"""
+from geoml_helpers.explore.dashboard import (
+    DASHBOARD_TITLE,
+    INDEX_VARIABLES,
+    dashboard_data,
+    build_dashboard,
+    main,
+)
+from geoml_helpers.explore.plotting import (
+    PLOT_CRS,
+    RGB_BANDS,
+    FALSE_COLOUR_BANDS,
+    SWIR_BANDS,
+    lonlat_bounds_of_3857,
+    to_plot_crs,
+    vector_to_plot_crs,
+    stretch,
+    composite_rgb,
+    rgb_plot,
+    image_plot,
+    rasterized_image,
+    polygon_overlay,
+    element_lonlat_bounds,
+    save_html,
+)
+
+__all__ = [
+    "DASHBOARD_TITLE",
+    "FALSE_COLOUR_BANDS",
+    "INDEX_VARIABLES",
+    "PLOT_CRS",
+    "RGB_BANDS",
+    "SWIR_BANDS",
+    "build_dashboard",
+    "composite_rgb",
+    "dashboard_data",
+    "element_lonlat_bounds",
+    "image_plot",
+    "lonlat_bounds_of_3857",
+    "main",
+    "polygon_overlay",
+    "rasterized_image",
+    "rgb_plot",
+    "save_html",
+    "stretch",
+    "to_plot_crs",
+    "vector_to_plot_crs",
+]

@@ -1,0 +1,266 @@
+"""A LightningDataModule for single-date segmentation of the demo scene.
+
+It puts :mod:`geoml_helpers.learn.deep.torchgeo_data` together: the image (the
+preprocessed chip stack by default, the files as delivered with
+``fast=False``), the rasterised labels, an IntersectionDataset of the two,
+and split-restricted samplers (random chips in train blocks, a grid of
+overlapping chips in val and test blocks). On the device it normalises every
+batch with per-band statistics of the *train* blocks only and, while
+training, flips and rotates it with kornia (image and mask together).
+
+Examples
+--------
+>>> dm = DemoSegmentationDataModule("ci", chip_size=32, batch_size=8, seed=0)  # doctest: +SKIP
+>>> dm.prepare_data(); dm.setup("fit")                                           # doctest: +SKIP
+>>> batch = next(iter(dm.train_dataloader()))                                    # doctest: +SKIP
+>>> batch["image"].shape, batch["mask"].shape                                    # doctest: +SKIP
+(torch.Size([8, 11, 32, 32]), torch.Size([8, 32, 32]))
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+
+from geoml_helpers.core.profiles import outputs_dir
+from geoml_helpers.learn.deep.torchgeo_data import (
+    REFLECTANCE_BANDS,
+    AlignedLabels,
+    AlignedStack,
+    DemoLabels,
+    DemoSentinel2,
+    build_chip_stack,
+    chip_dataloader,
+    clearest_item,
+    rasterize_label_cog,
+    split_grid_sampler,
+    split_random_sampler,
+    split_regions,
+)
+
+
+def train_statistics(stack_path: str | os.PathLike[str], blocks: Any, bands: Sequence[str], split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-band mean and standard deviation of reflectance over the blocks of one split.
+
+    Only the training blocks are used, so nothing about val/test pixels leaks
+    into the normalisation. Nodata (DN 0) is left out.
+
+    Examples
+    --------
+    >>> mean, std = train_statistics(stack_path, demo.read_blocks(), ["red", "nir"])  # doctest: +SKIP
+    """
+    import rasterio
+    from rasterio import features
+
+    with rasterio.open(stack_path) as src:
+        names = list(src.descriptions)
+        idx = [names.index(b) + 1 for b in bands]
+        dn = src.read(idx).astype("float32")
+        scales = np.array([src.scales[i - 1] for i in idx], dtype="float32")[:, None]
+        offsets = np.array([src.offsets[i - 1] for i in idx], dtype="float32")[:, None]
+        regions = split_regions(blocks, split).to_crs(src.crs)
+        inside = features.rasterize(((g, 1) for g in regions.geometry), out_shape=(src.height, src.width), transform=src.transform, fill=0, dtype="uint8").astype(bool)
+    pixels = dn[:, inside]
+    valid = (pixels != 0).all(axis=0)  # nodata: DN 0, or 0.0 in a reflectance stack
+    refl = pixels[:, valid] * scales + offsets
+    mean = refl.mean(axis=1)
+    std = refl.std(axis=1)
+    return torch.from_numpy(mean.astype("float32")), torch.from_numpy(np.maximum(std, 1e-6).astype("float32"))
+
+
+class DemoSegmentationDataModule(pl.LightningDataModule):
+    """Chips, labels and splits of one demo scene for :class:`torchgeo.tasks.SemanticSegmentation`.
+
+    Parameters
+    ----------
+    profile : str
+        Demo profile (``ci``, ``workshop``, ``full``).
+    data_dir : path-like, optional
+        Data root (see :func:`geoml_helpers.core.profiles.data_root`).
+    item_id : str, optional
+        Scene to use; default the one with the fewest clouds.
+    bands : sequence of str
+        Bands fed to the model.
+    chip_size : int
+        Chip side in pixels (a multiple of 32 for a U-Net; at most the block size).
+    batch_size : int
+    train_chips : int
+        Random training chips per epoch.
+    eval_stride : int, optional
+        Stride of the val/test grid (default half a chip: overlapping chips).
+    num_workers : int
+        DataLoader worker processes.
+    seed : int
+        Seeds the chip positions; with :func:`lightning.seed_everything` the
+        whole pipeline (chip choice and augmentation) is reproducible.
+    fast : bool
+        Read the preprocessed, tiled chip stack (True) or the COGs as delivered (False).
+    augment : bool
+        Random flips and 90-degree rotations of training batches.
+    tile_size : int
+        Internal tile size of the chip stack (a divisor of ``chip_size``).
+
+    Examples
+    --------
+    >>> dm = DemoSegmentationDataModule("ci", chip_size=32)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        profile: str = "ci",
+        data_dir: str | os.PathLike[str] | None = None,
+        item_id: str | None = None,
+        bands: Sequence[str] = REFLECTANCE_BANDS,
+        chip_size: int = 32,
+        batch_size: int = 16,
+        train_chips: int = 256,
+        eval_stride: int | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+        fast: bool = True,
+        augment: bool = True,
+        tile_size: int = 16,
+    ) -> None:
+        super().__init__()
+        data_dir = None if data_dir is None else str(data_dir)  # checkpoints load with weights_only: no Path objects
+        bands = list(bands)
+        self.save_hyperparameters()
+        self.profile, self.data_dir = profile, data_dir
+        self.item_id, self.bands = item_id, tuple(bands)
+        self.chip_size, self.batch_size, self.train_chips = int(chip_size), int(batch_size), int(train_chips)
+        self.eval_stride = int(eval_stride or max(chip_size // 2, 1))
+        self.num_workers, self.seed, self.fast, self.augment, self.tile_size = num_workers, seed, fast, augment, tile_size
+        self.mean: torch.Tensor | None = None
+        self.std: torch.Tensor | None = None
+        self._prepared = False
+
+    # -- files -------------------------------------------------------------------------
+
+    def prepare_data(self) -> None:
+        """Build the demo data if needed, the chip stack and the label COG (once; later calls reuse them)."""
+        from geoml_helpers.demo import ensure_demo_data
+
+        self.demo = ensure_demo_data(self.profile, root=self.data_dir, progress=False)
+        items = self.demo.s2_items()
+        if self.item_id is None:
+            self.item = clearest_item(items)
+        else:
+            matches = [i for i in items if i["id"] == self.item_id]
+            if not matches:
+                raise ValueError(f"No scene {self.item_id!r} in the {self.profile} demo; choose one of {[i['id'] for i in items]}.")
+            self.item = matches[0]
+        folder = outputs_dir(self.profile, "torchgeo", data_dir=self.data_dir)
+        self.stack_path = build_chip_stack(self.item, folder / f"{self.item['id']}_stack10m.tif", blocksize=self.tile_size)
+        self.labels_path = rasterize_label_cog(self.demo.labels_path, self.stack_path, folder / "labels_10m.tif", blocksize=self.tile_size)
+        self.blocks = self.demo.read_blocks()
+        self._prepared = True
+
+    def setup(self, stage: str | None = None) -> None:
+        """Datasets, samplers and train-block normalisation statistics."""
+        if not self._prepared:
+            self.prepare_data()
+        if self.fast:
+            self.image_dataset = AlignedStack(self.stack_path, bands=self.bands)
+            self.label_dataset = AlignedLabels(self.labels_path)
+        else:
+            self.image_dataset = DemoSentinel2.from_item(self.item, bands=self.bands)
+            self.label_dataset = DemoLabels(self.labels_path)
+        self.dataset = self.image_dataset & self.label_dataset  # an IntersectionDataset
+        self.mean, self.std = train_statistics(self.stack_path, self.blocks, self.bands)
+        self.train_sampler = split_random_sampler(
+            self.dataset, self.blocks, "train", size=self.chip_size, length=self.train_chips, generator=torch.Generator().manual_seed(self.seed)
+        )
+        self.val_sampler = split_grid_sampler(self.dataset, self.blocks, "val", size=self.chip_size, stride=self.eval_stride)
+        self.test_sampler = split_grid_sampler(self.dataset, self.blocks, "test", size=self.chip_size, stride=self.eval_stride)
+
+    # -- loaders -----------------------------------------------------------------------
+
+    def _loader(self, sampler) -> Any:
+        return chip_dataloader(self.dataset, sampler, batch_size=self.batch_size, num_workers=self.num_workers)
+
+    def train_dataloader(self):
+        """Random chips inside train blocks."""
+        return self._loader(self.train_sampler)
+
+    def val_dataloader(self):
+        """A grid of overlapping chips inside val blocks."""
+        return self._loader(self.val_sampler)
+
+    def test_dataloader(self):
+        """A grid of overlapping chips inside test blocks."""
+        return self._loader(self.test_sampler)
+
+    # -- on-device transforms ------------------------------------------------------------
+
+    def normalize(self, image: torch.Tensor) -> torch.Tensor:
+        """``(image - mean) / std`` per band with the train-block statistics."""
+        mean = self.mean.to(image.device).view(1, -1, 1, 1)
+        std = self.std.to(image.device).view(1, -1, 1, 1)
+        return (image - mean) / std
+
+    def _augmentation(self):
+        import kornia.augmentation as K
+
+        if not hasattr(self, "_aug"):
+            self._aug = K.AugmentationSequential(
+                K.RandomHorizontalFlip(p=0.5),
+                K.RandomVerticalFlip(p=0.5),
+                K.RandomRotation90(times=(0, 3), p=0.5),
+                data_keys=None,
+                keepdim=True,
+            )
+        return self._aug
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """Normalise every batch; augment training batches (image and mask with the same flips)."""
+        batch = dict(batch)
+        batch["image"] = self.normalize(batch["image"].float())
+        training = self.trainer is not None and self.trainer.training
+        if self.augment and training:
+            extra = {k: batch.pop(k) for k in list(batch) if k not in ("image", "mask")}
+            mask_dtype = batch["mask"].dtype
+            out = self._augmentation()({"image": batch["image"], "mask": batch["mask"].float()})
+            batch = {"image": out["image"], "mask": out["mask"].round().to(mask_dtype), **extra}
+        return batch
+
+    def state_dict(self) -> dict:
+        """Saved in checkpoints, so a resumed run normalises the same way."""
+        return {"mean": self.mean, "std": self.std, "item_id": getattr(self, "item", {}).get("id")}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore normalisation statistics from a checkpoint."""
+        if state_dict.get("mean") is not None:
+            self.mean, self.std = state_dict["mean"], state_dict["std"]
+
+    @property
+    def num_classes(self) -> int:
+        """7: ``0`` (unlabelled, ignored) and the six land-cover classes."""
+        from geoml_helpers.demo.classes import CLASS_NAMES
+
+        return max(CLASS_NAMES) + 1
+
+    @property
+    def class_names(self) -> list[str]:
+        """Names by class index, ``unlabelled`` first."""
+        from geoml_helpers.demo.classes import CLASS_NAMES
+
+        return ["unlabelled"] + [CLASS_NAMES[i] for i in sorted(CLASS_NAMES)]
+
+    def describe(self) -> dict:
+        """A short summary for the notebook: scene, chips, splits."""
+        return {
+            "scene": self.item["id"],
+            "bands": list(self.bands),
+            "chip_size": self.chip_size,
+            "train_chips_per_epoch": len(self.train_sampler),
+            "val_chips": len(self.val_sampler),
+            "test_chips": len(self.test_sampler),
+            "reader": "chip stack (fast path)" if self.fast else "COGs as delivered",
+            "stack": str(Path(self.stack_path)),
+        }

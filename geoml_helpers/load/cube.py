@@ -1,0 +1,284 @@
+"""The analysis-ready cube: monthly cloud-masked median composites as zarr, built on demand.
+
+Every later notebook starts from :func:`ensure_analysis_ready_cube`. It opens
+``<data>/outputs/<profile>/analysis_ready.zarr`` and, if that is missing or
+was written by another version of this module, builds it first from the demo
+Sentinel-2 STAC items:
+
+1. load the 11 reflectance bands and SCL with stackstac onto the demo 10 m grid
+   (raw DNs, scale/offset from the STAC metadata, see :mod:`geoml_helpers.load.loading`);
+2. mask cloud, cirrus, shadow, saturated and nodata pixels with SCL;
+3. take the median of the clear observations per calendar month;
+4. compute NDVI, NDWI and NBR from the composites;
+5. write zarr chunked for ML access (all months and bands of a 256 x 256
+   pixel tile in one chunk), under a temporary name, then rename it into place.
+
+The contract (other modules rely on it)
+---------------------------------------
+* variable ``reflectance``: float32 ``(time, band, y, x)``, NaN where a month
+  has no clear observation; ``band`` = Earth Search keys in
+  :data:`geoml_helpers.load.loading.REFLECTANCE_BANDS` order;
+* variables ``ndvi``, ``ndwi``, ``nbr``: float32 ``(time, y, x)``;
+* ``x``/``y`` are pixel centres of the demo 10 m grid (same transform and
+  shape as ``demo.truth_path``), CRS EPSG:32734 readable with ``.rio.crs``.
+
+Examples
+--------
+>>> cube = ensure_analysis_ready_cube("ci")  # doctest: +SKIP
+>>> cube["reflectance"].dims  # doctest: +SKIP
+('time', 'band', 'y', 'x')
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from geoml_helpers.load.loading import REFLECTANCE_BANDS, Grid, compute_indices, load_reflectance, monthly_median
+from geoml_helpers.core.profiles import outputs_dir
+
+CUBE_NAME = "analysis_ready.zarr"
+COMPOSITE_NAME = "composite_median.tif"
+CUBE_FORMAT_VERSION = 1
+"""Bumped whenever the cube's content or layout changes; older cubes are rebuilt."""
+SPATIAL_CHUNK = 256
+
+
+def cube_path(profile: str = "ci", data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where the analysis-ready zarr of ``profile`` lives (nothing is created but its folder).
+
+    Examples
+    --------
+    >>> cube_path("ci", "/tmp/geoml-example").as_posix()
+    '/tmp/geoml-example/outputs/ci/analysis_ready.zarr'
+    """
+    return outputs_dir(profile, data_dir=data_dir, create=False) / CUBE_NAME
+
+
+def composite_path(profile: str = "ci", data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where the annual median composite COG of ``profile`` lives.
+
+    Examples
+    --------
+    >>> composite_path("ci", "/tmp/geoml-example").name
+    'composite_median.tif'
+    """
+    return outputs_dir(profile, data_dir=data_dir, create=False) / COMPOSITE_NAME
+
+
+def build_cube(items, grid: Grid, *, chunksize: int = 1024, loader: str = "stackstac"):
+    """Compute the (lazy) analysis-ready Dataset from Sentinel-2 items on ``grid``.
+
+    Parameters
+    ----------
+    items : iterable of pystac.Item or dict
+    grid : Grid
+    chunksize : int
+        Spatial chunk size used while loading.
+    loader : {"stackstac", "odc"}
+
+    Returns
+    -------
+    xarray.Dataset
+        Lazy; ``reflectance`` plus ``ndvi``, ``ndwi``, ``nbr``.
+
+    Examples
+    --------
+    >>> ds = build_cube(demo.s2_items(), Grid.of_demo(demo))  # doctest: +SKIP
+    """
+    import xarray as xr
+
+    items = list(items)
+    refl = load_reflectance(items, grid, REFLECTANCE_BANDS, loader=loader, chunksize=chunksize)
+    refl = refl.drop_vars([c for c in refl.coords if c not in ("time", "band", "y", "x", "spatial_ref")])
+    composite = monthly_median(refl).astype(np.float32)
+    composite.name = "reflectance"
+    composite.attrs = {"long_name": "monthly median of cloud-masked surface reflectance", "units": "1"}
+    n_obs = refl.isel(band=3).notnull().resample(time="MS").sum().astype(np.int16)
+    ds = xr.Dataset({"reflectance": composite})
+    ds = ds.merge(compute_indices(composite))
+    ds["clear_count"] = n_obs.reindex(time=ds["time"].values).fillna(0).astype(np.int16)
+    ds["clear_count"].attrs = {"long_name": "number of clear (unmasked) acquisitions in the month"}
+    ds["band"] = ds["band"].astype(str)
+    ds.attrs = {
+        "title": "geoml analysis-ready Sentinel-2 cube (monthly median composites)",
+        "geoml_crs": grid.crs,
+        "transform": list(grid.transform)[:6],
+        "source_items": len(items),
+        "geoml_cube_format": CUBE_FORMAT_VERSION,
+        "cloud_mask": "SCL classes 0,1,3,8,9,10 removed",
+        "scaling": "per item and band from STAC metadata (geoml_helpers.discover.stac_metadata.reflectance_scaling)",
+    }
+    return ds.rio.write_crs(grid.crs)
+
+
+def _encoding(ds) -> dict:
+    ny, nx = ds.sizes["y"], ds.sizes["x"]
+    cy, cx = min(SPATIAL_CHUNK, ny), min(SPATIAL_CHUNK, nx)
+    enc = {}
+    for name, var in ds.data_vars.items():
+        if var.ndim == 0:
+            continue
+        chunks = tuple({"y": cy, "x": cx}.get(d, var.sizes[d]) for d in var.dims)
+        enc[name] = {"chunks": chunks}
+    return enc
+
+
+def write_zarr_atomic(ds, path: str | os.PathLike[str]) -> Path:
+    """Write ``ds`` to zarr under a temporary sibling name, then rename it to ``path``.
+
+    Readers never see a half-written store. If another process finished the
+    same store first, its copy is kept and this one discarded.
+
+    Examples
+    --------
+    >>> write_zarr_atomic(ds, "/tmp/example.zarr")  # doctest: +SKIP
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.stem}-", suffix=".zarr.partial", dir=path.parent))
+    try:
+        full = {d: -1 for d in ds.dims if d not in ("y", "x")}
+        ds = ds.chunk({**full, "y": min(SPATIAL_CHUNK, ds.sizes["y"]), "x": min(SPATIAL_CHUNK, ds.sizes["x"])})
+        for var in ds.variables.values():
+            var.encoding.pop("chunks", None)
+            var.encoding.pop("preferred_chunks", None)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+            ds.to_zarr(staging, mode="w", consolidated=True, encoding=_encoding(ds), zarr_format=2)
+        if path.exists():
+            shutil.rmtree(path)
+        try:
+            os.replace(staging, path)
+        except OSError:
+            if not path.exists():
+                raise
+            shutil.rmtree(staging, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return path
+
+
+def _open(path: Path, demo_fingerprint: str | None = None):
+    import rioxarray  # noqa: F401
+    import xarray as xr
+
+    ds = xr.open_zarr(path, consolidated=True)
+    stale_demo = demo_fingerprint is not None and ds.attrs.get("geoml_demo_fingerprint") != demo_fingerprint
+    if ds.attrs.get("geoml_cube_format") != CUBE_FORMAT_VERSION or stale_demo:
+        ds.close()
+        return None
+    return ds.rio.write_crs(ds.attrs.get("geoml_crs", "EPSG:32734"))
+
+
+def ensure_analysis_ready_cube(
+    profile: str = "ci",
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    rebuild: bool = False,
+    progress: bool = False,
+    items=None,
+):
+    """Open the analysis-ready cube of ``profile``, building it first if needed.
+
+    Parameters
+    ----------
+    profile : str
+        ``ci``, ``workshop`` or ``full``.
+    data_dir : path-like, optional
+        Data root (default: ``GEOML_DATA_DIR`` or ``<repo>/data``).
+    rebuild : bool
+        Build again even if a current cube exists.
+    progress : bool
+        Show a dask progress bar while building.
+    items : iterable of pystac.Item or dict, optional
+        Items to build from (default: every demo Sentinel-2 item of ``profile``).
+
+    Returns
+    -------
+    xarray.Dataset
+        Lazy (dask-backed) ``reflectance`` ``(time, band, y, x)`` float32 and
+        ``ndvi``/``ndwi``/``nbr`` ``(time, y, x)``, CRS EPSG:32734 on the demo 10 m grid.
+
+    Examples
+    --------
+    >>> cube = ensure_analysis_ready_cube("ci")  # doctest: +SKIP
+    >>> cube.rio.crs.to_epsg()  # doctest: +SKIP
+    32734
+    """
+    from geoml_helpers.demo.build import ensure_demo_data
+
+    path = cube_path(profile, data_dir)
+    demo = ensure_demo_data(profile, data_dir, progress=progress)
+    # A cube built from an earlier demo build (another seed or generator version) is rebuilt.
+    fingerprint = demo.fingerprint if items is None else None
+    if path.exists() and not rebuild:
+        try:
+            ds = _open(path, fingerprint)
+        except (OSError, ValueError, KeyError):
+            ds = None
+        if ds is not None:
+            return ds
+    started = time.perf_counter()
+    ds = build_cube(items if items is not None else demo.s2_items(), Grid.of_demo(demo))
+    if fingerprint is not None:
+        ds.attrs["geoml_demo_fingerprint"] = fingerprint
+    if progress:
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar():
+            write_zarr_atomic(ds, path)
+    else:
+        write_zarr_atomic(ds, path)
+    if progress:
+        print(f"Built the analysis-ready cube of profile {profile!r} in {time.perf_counter() - started:.1f} s at {path}")
+    return _open(path, fingerprint)
+
+
+def write_composite_cog(cube, path: str | os.PathLike[str], *, statistic: str = "median") -> Path:
+    """Write the all-months median (or mean) of ``cube["reflectance"]`` as a float32 COG.
+
+    Band descriptions are the band names; nodata is NaN.
+
+    Examples
+    --------
+    >>> write_composite_cog(cube, "/tmp/composite.tif")  # doctest: +SKIP
+    """
+    import warnings
+
+    from geoml_helpers.load.cog import write_cog
+
+    refl = cube["reflectance"]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+        reduced = getattr(refl.chunk({"time": -1}), statistic)("time", skipna=True).compute()
+    return write_cog(
+        path,
+        reduced.values.astype(np.float32),
+        transform=refl.rio.transform(),
+        crs=str(cube.rio.crs),
+        nodata=float("nan"),
+        band_names=[str(b) for b in refl["band"].values],
+        tags={"statistic": f"{statistic} of monthly cloud-masked composites", "units": "reflectance"},
+    )
+
+
+def ensure_composite_cog(profile: str = "ci", data_dir: str | os.PathLike[str] | None = None, *, rebuild: bool = False) -> Path:
+    """The annual median composite COG of ``profile``, written from the cube if missing.
+
+    Examples
+    --------
+    >>> ensure_composite_cog("ci").suffix  # doctest: +SKIP
+    '.tif'
+    """
+    path = composite_path(profile, data_dir)
+    if path.exists() and not rebuild:
+        return path
+    return write_composite_cog(ensure_analysis_ready_cube(profile, data_dir), path)

@@ -1,0 +1,629 @@
+"""Loading Sentinel-2 L2A STAC items into lazy, dask-backed xarray on a chosen grid.
+
+The same items load with two libraries, and both are shown in the course:
+
+``stackstac``
+    One ``DataArray`` ``(time, band, y, x)``; needs ``proj:epsg`` (or ``epsg=``).
+``odc-stac``
+    One ``Dataset`` with a variable per band, on an ``odc.geo`` GeoBox.
+
+Both are asked for raw digital numbers (``uint16``, 0 = nodata) and *this*
+module turns them into reflectance with :func:`apply_scaling`, which reads the
+scale/offset of every item and band through
+:func:`geoml_helpers.discover.stac_metadata.reflectance_scaling`. Letting a loader
+rescale on its own (stackstac's default ``rescale=True``) applies the
+declared ``raster:bands`` offset even when Earth Search says the pixels are
+already harmonised (``earthsearch:boa_offset_applied: true``), which makes
+every reflectance 0.1 too low.
+
+Then: :func:`cloud_mask` / :func:`mask_clouds` (SCL classes), :func:`clip_to_aoi`
+(rioxarray), :func:`compute_indices` (NDVI, NDWI, NBR) and
+:func:`monthly_median`.
+
+Examples
+--------
+>>> grid = Grid(epsg=32734, bounds=(310800.0, 6236800.0, 313200.0, 6239200.0), resolution=10.0)
+>>> grid.shape
+(240, 240)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from geoml_helpers.core.errors import GeomlError, LabelError
+from geoml_helpers.discover.stac_metadata import reflectance_scaling
+
+REFLECTANCE_BANDS: tuple[str, ...] = (
+    "coastal",
+    "blue",
+    "green",
+    "red",
+    "rededge1",
+    "rededge2",
+    "rededge3",
+    "nir",
+    "nir08",
+    "swir16",
+    "swir22",
+)
+"""The 11 reflective Sentinel-2 L2A bands under their Earth Search keys."""
+
+SCL_NODATA, SCL_SATURATED, SCL_CLOUD_SHADOW = 0, 1, 3
+SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH, SCL_THIN_CIRRUS, SCL_SNOW = 8, 9, 10, 11
+DEFAULT_MASK_CLASSES: tuple[int, ...] = (SCL_NODATA, SCL_SATURATED, SCL_CLOUD_SHADOW, SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH, SCL_THIN_CIRRUS)
+"""SCL classes treated as unusable: nodata, saturated, cloud shadow, medium/high cloud, thin cirrus."""
+
+SCL_NAMES: dict[int, str] = {
+    0: "no data",
+    1: "saturated / defective",
+    2: "dark features",
+    3: "cloud shadow",
+    4: "vegetation",
+    5: "not vegetated",
+    6: "water",
+    7: "unclassified",
+    8: "cloud medium probability",
+    9: "cloud high probability",
+    10: "thin cirrus",
+    11: "snow / ice",
+}
+
+
+class LoadingError(GeomlError, ValueError):
+    """Items cannot be loaded onto the requested grid as asked."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A north-up pixel grid: CRS, outer bounds and pixel size.
+
+    Attributes
+    ----------
+    epsg : int
+    bounds : tuple of float
+        ``(xmin, ymin, xmax, ymax)`` of the outer pixel edges, in the CRS.
+    resolution : float
+        Pixel size in CRS units (metres for UTM).
+    """
+
+    epsg: int
+    bounds: tuple[float, float, float, float]
+    resolution: float = 10.0
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(height, width)`` in pixels."""
+        xmin, ymin, xmax, ymax = self.bounds
+        return int(round((ymax - ymin) / self.resolution)), int(round((xmax - xmin) / self.resolution))
+
+    @property
+    def crs(self) -> str:
+        """``EPSG:nnnn``."""
+        return f"EPSG:{self.epsg}"
+
+    @property
+    def transform(self):
+        """The affine transform of the top-left corner.
+
+        Examples
+        --------
+        >>> Grid(32734, (0.0, 0.0, 20.0, 20.0), 10.0).transform.c
+        0.0
+        """
+        from affine import Affine
+
+        return Affine(self.resolution, 0.0, self.bounds[0], 0.0, -self.resolution, self.bounds[3])
+
+    def x_centres(self) -> np.ndarray:
+        """Pixel-centre x coordinates."""
+        return self.bounds[0] + (np.arange(self.shape[1]) + 0.5) * self.resolution
+
+    def y_centres(self) -> np.ndarray:
+        """Pixel-centre y coordinates (north to south)."""
+        return self.bounds[3] - (np.arange(self.shape[0]) + 0.5) * self.resolution
+
+    @classmethod
+    def of_demo(cls, demo: Any) -> Grid:
+        """The 10 m grid of a :class:`geoml_helpers.demo.DemoData`.
+
+        Examples
+        --------
+        >>> from geoml_helpers.demo import ensure_demo_data
+        >>> Grid.of_demo(ensure_demo_data("ci")).shape  # doctest: +SKIP
+        (240, 240)
+        """
+        return cls(int(str(demo.crs).split(":")[1]), tuple(float(v) for v in demo.bounds), float(demo.transform.a))
+
+    def geobox(self):
+        """The same grid as an ``odc.geo`` GeoBox (for odc-stac)."""
+        from odc.geo.geobox import GeoBox
+
+        return GeoBox((self.shape[0], self.shape[1]), self.transform, self.crs)
+
+
+def _as_pystac(items: Iterable[Any]) -> list:
+    import pystac
+
+    out = []
+    for item in items:
+        out.append(item if isinstance(item, pystac.Item) else pystac.Item.from_dict(dict(item)))
+    return out
+
+
+def load_stackstac(
+    items: Iterable[Any],
+    grid: Grid,
+    bands: Sequence[str] = REFLECTANCE_BANDS,
+    *,
+    resampling: str = "nearest",
+    chunksize: int = 1024,
+):
+    """Load items as raw DNs with stackstac: ``(time, band, y, x)`` uint16, 0 = nodata.
+
+    Pixel coordinates are pixel *centres* (``xy_coords="center"``) so that the
+    result lines up with rioxarray and the demo's COGs; the CRS is written with
+    rioxarray.
+
+    Parameters
+    ----------
+    items : iterable of pystac.Item or dict
+    grid : Grid
+        Output grid; its EPSG is passed explicitly, so items with only
+        ``proj:code`` (projection extension v2) load too.
+    bands : sequence of str
+        Asset keys.
+    resampling : str
+        A ``rasterio.enums.Resampling`` name, e.g. ``nearest`` or ``bilinear``.
+    chunksize : int
+        Spatial chunk size in pixels.
+
+    Returns
+    -------
+    xarray.DataArray
+        Lazy (dask) array named ``dn``.
+
+    Examples
+    --------
+    >>> dn = load_stackstac(demo.s2_items(), Grid.of_demo(demo), ["red"])  # doctest: +SKIP
+    >>> dn.dtype  # doctest: +SKIP
+    dtype('uint16')
+    """
+    import rioxarray  # noqa: F401
+    import stackstac
+    from rasterio.enums import Resampling
+
+    pitems = _as_pystac(items)
+    if not pitems:
+        raise LoadingError("No items to load. Run a search that returns items first (see geoml_helpers.discover.stac_search.search_items).")
+    da = stackstac.stack(
+        pitems,
+        assets=list(bands),
+        epsg=grid.epsg,
+        resolution=grid.resolution,
+        bounds=grid.bounds,
+        snap_bounds=False,
+        resampling=Resampling[resampling],
+        chunksize=chunksize,
+        dtype="uint16",
+        fill_value=np.uint16(0),
+        rescale=False,
+        xy_coords="center",
+        properties=False,
+        band_coords=False,
+    )
+    da = da.drop_vars([c for c in da.coords if c not in ("time", "band", "x", "y", "id")])
+    da.name = "dn"
+    return da.rio.write_crs(grid.crs)
+
+
+def load_odc(
+    items: Iterable[Any],
+    grid: Grid,
+    bands: Sequence[str] = REFLECTANCE_BANDS,
+    *,
+    resampling: str = "nearest",
+    chunks: dict | None = None,
+):
+    """Load items as raw DNs with odc-stac, as a ``Dataset`` with one variable per band.
+
+    Parameters
+    ----------
+    items : iterable of pystac.Item or dict
+    grid : Grid
+    bands : sequence of str
+    resampling : str
+    chunks : dict, optional
+        Dask chunks, e.g. ``{"x": 1024, "y": 1024}`` (default).
+
+    Returns
+    -------
+    xarray.Dataset
+        Lazy, dims ``(time, y, x)`` per band, uint16 with nodata 0.
+
+    Examples
+    --------
+    >>> ds = load_odc(demo.s2_items(), Grid.of_demo(demo), ["red"])  # doctest: +SKIP
+    """
+    import odc.stac
+
+    pitems = _as_pystac(items)
+    if not pitems:
+        raise LoadingError("No items to load. Run a search that returns items first (see geoml_helpers.discover.stac_search.search_items).")
+    ds = odc.stac.load(
+        pitems,
+        bands=list(bands),
+        geobox=grid.geobox(),
+        resampling=resampling,
+        chunks=chunks or {"x": 1024, "y": 1024},
+        groupby="time",
+        dtype="uint16",
+        nodata=0,
+    )
+    return ds.sortby("time")
+
+
+def odc_to_array(ds, bands: Sequence[str] | None = None):
+    """Stack an odc-stac Dataset into a ``(time, band, y, x)`` DataArray like stackstac's.
+
+    Examples
+    --------
+    >>> odc_to_array(load_odc(items, grid, ["red", "nir"])).dims  # doctest: +SKIP
+    ('time', 'band', 'y', 'x')
+    """
+    bands = list(bands or ds.data_vars)
+    da = ds[bands].to_dataarray("band").transpose("time", "band", "y", "x")
+    da.name = "dn"
+    return da
+
+
+def scaling_table(items: Iterable[Any], bands: Sequence[str] = REFLECTANCE_BANDS):
+    """Scale and offset per item and band, as a ``pandas.DataFrame`` with the rule used.
+
+    Examples
+    --------
+    >>> item = {"id": "a", "properties": {"earthsearch:boa_offset_applied": True},
+    ...         "assets": {"red": {"raster:bands": [{"scale": 0.0001, "offset": -0.1}]}}}
+    >>> scaling_table([item], ["red"])[["scale", "offset"]].values.tolist()
+    [[0.0001, 0.0]]
+    """
+    import pandas as pd
+
+    rows = []
+    for item in items:
+        item_id = item["id"] if isinstance(item, dict) else item.id
+        for band in bands:
+            s = reflectance_scaling(item, band)
+            rows.append({"item": item_id, "band": band, "scale": s.scale, "offset": s.offset, "source": s.source})
+    return pd.DataFrame(rows)
+
+
+def apply_scaling(dn, items: Iterable[Any], *, nodata: int = 0):
+    """Turn DNs ``(time, band, y, x)`` into float32 reflectance, NaN where ``dn == nodata``.
+
+    Scale and offset come from :func:`geoml_helpers.discover.stac_metadata.reflectance_scaling`
+    for each item and band, so the Earth Search BOA-offset trap is handled.
+    The items must be in the same order as ``dn``'s time axis (the ``id``
+    coordinate is used to match them when present).
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> item = {"id": "a", "properties": {}, "assets": {"red": {"raster:bands": [{"scale": 0.0001, "offset": -0.1}]}}}
+    >>> dn = xr.DataArray(np.array([[[[0, 3000]]]], "uint16"), dims=("time", "band", "y", "x"), coords={"band": ["red"]})
+    >>> [round(float(v), 3) for v in apply_scaling(dn, [item]).values.ravel()]
+    [nan, 0.2]
+    """
+    import xarray as xr
+
+    items = list(items)
+    ids = [i["id"] if isinstance(i, dict) else i.id for i in items]
+    if "id" in dn.coords and dn.coords["id"].ndim == 1 and dn.coords["id"].dims == ("time",):
+        order = {item_id: k for k, item_id in enumerate(ids)}
+        missing = [v for v in dn.coords["id"].values.tolist() if v not in order]
+        if missing:
+            raise LoadingError(f"No item metadata for {missing[:3]}; pass the same items that were loaded.")
+        items = [items[order[v]] for v in dn.coords["id"].values.tolist()]
+    elif len(items) != dn.sizes["time"]:
+        raise LoadingError(f"{len(items)} items for {dn.sizes['time']} time steps; pass the same items that were loaded, in time order.")
+    bands = [str(b) for b in dn.coords["band"].values]
+    scale = np.array([[reflectance_scaling(it, b).scale for b in bands] for it in items], dtype=np.float32)
+    offset = np.array([[reflectance_scaling(it, b).offset for b in bands] for it in items], dtype=np.float32)
+    scale_da = xr.DataArray(scale, dims=("time", "band"))
+    offset_da = xr.DataArray(offset, dims=("time", "band"))
+    out = (dn.astype(np.float32) * scale_da + offset_da).where(dn != nodata)
+    out.name = "reflectance"
+    out.attrs = {"long_name": "surface reflectance", "units": "1"}
+    return out
+
+
+def cloud_mask(scl, mask_classes: Sequence[int] = DEFAULT_MASK_CLASSES):
+    """Boolean *clear* mask from an SCL array: True where the class is usable.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> cloud_mask(xr.DataArray(np.array([4, 9, 3, 6, 0]))).values.tolist()
+    [True, False, False, True, False]
+    """
+    return ~scl.isin(list(mask_classes))
+
+
+def mask_clouds(reflectance, scl, mask_classes: Sequence[int] = DEFAULT_MASK_CLASSES):
+    """Set reflectance to NaN where SCL marks cloud, shadow, cirrus, saturation or nodata.
+
+    ``scl`` is ``(time, y, x)`` (or has a length-1 ``band`` dimension) on the
+    same grid as ``reflectance``.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> r = xr.DataArray(np.ones((1, 1, 1, 2), "float32"), dims=("time", "band", "y", "x"))
+    >>> s = xr.DataArray(np.array([[[4, 9]]], "uint8"), dims=("time", "y", "x"))
+    >>> mask_clouds(r, s).values.ravel().tolist()
+    [1.0, nan]
+    """
+    if "band" in scl.dims:
+        scl = scl.squeeze("band", drop=True)
+    return reflectance.where(cloud_mask(scl, mask_classes))
+
+
+def masked_fraction(scl, mask_classes: Sequence[int] = DEFAULT_MASK_CLASSES):
+    """Share of pixels per time step that the SCL mask removes.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> masked_fraction(xr.DataArray(np.array([[[4, 9]]]), dims=("time", "y", "x"))).values.tolist()
+    [0.5]
+    """
+    if "band" in scl.dims:
+        scl = scl.squeeze("band", drop=True)
+    return (~cloud_mask(scl, mask_classes)).mean(dim=("y", "x"))
+
+
+def normalized_difference(a, b):
+    """``(a - b) / (a + b)``, NaN where the denominator is zero.
+
+    Examples
+    --------
+    >>> normalized_difference(np.array([0.5]), np.array([0.1])).round(3).tolist()
+    [0.667]
+    """
+    denominator = a + b
+    return (a - b) / denominator.where(denominator != 0) if hasattr(denominator, "where") else (a - b) / np.where(denominator != 0, denominator, np.nan)
+
+
+def compute_indices(reflectance):
+    """NDVI, NDWI (McFeeters, green/NIR) and NBR (NIR/SWIR2.2) from a ``band`` dimension.
+
+    Reflectance below 0 (noise over dark water, residual atmospheric error)
+    is clipped to 0 first, so every index stays within [-1, 1].
+
+    Returns
+    -------
+    xarray.Dataset
+        Variables ``ndvi``, ``ndwi``, ``nbr`` without the ``band`` dimension.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> r = xr.DataArray(np.array([0.05, 0.1, 0.4, 0.2]), dims="band", coords={"band": ["red", "green", "nir", "swir22"]})
+    >>> round(float(compute_indices(r)["ndvi"]), 3)
+    0.778
+    """
+    import xarray as xr
+
+    def band(name):
+        return reflectance.sel(band=name, drop=True).clip(min=0)
+
+    out = xr.Dataset(
+        {
+            "ndvi": normalized_difference(band("nir"), band("red")).astype(np.float32),
+            "ndwi": normalized_difference(band("green"), band("nir")).astype(np.float32),
+            "nbr": normalized_difference(band("nir"), band("swir22")).astype(np.float32),
+        }
+    )
+    out["ndvi"].attrs = {"long_name": "normalised difference vegetation index (nir, red)"}
+    out["ndwi"].attrs = {"long_name": "normalised difference water index (green, nir; McFeeters 1996)"}
+    out["nbr"].attrs = {"long_name": "normalised burn ratio (nir, swir22)"}
+    return out
+
+
+def monthly_median(reflectance):
+    """Median of the valid observations per calendar month; NaN where a month has none.
+
+    The result has one time step per month that has at least one acquisition,
+    stamped with the first day of the month.
+
+    Examples
+    --------
+    >>> import xarray as xr, pandas as pd
+    >>> t = pd.to_datetime(["2024-01-03", "2024-01-20", "2024-02-05"])
+    >>> da = xr.DataArray(np.array([1.0, 3.0, np.nan]), dims="time", coords={"time": t})
+    >>> monthly_median(da).values.tolist()
+    [2.0, nan]
+    """
+    import warnings
+
+    import pandas as pd
+    import xarray as xr
+
+    times = pd.DatetimeIndex(reflectance["time"].values)
+    months = times.to_period("M").to_timestamp()
+    pieces = []
+    for month in months.unique():
+        selected = reflectance.isel(time=np.flatnonzero(months == month))
+        if hasattr(selected.data, "chunks"):
+            selected = selected.chunk({"time": -1})
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
+            pieces.append(selected.median("time", skipna=True).expand_dims(time=[month]))
+    out = xr.concat(pieces, dim="time")
+    out.attrs = dict(reflectance.attrs)
+    return out
+
+
+def clip_to_aoi(data, geometries, crs: str | None = None, *, all_touched: bool = True, drop: bool = True):
+    """Clip a rioxarray object to polygons (NaN outside), reprojecting them to the data's CRS.
+
+    Raises
+    ------
+    LabelError
+        If the AOI does not overlap the data; the message gives both extents.
+
+    Examples
+    --------
+    >>> clipped = clip_to_aoi(cube["reflectance"], labels.geometry, labels.crs)  # doctest: +SKIP
+    """
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    if isinstance(geometries, (gpd.GeoDataFrame, gpd.GeoSeries)):
+        gs = geometries.geometry if isinstance(geometries, gpd.GeoDataFrame) else geometries
+        if crs is None:
+            crs = gs.crs
+    else:
+        gs = gpd.GeoSeries(list(geometries) if isinstance(geometries, (list, tuple)) else [geometries], crs=crs)
+    if gs.crs is None:
+        gs = gs.set_crs(crs or data.rio.crs)
+    gs = gs.to_crs(data.rio.crs)
+    data_box = box(*data.rio.bounds())
+    if not gs.union_all().intersects(data_box):
+        raise LabelError(
+            f"The AOI {tuple(round(v) for v in gs.total_bounds)} does not overlap the data {tuple(round(v) for v in data.rio.bounds())} "
+            f"(both in {data.rio.crs}). Check the AOI's CRS and coordinates, or load imagery that covers it."
+        )
+    return data.rio.clip(gs.geometry.values, gs.crs, all_touched=all_touched, drop=drop)
+
+
+def load_reflectance(
+    items: Iterable[Any],
+    grid: Grid,
+    bands: Sequence[str] = REFLECTANCE_BANDS,
+    *,
+    loader: str = "stackstac",
+    resampling: str = "nearest",
+    chunksize: int = 1024,
+    mask: bool = True,
+):
+    """Load items as cloud-masked float32 reflectance ``(time, band, y, x)`` on ``grid``.
+
+    Parameters
+    ----------
+    items : iterable of pystac.Item or dict
+    grid : Grid
+    bands : sequence of str
+    loader : {"stackstac", "odc"}
+    resampling : str
+        For the reflectance bands; SCL is always resampled with ``nearest``.
+    chunksize : int
+    mask : bool
+        Apply the SCL cloud/shadow mask.
+
+    Returns
+    -------
+    xarray.DataArray
+        Lazy reflectance named ``reflectance`` with a rio CRS.
+
+    Examples
+    --------
+    >>> refl = load_reflectance(demo.s2_items(), Grid.of_demo(demo))  # doctest: +SKIP
+    """
+    items = _as_pystac(items)
+    if loader == "stackstac":
+        dn = load_stackstac(items, grid, bands, resampling=resampling, chunksize=chunksize)
+        scl = load_stackstac(items, grid, ["scl"], resampling="nearest", chunksize=chunksize).squeeze("band", drop=True) if mask else None
+    elif loader == "odc":
+        ds = load_odc(items, grid, list(bands), resampling=resampling, chunks={"x": chunksize, "y": chunksize})
+        dn = odc_to_array(ds, bands).assign_coords(id=("time", [i.id for i in sorted(items, key=lambda i: i.datetime)]))
+        scl = load_odc(items, grid, ["scl"], resampling="nearest", chunks={"x": chunksize, "y": chunksize})["scl"] if mask else None
+    else:
+        raise ValueError(f"Unknown loader {loader!r}: use 'stackstac' or 'odc'.")
+    refl = apply_scaling(dn, items)
+    if mask:
+        refl = mask_clouds(refl, scl.drop_vars([c for c in scl.coords if c not in ("time", "y", "x")]))
+    refl.name = "reflectance"
+    return refl.rio.write_crs(grid.crs)
+
+
+def save_items(items: Iterable[Any], folder, name: str = "items") -> dict[str, Any]:
+    """Save an item collection as newline-delimited JSON and as stac-geoparquet.
+
+    Returns
+    -------
+    dict
+        ``{"ndjson": Path, "parquet": Path}``.
+
+    Examples
+    --------
+    >>> paths = save_items(result.items, outputs_dir("ci", "discovery"))  # doctest: +SKIP
+    """
+    import json
+    import os
+    from pathlib import Path
+
+    import stac_geoparquet.arrow
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    dicts = [_portable(i) for i in items]
+    ndjson = folder / f"{name}.ndjson"
+    tmp = ndjson.with_suffix(".ndjson.partial")
+    tmp.write_text("".join(json.dumps(d) + "\n" for d in dicts))
+    os.replace(tmp, ndjson)
+    parquet = folder / f"{name}.parquet"
+    tmp_parquet = folder / f".{name}.parquet.partial"
+    stac_geoparquet.arrow.to_parquet(stac_geoparquet.arrow.parse_stac_items_to_arrow(dicts), tmp_parquet)
+    os.replace(tmp_parquet, parquet)
+    return {"ndjson": ndjson, "parquet": parquet}
+
+
+def read_saved_items(path) -> list:
+    """Read items saved by :func:`save_items` (``.ndjson`` or stac-geoparquet ``.parquet``) as pystac Items.
+
+    Examples
+    --------
+    >>> items = read_saved_items(outputs_dir("ci", "discovery") / "items.ndjson")  # doctest: +SKIP
+    """
+    import json
+    from pathlib import Path
+
+    import pystac
+
+    path = Path(path)
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+        import stac_geoparquet.arrow
+
+        dicts = list(stac_geoparquet.arrow.stac_table_to_items(pq.read_table(path)))
+    else:
+        dicts = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [pystac.Item.from_dict(_portable(d)) for d in dicts]
+
+
+def _portable(item: Any) -> dict:
+    """An item dict without the links to the API it came from (a local server is gone by the time it is read)."""
+    d = dict(item) if isinstance(item, dict) else item.to_dict(transform_hrefs=False)
+    d["links"] = [link for link in d.get("links", []) if link.get("rel") not in ("self", "root", "parent", "collection")]
+    return d
+
+
+def items_to_geodataframe(items: Iterable[Any]):
+    """Items as a GeoDataFrame (EPSG:4326): one row per item with its properties and a ``datetime`` column.
+
+    Examples
+    --------
+    >>> items_to_geodataframe(result.items)[["id", "eo:cloud_cover"]].head()  # doctest: +SKIP
+    """
+    import geopandas as gpd
+    import pandas as pd
+
+    dicts = [i if isinstance(i, dict) else i.to_dict(transform_hrefs=False) for i in items]
+    gdf = gpd.GeoDataFrame.from_features([{**d, "properties": {"id": d["id"], **d["properties"]}} for d in dicts], crs=4326)
+    gdf["datetime"] = pd.to_datetime(gdf["datetime"]).dt.tz_localize(None)
+    return gdf.sort_values("datetime").reset_index(drop=True)

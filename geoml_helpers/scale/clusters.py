@@ -1,0 +1,269 @@
+"""Dask clusters: a LocalCluster on 127.0.0.1, or the same code on a remote (coiled) cluster.
+
+A dask *cluster* is a scheduler plus workers. Each worker is a process with
+some threads and a **memory limit**: when its memory passes 60 % of the limit
+it spills data to disk, at 80 % it pauses, at 95 % the nanny restarts it. The
+scheduler serves a **dashboard** (task stream, memory per worker, progress).
+
+:func:`start_cluster` gives the same interface for ``cluster="local"`` (the
+default; bound to 127.0.0.1, dashboard on loopback) and ``cluster="coiled"``
+(opt-in: a cluster on AWS through `coiled <https://coiled.io>`_). The coiled
+path fails within seconds, naming the fix, when coiled is not installed, no
+credentials are configured or its API cannot be reached.
+
+Examples
+--------
+>>> with start_cluster("local", n_workers=1, threads_per_worker=1) as handle:  # doctest: +SKIP
+...     handle.client.submit(sum, [1, 2]).result()
+3
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from geoml_helpers.core.errors import GeomlError, MissingDependencyError, OfflineError
+
+HOST = "127.0.0.1"
+CLUSTER_KINDS: tuple[str, ...] = ("local", "coiled")
+COILED_API = "https://cloud.coiled.io"
+
+
+class ClusterConfigError(GeomlError, ValueError):
+    """Unknown cluster kind or unusable cluster settings."""
+
+
+class CoiledCredentialsError(GeomlError, PermissionError):
+    """coiled is asked for but no credentials are configured."""
+
+
+@dataclass
+class ClusterHandle:
+    """A running cluster and a client connected to it; close it (or use ``with``).
+
+    Attributes
+    ----------
+    kind : str
+        ``local`` or ``coiled``.
+    cluster : distributed.deploy.Cluster
+    client : distributed.Client
+    """
+
+    kind: str
+    cluster: Any
+    client: Any
+
+    @property
+    def dashboard_link(self) -> str:
+        """URL of the dask dashboard."""
+        return str(self.client.dashboard_link)
+
+    def workers(self):
+        """One row per worker: address, threads, memory limit (GiB).
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        import pandas as pd
+
+        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        pids = self.client.run(os.getpid)
+        rows = [
+            {"worker": addr, "threads": w["nthreads"], "memory_limit_gib": round(w["memory_limit"] / 2**30, 2), "pid": pids.get(addr)}
+            for addr, w in sorted(info.items())
+        ]
+        return pd.DataFrame(rows)
+
+    def close(self) -> None:
+        """Close the client and the cluster (idempotent)."""
+        for thing in (self.client, self.cluster):
+            try:
+                thing.close()
+            except Exception:  # noqa: BLE001 - closing twice or after a crash is fine
+                pass
+
+    def __enter__(self) -> ClusterHandle:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def coiled_credentials() -> str | None:
+    """Where coiled credentials were found (``DASK_COILED__TOKEN``, dask config), or ``None``.
+
+    Examples
+    --------
+    >>> coiled_credentials() is None or isinstance(coiled_credentials(), str)
+    True
+    """
+    if os.environ.get("DASK_COILED__TOKEN"):
+        return "environment variable DASK_COILED__TOKEN"
+    try:
+        import dask.config
+
+        if dask.config.get("coiled.token", default=None):
+            return "dask config key coiled.token"
+    except Exception:  # noqa: BLE001
+        pass
+    for folder in (Path.home() / ".config" / "dask", Path(os.environ.get("DASK_CONFIG", "/nonexistent"))):
+        path = folder / "coiled.yaml"
+        if path.is_file() and "token" in path.read_text(errors="ignore"):
+            return str(path)
+    return None
+
+
+def check_coiled_ready(timeout: float = 5.0) -> None:
+    """Fail fast unless coiled is installed, has credentials, and its API answers.
+
+    Raises
+    ------
+    MissingDependencyError
+        coiled is not installed.
+    CoiledCredentialsError
+        No token is configured.
+    OfflineError
+        ``https://cloud.coiled.io`` does not answer within ``timeout``.
+
+    Examples
+    --------
+    >>> check_coiled_ready(timeout=1)  # doctest: +SKIP
+    """
+    local_fix = "Or run the same code on your machine with `cluster='local'` (the default)."
+    if importlib.util.find_spec("coiled") is None:
+        raise MissingDependencyError(
+            "cluster='coiled' needs the `coiled` package, which is not installed. "
+            f"Install it with `pip install coiled`, then log in with `coiled login`. {local_fix}"
+        )
+    if coiled_credentials() is None:
+        raise CoiledCredentialsError(
+            "cluster='coiled' needs coiled credentials, and none are configured (no DASK_COILED__TOKEN, "
+            "no coiled.token in the dask config). Run `coiled login` (or set DASK_COILED__TOKEN), "
+            f"and connect coiled to your AWS account (`coiled setup aws`). {local_fix}"
+        )
+    import requests
+
+    try:
+        requests.get(COILED_API, timeout=(timeout, timeout))
+    except requests.RequestException as exc:
+        raise OfflineError(
+            f"cluster='coiled' needs the network, but {COILED_API} did not answer within {timeout:.0f} s "
+            f"({type(exc).__name__}). Check your connection. {local_fix}"
+        ) from exc
+
+
+def worker_environment(adaptive_malloc: bool = True) -> dict[str, str | int]:
+    """Environment variables set in each local worker before it starts.
+
+    dask's default sets ``MALLOC_TRIM_THRESHOLD_=65536`` so that workers hand
+    freed memory back to the OS at once. Setting it also turns off glibc's
+    adaptive thresholds, so every large numpy temporary is a fresh ``mmap``
+    whose pages fault in again: on the tile prediction of notebook 04 the
+    workers then spent more time in the kernel than in numpy, and the wall
+    time was about twice as long. With ``adaptive_malloc=True`` that variable is
+    dropped; memory stays bounded by the chunk size.
+
+    Examples
+    --------
+    >>> "MALLOC_TRIM_THRESHOLD_" in worker_environment(adaptive_malloc=True)
+    False
+    """
+    import dask
+    import distributed  # noqa: F401 - registers distributed's config defaults
+
+    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ", default={}) or {})
+    if adaptive_malloc:
+        environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return environ
+
+
+def start_cluster(
+    cluster: str = "local",
+    *,
+    n_workers: int = 2,
+    threads_per_worker: int = 1,
+    memory_limit: str | int = "2GiB",
+    processes: bool = True,
+    local_directory: str | os.PathLike[str] | None = None,
+    adaptive_malloc: bool = True,
+    coiled_kwargs: dict | None = None,
+) -> ClusterHandle:
+    """Start a dask cluster and connect a client to it.
+
+    Parameters
+    ----------
+    cluster : {"local", "coiled"}
+        ``local``: a :class:`distributed.LocalCluster` whose scheduler, workers
+        and dashboard listen on 127.0.0.1 only. ``coiled``: ``coiled.Cluster``
+        with the same worker count (opt-in; needs credentials and network).
+    n_workers, threads_per_worker : int
+        Worker processes and threads in each.
+    memory_limit : str or int
+        Memory limit **per worker** (e.g. ``"2GiB"``).
+    processes : bool
+        Workers as processes (a real memory limit per worker) or threads.
+    local_directory : path-like, optional
+        Where workers spill to disk (use a folder under the data dir).
+    adaptive_malloc : bool
+        Keep glibc's adaptive allocator in the local workers (see
+        :func:`worker_environment`); ``False`` keeps dask's default.
+    coiled_kwargs : dict, optional
+        Extra arguments for ``coiled.Cluster`` (e.g. ``region``, ``worker_vm_types``).
+
+    Returns
+    -------
+    ClusterHandle
+
+    Raises
+    ------
+    ClusterConfigError
+        For an unknown ``cluster``.
+    MissingDependencyError, CoiledCredentialsError, OfflineError
+        From :func:`check_coiled_ready` for ``cluster="coiled"``.
+
+    Examples
+    --------
+    >>> handle = start_cluster("local", n_workers=1)  # doctest: +SKIP
+    >>> handle.dashboard_link  # doctest: +SKIP
+    'http://127.0.0.1:8787/status'
+    """
+    from distributed import Client
+
+    if cluster not in CLUSTER_KINDS:
+        raise ClusterConfigError(f"Unknown cluster {cluster!r}: use one of {', '.join(CLUSTER_KINDS)} (papermill: `-p cluster local`).")
+    if cluster == "coiled":
+        check_coiled_ready()
+        import coiled  # type: ignore[import-not-found]
+
+        remote = coiled.Cluster(n_workers=n_workers, **(coiled_kwargs or {}))
+        return ClusterHandle("coiled", remote, Client(remote))
+
+    import dask
+    from distributed import LocalCluster
+
+    kwargs: dict[str, Any] = {}
+    if local_directory is not None:
+        Path(local_directory).mkdir(parents=True, exist_ok=True)
+        kwargs["local_directory"] = str(local_directory)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": worker_environment(adaptive_malloc)}):
+        local = LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=threads_per_worker,
+            memory_limit=memory_limit,
+            processes=processes,
+            host=HOST,
+            dashboard_address=f"{HOST}:0",
+            worker_dashboard_address=f"{HOST}:0" if processes else None,
+            **kwargs,
+        )
+    try:
+        client = Client(local)
+    except BaseException:
+        local.close()
+        raise
+    return ClusterHandle("local", local, client)
