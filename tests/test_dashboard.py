@@ -14,7 +14,7 @@ import requests
 
 from geoml_helpers.services.stac_server import free_port
 
-DASHBOARD = Path(__file__).resolve().parents[1] / "geoml_helpers" / "dashboard.py"
+DASHBOARD = Path(__file__).resolve().parents[1] / "geoml_helpers" / "explore" / "dashboard.py"
 
 
 def test_build_dashboard_has_widgets(demo_ci, data_root):
