@@ -3,6 +3,12 @@
 Used by all notebooks. Internal code imports from the modules, not from this package,
 so that the stage packages never import each other in a cycle.
 """
+from geoml_helpers.core.classes import (
+    NODATA_CLASS,
+    PALETTE,
+    ClassInfo,
+    ClassTable,
+)
 from geoml_helpers.core.errors import (
     GeomlError,
     UnknownProfileError,
@@ -27,6 +33,10 @@ from geoml_helpers.core.profiles import (
 )
 
 __all__ = [
+    "NODATA_CLASS",
+    "PALETTE",
+    "ClassInfo",
+    "ClassTable",
     "DataDirectoryError",
     "DemoProfile",
     "EmptySearchError",

@@ -60,3 +60,18 @@ def class_colormap() -> dict[int, tuple[int, int, int, int]]:
         r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
         table[class_id] = (r, g, b, 255)
     return table
+
+
+def demo_class_table():
+    """The demo's classes as a :class:`~geoml_helpers.core.classes.ClassTable`.
+
+    Examples
+    --------
+    >>> demo_class_table().names[3]
+    'water'
+    """
+    from geoml_helpers.core.classes import ClassTable
+
+    return ClassTable.from_records(
+        {"code": c, "name": CLASS_NAMES[c], "label": CLASS_LABELS[c], "colour": CLASS_COLORS[c]} for c in sorted(CLASS_NAMES)
+    )
