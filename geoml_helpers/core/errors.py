@@ -45,3 +45,23 @@ class OfflineError(GeomlError, ConnectionError):
 
 class LabelError(GeomlError, ValueError):
     """Label polygons are unusable as given (CRS, geometry, extent)."""
+
+
+class BookError(GeomlError, RuntimeError):
+    """The course book cannot be built or failed a check; the message names the page and the fix."""
+
+
+class ProjectFileError(GeomlError, ValueError):
+    """A project TOML file has an unknown key, a wrong type or a bad value; the message names the key and the fix."""
+
+
+class UnknownSourceError(GeomlError, ValueError):
+    """A STAC source name is neither a known name nor a URL; the message lists the known names."""
+
+
+class SourceCheckError(GeomlError, ValueError):
+    """A STAC collection differs from what the course assumes; the message names the field and the fix."""
+
+
+class AoiTooLargeError(GeomlError, ValueError):
+    """The imagery of an AOI and date range exceeds what a profile allows; the message gives the volume and the tier."""
