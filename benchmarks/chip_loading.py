@@ -26,9 +26,9 @@ import platform
 import time
 from pathlib import Path
 
-from geoml_helpers.learn.deep.loader_benchmark import write_benchmark_json
-
 import numpy as np
+
+from geoml_helpers.learn.deep.loader_benchmark import write_benchmark_json
 
 
 def _loader_rate(dataset, sampler, batch_size: int, num_workers: int, warmup_batches: int = 1) -> dict:
@@ -77,14 +77,20 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
 
     os.environ.setdefault("GDAL_CACHEMAX", "512")  # MB; the stack's decoded tiles stay in GDAL's block cache
-    import torch
+    import warnings
 
-    from geoml_helpers.demo import ensure_demo_data
-    from geoml_helpers.core.profiles import outputs_dir
-    from geoml_helpers.learn.deep.torchgeo_data import AlignedStack, BlockAlignedRandomSampler, DemoSentinel2, build_chip_stack, clearest_item
+    import torch
     from torchgeo.samplers import RandomGeoSampler
 
-    import warnings
+    from geoml_helpers.core.profiles import outputs_dir
+    from geoml_helpers.demo import ensure_demo_data
+    from geoml_helpers.learn.deep.torchgeo_data import (
+        AlignedStack,
+        BlockAlignedRandomSampler,
+        DemoSentinel2,
+        build_chip_stack,
+        clearest_item,
+    )
 
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     demo = ensure_demo_data(args.profile, root=args.data_dir, progress=True)

@@ -18,10 +18,10 @@ from pathlib import Path
 import rasterio
 import xarray as xr
 
-from geoml_helpers.load.cube import ensure_analysis_ready_cube, ensure_composite_cog
 from geoml_helpers.learn.deep.loader_benchmark import write_benchmark_json
-from geoml_helpers.services.object_store import LocalObjectStore
+from geoml_helpers.load.cube import ensure_analysis_ready_cube, ensure_composite_cog
 from geoml_helpers.scale.rechunk import decision_table, read_throughput, rechunk_to_zarr
+from geoml_helpers.services.object_store import LocalObjectStore
 
 GDAL_HTTP = dict(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", CPL_VSIL_CURL_ALLOWED_EXTENSIONS=".tif", VSI_CACHE=False, GDAL_CACHEMAX=16 * 2**20)  # bytes: rasterio passes an int to GDALSetCacheMax64
 

@@ -36,9 +36,9 @@ import threading
 import time
 from pathlib import Path
 
-from geoml_helpers.learn.deep.loader_benchmark import write_benchmark_json
-
 import numpy as np
+
+from geoml_helpers.learn.deep.loader_benchmark import write_benchmark_json
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -53,9 +53,9 @@ def train_model(profile: str, n_estimators: int, seed: int, data_dir: str | None
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
 
-    from geoml_helpers.load.cube import ensure_analysis_ready_cube
     from geoml_helpers.demo import ensure_demo_data
     from geoml_helpers.learn.sampling import balance_classes, feature_matrix, sample_pixels
+    from geoml_helpers.load.cube import ensure_analysis_ready_cube
 
     cube = ensure_analysis_ready_cube(profile, data_dir)
     demo = ensure_demo_data(profile, data_dir, progress=False)
@@ -118,12 +118,11 @@ def _baseline_worker(model_path: str, size: int, seed: int, n_jobs: int, queue) 
     import pickle
 
     import dask
+    from threadpoolctl import threadpool_limits
 
     from geoml_helpers.demo.lazy_tile import lazy_s2_tile
     from geoml_helpers.learn.features import day_of_year
     from geoml_helpers.learn.prediction import predict_chunk
-
-    from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=1, user_api="openmp")  # as in the dask workers: parallelism comes from n_jobs
     threadpool_limits(limits=1, user_api="blas")
@@ -168,9 +167,9 @@ def run_baseline(model, size: int, seed: int, n_jobs: int) -> dict:
 def run_lazy(model, tile_size: int, chunk: int, workers: int, memory_limit: str, seed: int, out_dir: Path, adaptive_malloc: bool = True) -> dict:
     from distributed.diagnostics import MemorySampler
 
-    from geoml_helpers.scale.clusters import start_cluster
     from geoml_helpers.demo.lazy_tile import lazy_s2_tile
     from geoml_helpers.learn.prediction import predict_lazy, write_prediction_cogs
+    from geoml_helpers.scale.clusters import start_cluster
 
     with start_cluster("local", n_workers=workers, threads_per_worker=1, memory_limit=memory_limit, adaptive_malloc=adaptive_malloc) as handle:
         print(f"dashboard: {handle.dashboard_link}", flush=True)

@@ -38,12 +38,20 @@ def main(argv=None) -> int:
 
     import xarray as xr
 
-    from geoml_helpers.load.cube import ensure_analysis_ready_cube
+    from geoml_helpers.core.profiles import outputs_dir
     from geoml_helpers.demo import ensure_demo_data
     from geoml_helpers.learn.deep.loader_benchmark import measure_loader, write_benchmark_json
-    from geoml_helpers.core.profiles import outputs_dir
+    from geoml_helpers.learn.deep.xbatcher_data import (
+        ChunkAlignmentWarning,
+        LoaderSettings,
+        XBatcherDataset,
+        band_statistics,
+        make_loader,
+        rechunk_to_zarr,
+        valid_pixel_mask,
+    )
+    from geoml_helpers.load.cube import ensure_analysis_ready_cube
     from geoml_helpers.load.rasterize import rasterize_labels
-    from geoml_helpers.learn.deep.xbatcher_data import ChunkAlignmentWarning, LoaderSettings, XBatcherDataset, band_statistics, make_loader, rechunk_to_zarr, valid_pixel_mask
 
     torch.set_num_threads(1)
     demo = ensure_demo_data(args.profile, root=args.data_dir, progress=False)

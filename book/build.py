@@ -21,6 +21,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from geoml_helpers.course.book import MAX_PAGE_BYTES, BookError, build_book, check_book, find_chromium, page_weights  # noqa: E402
+
 from geoml_helpers.core.errors import GeomlError  # noqa: E402
 
 

@@ -7,8 +7,8 @@ import pytest
 import rasterio
 from shapely.geometry import box
 
-from geoml_helpers.publish.area_estimation import area_by_block, confusion_counts, management_blocks, olofsson_area
 from geoml_helpers.demo.classes import CLASS_NAMES
+from geoml_helpers.publish.area_estimation import area_by_block, confusion_counts, management_blocks, olofsson_area
 
 CLASS_IDS = sorted(CLASS_NAMES)
 

@@ -20,7 +20,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from geoml_helpers.course.book import (
     MAX_PAGE_BYTES,
     BookError,
@@ -32,6 +31,7 @@ from geoml_helpers.course.book import (
     html_pages,
     prepare_notebook,
 )
+
 from geoml_helpers.course.runner import run_notebooks
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]

@@ -9,8 +9,14 @@ import time
 import psutil
 import pytest
 
-from geoml_helpers.scale.clusters import ClusterConfigError, CoiledCredentialsError, check_coiled_ready, start_cluster, worker_environment
 from geoml_helpers.core.errors import MissingDependencyError, OfflineError
+from geoml_helpers.scale.clusters import (
+    ClusterConfigError,
+    CoiledCredentialsError,
+    check_coiled_ready,
+    start_cluster,
+    worker_environment,
+)
 
 
 def test_local_cluster_on_loopback_computes_and_leaves_no_worker(tmp_path):

@@ -12,13 +12,13 @@ import pytest
 import rasterio
 from shapely.geometry import box
 
-from geoml_helpers.load.cog import is_valid_cog
+from geoml_helpers.core.errors import IncompleteDataError
 from geoml_helpers.demo import build_demo_data, ensure_demo_data, open_demo_data
 from geoml_helpers.demo.build import MARKER_NAME, file_hashes
 from geoml_helpers.demo.classes import CLASS_NAMES
 from geoml_helpers.demo.sentinel2 import BAND_KEYS, SCL_CLOUD_HIGH, SCL_CLOUD_MEDIUM, SCL_THIN_CIRRUS, band_by_key
-from geoml_helpers.core.errors import IncompleteDataError
 from geoml_helpers.discover.stac_metadata import reflectance_scaling
+from geoml_helpers.load.cog import is_valid_cog
 
 
 def test_same_seed_gives_identical_files(demo_ci, tmp_path):

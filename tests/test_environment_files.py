@@ -6,9 +6,8 @@ import re
 import tomllib
 
 import yaml
-from packaging.requirements import Requirement
-
 from conftest import PROJECT_ROOT
+from packaging.requirements import Requirement
 
 # conda-forge names that differ from the PyPI names.
 CONDA_TO_PYPI = {"pytorch": "torch"}

@@ -13,6 +13,7 @@ import rasterio
 from shapely.geometry import box
 
 from geoml_helpers.core.errors import LabelError
+from geoml_helpers.discover.stac_search import open_stac_source, search_items
 from geoml_helpers.load.loading import (
     DEFAULT_MASK_CLASSES,
     Grid,
@@ -28,7 +29,6 @@ from geoml_helpers.load.loading import (
     odc_to_array,
     scaling_table,
 )
-from geoml_helpers.discover.stac_search import open_stac_source, search_items
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import jupytext
 import nbformat
 import pytest
-
 from conftest import PROJECT_ROOT
 from geoml_helpers.course.book import build_book, discover_executed
 from test_book import _assert_book_ok, _require_chromium

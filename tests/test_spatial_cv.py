@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from sklearn.ensemble import RandomForestClassifier
 
-from geoml_helpers.load.cube import ensure_analysis_ready_cube
 from geoml_helpers.demo.classes import CLASS_NAMES
 from geoml_helpers.learn.sampling import sample_pixels
 from geoml_helpers.learn.spatial_cv import TooFewSamplesError, check_cv_feasible, compare_cv, make_cv
+from geoml_helpers.load.cube import ensure_analysis_ready_cube
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,13 @@ import json
 import pystac
 import pytest
 
-from geoml_helpers.discover.stac_metadata import asset_key, band_resolutions, canonical_band_name, item_epsg, reflectance_scaling
+from geoml_helpers.discover.stac_metadata import (
+    asset_key,
+    band_resolutions,
+    canonical_band_name,
+    item_epsg,
+    reflectance_scaling,
+)
 
 ES_HARMONISED = "earth-search-v1_sentinel-2-l2a_item_S2A_13TDE_20231008_0_L2A.json"  # baseline 05.09, boa_offset_applied true
 ES_OLD = "earth-search-v1_sentinel-2-l2a_item_S2A_13SCV_20200413_0_L2A.json"  # baseline 02.14, offset 0

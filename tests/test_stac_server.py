@@ -12,8 +12,8 @@ import psutil
 import pystac_client
 import pytest
 
-from geoml_helpers.demo.stac_documents import footprint_lonlat
 from geoml_helpers.core.errors import EmptySearchError, PortInUseError, StacApiUnreachableError
+from geoml_helpers.demo.stac_documents import footprint_lonlat
 from geoml_helpers.discover.stac_search import check_reachable, open_stac_source, search_items, supported_cloud_filter
 from geoml_helpers.services.stac_server import LocalStacServer
 

@@ -27,7 +27,6 @@ import numpy as np
 from affine import Affine
 
 from geoml_helpers import __version__
-from geoml_helpers.load.cog import write_cog
 from geoml_helpers.core.errors import IncompleteDataError
 from geoml_helpers.core.profiles import DemoProfile, data_root, ensure_writable, get_profile
 from geoml_helpers.demo.classes import CLASS_NAMES, class_colormap
@@ -35,7 +34,14 @@ from geoml_helpers.demo.hyperspectral import ACQUISITION_DATE, RESOLUTION_M, sim
 from geoml_helpers.demo.labels import make_blocks, make_label_polygons
 from geoml_helpers.demo.landscape import make_landscape
 from geoml_helpers.demo.sentinel2 import EPSG, S2_BANDS, acquisition_schedule, scl_percentages, simulate_acquisition
-from geoml_helpers.demo.stac_documents import HYPERSPECTRAL_COLLECTION_ID, S2_COLLECTION_ID, hyperspectral_documents, s2_collection_document, s2_item_document
+from geoml_helpers.demo.stac_documents import (
+    HYPERSPECTRAL_COLLECTION_ID,
+    S2_COLLECTION_ID,
+    hyperspectral_documents,
+    s2_collection_document,
+    s2_item_document,
+)
+from geoml_helpers.load.cog import write_cog
 
 DEFAULT_SEED: int = 2024
 FORMAT_VERSION: int = 4

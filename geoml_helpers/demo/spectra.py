@@ -25,7 +25,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from geoml_helpers.demo.landscape import BARE, BUILT, CROP_CEREAL, CROP_FALLOW, CROP_VINEYARD, CULTIVATED, FYNBOS, INVASIVE, WATER, Landscape
+from geoml_helpers.demo.landscape import (
+    BARE,
+    BUILT,
+    CROP_CEREAL,
+    CROP_FALLOW,
+    CROP_VINEYARD,
+    CULTIVATED,
+    FYNBOS,
+    INVASIVE,
+    WATER,
+    Landscape,
+)
 
 ENDMEMBERS: tuple[str, ...] = ("green_leaf", "tree_canopy", "dry_vegetation", "sandstone", "dark_soil", "water", "impervious")
 

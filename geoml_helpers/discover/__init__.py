@@ -6,32 +6,32 @@ so that the stage packages never import each other in a cycle.
 from geoml_helpers.discover.labels import (
     REQUIRED_COLUMNS,
     LabelReport,
-    validate_labels,
-    read_labels,
-    rasterize_labels,
     class_means,
+    rasterize_labels,
+    read_labels,
+    validate_labels,
 )
 from geoml_helpers.discover.stac_metadata import (
-    EARTH_SEARCH_TO_BAND_ID,
     BAND_ID_TO_EARTH_SEARCH,
+    EARTH_SEARCH_TO_BAND_ID,
     NON_REFLECTANCE_KEYS,
     Scaling,
     asset_key,
-    canonical_band_name,
-    reflectance_scaling,
-    item_epsg,
     band_resolutions,
+    canonical_band_name,
+    item_epsg,
+    reflectance_scaling,
 )
 from geoml_helpers.discover.stac_search import (
+    DEFAULT_COLLECTION,
     EARTH_SEARCH_URL,
     STAC_APIS,
-    DEFAULT_COLLECTION,
-    check_reachable,
-    supported_cloud_filter,
-    StacSource,
-    open_stac_source,
     SearchResult,
+    StacSource,
+    check_reachable,
+    open_stac_source,
     search_items,
+    supported_cloud_filter,
 )
 
 __all__ = [

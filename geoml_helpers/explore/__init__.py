@@ -6,26 +6,26 @@ so that the stage packages never import each other in a cycle.
 from geoml_helpers.explore.dashboard import (
     DASHBOARD_TITLE,
     INDEX_VARIABLES,
-    dashboard_data,
     build_dashboard,
+    dashboard_data,
     main,
 )
 from geoml_helpers.explore.plotting import (
+    FALSE_COLOUR_BANDS,
     PLOT_CRS,
     RGB_BANDS,
-    FALSE_COLOUR_BANDS,
     SWIR_BANDS,
+    composite_rgb,
+    element_lonlat_bounds,
+    image_plot,
     lonlat_bounds_of_3857,
+    polygon_overlay,
+    rasterized_image,
+    rgb_plot,
+    save_html,
+    stretch,
     to_plot_crs,
     vector_to_plot_crs,
-    stretch,
-    composite_rgb,
-    rgb_plot,
-    image_plot,
-    rasterized_image,
-    polygon_overlay,
-    element_lonlat_bounds,
-    save_html,
 )
 
 __all__ = [

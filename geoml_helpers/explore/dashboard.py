@@ -45,11 +45,11 @@ def dashboard_data(profile: str = "ci", data_dir: str | os.PathLike[str] | None 
     """
     import pandas as pd
 
-    from geoml_helpers.load.cube import ensure_analysis_ready_cube
     from geoml_helpers.demo import ensure_demo_data
     from geoml_helpers.demo.classes import CLASS_LABELS
     from geoml_helpers.discover.labels import class_means, rasterize_labels
     from geoml_helpers.explore.plotting import to_plot_crs, vector_to_plot_crs
+    from geoml_helpers.load.cube import ensure_analysis_ready_cube
 
     cube = ensure_analysis_ready_cube(profile, data_dir)
     demo = ensure_demo_data(profile, data_dir, progress=False)

@@ -160,9 +160,8 @@ def rgb_plot(rgb, *, title: str = "", time_slider: bool = True, tiles: str | Non
     >>> rgb_plot(composite_rgb(cube["reflectance"].isel(time=[0, 1])))  # doctest: +SKIP
     """
     import cartopy.crs as ccrs
-    import hvplot.xarray  # noqa: F401
-
     import holoviews as hv
+    import hvplot.xarray  # noqa: F401
 
     kwargs: dict[str, Any] = dict(x="x", y="y", bands="band", crs=ccrs.GOOGLE_MERCATOR, geo=True, projection=ccrs.GOOGLE_MERCATOR, width=width, height=height, title=title, tiles=tiles or False)
     if "time" in rgb.dims and time_slider:

@@ -4,24 +4,24 @@ Used by notebook 04 (pixel classification); deep learning lives in ``learn.deep`
 so that the stage packages never import each other in a cycle.
 """
 from geoml_helpers.learn.features import (
-    S2_BAND_KEYS,
     INDICES,
     PERCENTILES,
     PHENOLOGY,
+    S2_BAND_KEYS,
     FeatureInputError,
-    feature_names,
-    fill_temporal_gaps,
-    sort_along_time,
-    pixel_features,
-    feature_table,
-    valid_pixel_mask,
-    day_of_year,
     cube_features,
+    day_of_year,
+    feature_names,
+    feature_table,
+    fill_temporal_gaps,
     map_time_band_chunks,
+    pixel_features,
+    sort_along_time,
+    valid_pixel_mask,
 )
 from geoml_helpers.learn.prediction import (
-    PROBABILITY_NODATA,
     GDAL_CACHE_BYTES,
+    PROBABILITY_NODATA,
     ROWS_IN_FLIGHT,
     predict_chunk,
     predict_lazy,
@@ -29,17 +29,17 @@ from geoml_helpers.learn.prediction import (
 )
 from geoml_helpers.learn.sampling import (
     ID_COLUMNS,
-    polygon_index_raster,
-    sample_pixels,
     balance_classes,
     feature_matrix,
+    polygon_index_raster,
+    sample_pixels,
 )
 from geoml_helpers.learn.spatial_cv import (
     CV_SCHEMES,
     TooFewSamplesError,
     check_cv_feasible,
-    make_cv,
     compare_cv,
+    make_cv,
 )
 
 __all__ = [

@@ -40,8 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from geoml_helpers.load.loading import REFLECTANCE_BANDS, Grid, compute_indices, load_reflectance, monthly_median
 from geoml_helpers.core.profiles import outputs_dir
+from geoml_helpers.load.loading import REFLECTANCE_BANDS, Grid, compute_indices, load_reflectance, monthly_median
 
 CUBE_NAME = "analysis_ready.zarr"
 COMPOSITE_NAME = "composite_median.tif"

@@ -4,40 +4,40 @@ Used by notebook 08 (inference and publishing). Internal code imports from the m
 so that the stage packages never import each other in a cycle.
 """
 from geoml_helpers.publish.area_estimation import (
+    MANAGEMENT_UNITS,
     Z_95,
     AreaEstimationError,
-    confusion_counts,
-    olofsson_area,
-    MANAGEMENT_UNITS,
-    management_blocks,
     area_by_block,
+    confusion_counts,
+    management_blocks,
+    olofsson_area,
 )
 from geoml_helpers.publish.stac_publish import (
+    _FETCHED,
     PREDICTION_COLLECTION_ID,
-    StacValidationError,
+    REQUIRED_EXTENSION_FIELDS,
     ModelDescription,
+    StacValidationError,
+    find_published,
     prediction_collection,
     prediction_item,
-    REQUIRED_EXTENSION_FIELDS,
-    validate_item,
-    _FETCHED,
     publish_item,
-    find_published,
+    validate_item,
 )
 from geoml_helpers.publish.tiled_inference import (
-    TiledInferenceError,
     ModelFileError,
     ModelMismatchError,
-    ramp_weights,
-    predict_tiled,
+    PeakMemory,
+    SceneResult,
+    TiledInferenceError,
+    check_model_features,
     classes_and_confidence,
+    load_sklearn_model,
+    predict_scene,
+    predict_tiled,
+    ramp_weights,
     sklearn_predictor,
     torch_predictor,
-    SceneResult,
-    PeakMemory,
-    predict_scene,
-    check_model_features,
-    load_sklearn_model,
 )
 
 __all__ = [

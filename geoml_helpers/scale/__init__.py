@@ -4,30 +4,30 @@ Used by notebook 07 (scaling out). Internal code imports from the modules, not f
 so that the stage packages never import each other in a cycle.
 """
 from geoml_helpers.scale.clusters import (
-    HOST,
     CLUSTER_KINDS,
     COILED_API,
+    HOST,
     ClusterConfigError,
-    CoiledCredentialsError,
     ClusterHandle,
-    coiled_credentials,
+    CoiledCredentialsError,
     check_coiled_ready,
-    worker_environment,
+    coiled_credentials,
     start_cluster,
+    worker_environment,
 )
 from geoml_helpers.scale.rechunk import (
-    LAYOUTS,
     ACCESS_PATTERNS,
-    LayoutError,
-    layout_chunks,
-    rechunk_to_zarr,
-    AccessResult,
-    measure_access,
-    access_table,
-    Throughput,
-    read_throughput,
+    LAYOUTS,
     TIERS,
+    AccessResult,
+    LayoutError,
+    Throughput,
+    access_table,
     decision_table,
+    layout_chunks,
+    measure_access,
+    read_throughput,
+    rechunk_to_zarr,
 )
 
 __all__ = [

@@ -6,23 +6,23 @@ so that the stage packages never import each other in a cycle.
 from geoml_helpers.services.object_store import (
     DEFAULT_ACCESS_KEY,
     DEFAULT_SECRET_KEY,
+    BucketExistsError,
+    LocalObjectStore,
     ObjectStoreError,
     ObjectStoreUnreachableError,
-    BucketExistsError,
     StorePorts,
-    weed_executable,
-    LocalObjectStore,
     check_endpoint,
     connect_s3,
     create_bucket,
     upload_tree,
+    weed_executable,
 )
 from geoml_helpers.services.processes import (
     HOST,
+    ServerProcess,
+    die_with_parent,
     free_port,
     port_is_free,
-    die_with_parent,
-    ServerProcess,
     terminate_process,
 )
 from geoml_helpers.services.stac_server import (

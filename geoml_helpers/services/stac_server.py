@@ -187,8 +187,8 @@ def _terminate(process: subprocess.Popen, workdir: tempfile.TemporaryDirectory |
 
 def main(argv: list[str] | None = None) -> int:
     """``geoml-stac-serve``: serve a demo profile until interrupted."""
-    from geoml_helpers.demo.build import ensure_demo_data
     from geoml_helpers.core.errors import GeomlError
+    from geoml_helpers.demo.build import ensure_demo_data
 
     parser = argparse.ArgumentParser(prog="geoml-stac-serve", description="Serve the geoml demo data as a STAC API on 127.0.0.1.")
     parser.add_argument("--profile", default="ci")

@@ -170,7 +170,7 @@ def make_segmentation_task(
     loss: str = "ce",
     freeze_backbone: bool = False,
 ):
-    """torchgeo's ``SemanticSegmentation`` task with validated names.
+    """Torchgeo's ``SemanticSegmentation`` task with validated names.
 
     Parameters
     ----------
