@@ -107,14 +107,27 @@ def main(argv=None) -> dict:
     stack = AlignedStack(stack_path)
     for workers in args.workers:
         torch.manual_seed(args.seed)
-        sampler_a = RandomGeoSampler(delivered, size=args.patch, length=total, generator=torch.Generator().manual_seed(args.seed))
-        results["a_torchgeo_default"][f"num_workers={workers}"] = _loader_rate(delivered, sampler_a, args.batch_size, workers)
-        print(f"(a) torchgeo default, num_workers={workers}: {results['a_torchgeo_default'][f'num_workers={workers}']['samples_per_s']} samples/s", flush=True)
+        sampler_a = RandomGeoSampler(
+            delivered, size=args.patch, length=total, generator=torch.Generator().manual_seed(args.seed)
+        )
+        results["a_torchgeo_default"][f"num_workers={workers}"] = _loader_rate(
+            delivered, sampler_a, args.batch_size, workers
+        )
+        print(
+            f"(a) torchgeo default, num_workers={workers}: {results['a_torchgeo_default'][f'num_workers={workers}']['samples_per_s']} samples/s",
+            flush=True,
+        )
         sampler_b = BlockAlignedRandomSampler(stack, size=args.patch, align=args.patch, length=total, seed=args.seed)
         results["b_chip_stack"][f"num_workers={workers}"] = _loader_rate(stack, sampler_b, args.batch_size, workers)
-        print(f"(b) chip stack,       num_workers={workers}: {results['b_chip_stack'][f'num_workers={workers}']['samples_per_s']} samples/s", flush=True)
+        print(
+            f"(b) chip stack,       num_workers={workers}: {results['b_chip_stack'][f'num_workers={workers}']['samples_per_s']} samples/s",
+            flush=True,
+        )
     results["c_raw_rasterio"]["single process"] = _raw_rate(stack_path, args.patch, n, args.batch_size, args.seed)
-    print(f"(c) raw rasterio block reads: {results['c_raw_rasterio']['single process']['samples_per_s']} samples/s", flush=True)
+    print(
+        f"(c) raw rasterio block reads: {results['c_raw_rasterio']['single process']['samples_per_s']} samples/s",
+        flush=True,
+    )
 
     ratios = {}
     c = results["c_raw_rasterio"]["single process"]["samples_per_s"]
@@ -137,7 +150,11 @@ def main(argv=None) -> dict:
         "gdal_cachemax_mb": os.environ.get("GDAL_CACHEMAX"),
         "results": results,
         "ratios": ratios,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "note": "shared 2-core machine; timings are noisy"},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "note": "shared 2-core machine; timings are noisy",
+        },
     }
     out = write_benchmark_json(Path(args.output).stem, report, Path(args.output).parent)
     print(f"wrote {out}")

@@ -23,7 +23,12 @@ from geoml_helpers.load.cube import ensure_analysis_ready_cube, ensure_composite
 from geoml_helpers.scale.rechunk import decision_table, read_throughput, rechunk_to_zarr
 from geoml_helpers.services.object_store import LocalObjectStore
 
-GDAL_HTTP = dict(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", CPL_VSIL_CURL_ALLOWED_EXTENSIONS=".tif", VSI_CACHE=False, GDAL_CACHEMAX=16 * 2**20)  # bytes: rasterio passes an int to GDALSetCacheMax64
+GDAL_HTTP = dict(
+    GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR",
+    CPL_VSIL_CURL_ALLOWED_EXTENSIONS=".tif",
+    VSI_CACHE=False,
+    GDAL_CACHEMAX=16 * 2**20,
+)  # bytes: rasterio passes an int to GDALSetCacheMax64
 
 
 def read_cog(path: str) -> int:
@@ -54,20 +59,35 @@ def main(argv: list[str] | None = None) -> int:
             "local_disk": lambda: read_cog(str(composite)),
             "cog_object_store": lambda: read_cog(cog_url),
             "zarr_local_disk": lambda: xr.open_zarr(local_zarr)["reflectance"].values.nbytes,
-            "zarr_object_store": lambda: xr.open_zarr("s3://bench/cube.zarr", storage_options=store.storage_options)["reflectance"].values.nbytes,
+            "zarr_object_store": lambda: (
+                xr.open_zarr("s3://bench/cube.zarr", storage_options=store.storage_options)["reflectance"].values.nbytes
+            ),
         }
         results = {name: read_throughput(name, read, repeats=args.repeats) for name, read in sources.items()}
     baseline = results["local_disk"].mb_per_s
     rows = [
-        {"source": r.source, "megabytes": round(r.megabytes, 3), "seconds": round(r.seconds, 4), "mb_per_s": round(r.mb_per_s, 1), "ratio_to_local_disk": round(r.mb_per_s / baseline, 3)}
+        {
+            "source": r.source,
+            "megabytes": round(r.megabytes, 3),
+            "seconds": round(r.seconds, 4),
+            "mb_per_s": round(r.mb_per_s, 1),
+            "ratio_to_local_disk": round(r.mb_per_s / baseline, 3),
+        }
         for r in results.values()
     ]
     print(f"{'source':<20}{'MB':>9}{'s':>9}{'MB/s':>9}{'x local':>9}")
     for row in rows:
-        print(f"{row['source']:<20}{row['megabytes']:>9.2f}{row['seconds']:>9.3f}{row['mb_per_s']:>9.1f}{row['ratio_to_local_disk']:>9.2f}")
+        print(
+            f"{row['source']:<20}{row['megabytes']:>9.2f}{row['seconds']:>9.3f}{row['mb_per_s']:>9.1f}{row['ratio_to_local_disk']:>9.2f}"
+        )
     table = decision_table(results)
     print(table.round(3).to_string(index=False))
-    payload = {"profile": args.profile, "baseline": "local_disk", "rows": rows, "decision_table": table.to_dict("records")}
+    payload = {
+        "profile": args.profile,
+        "baseline": "local_disk",
+        "rows": rows,
+        "decision_table": table.to_dict("records"),
+    }
     output = write_benchmark_json(Path(args.output).stem, payload, Path(args.output).parent)
     print(f"wrote {output}")
     return 0

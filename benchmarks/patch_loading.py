@@ -56,7 +56,10 @@ def main(argv=None) -> int:
         arr = zarr.open_group(str(path), mode="r")["reflectance"]
         return [arr[:, :, r : r + size, c : c + size] for r, c in origins]
 
-    paths = {"zarr, notebook-02 chunks": cube_path(args.profile, args.data_dir), "zarr, patch-aligned chunks": aligned_path}
+    paths = {
+        "zarr, notebook-02 chunks": cube_path(args.profile, args.data_dir),
+        "zarr, patch-aligned chunks": aligned_path,
+    }
     timings = {}
     for name, fn in [("per-date COGs (STAC items)", cogs)] + [(k, lambda p=p: from_zarr(p)) for k, p in paths.items()]:
         fn()  # warm the OS file cache the same way for every path
@@ -65,14 +68,37 @@ def main(argv=None) -> int:
         timings[name] = time.perf_counter() - t
         assert all(p.shape[-2:] == (size, size) for p in patches)
     base = timings["per-date COGs (STAC items)"]
-    print(f"profile {args.profile}: {len(origins)} patches of {len(items)} dates x {len(bands)} bands x {size} x {size} px (2 shared cores: noisy)")
+    print(
+        f"profile {args.profile}: {len(origins)} patches of {len(items)} dates x {len(bands)} bands x {size} x {size} px (2 shared cores: noisy)"
+    )
     rows = []
     for name, seconds in timings.items():
-        rows.append({"path": name, "seconds": seconds, "ms_per_patch": 1000 * seconds / len(origins), "speedup_vs_cog": base / seconds})
+        rows.append(
+            {
+                "path": name,
+                "seconds": seconds,
+                "ms_per_patch": 1000 * seconds / len(origins),
+                "speedup_vs_cog": base / seconds,
+            }
+        )
         print(f"  {name:<30} {1000 * seconds / len(origins):8.1f} ms/patch   x{base / seconds:6.1f} vs COGs")
     best = max(r["speedup_vs_cog"] for r in rows[1:])
     print(f"zarr vs COGs: x{best:.1f} (goal >= 10x)")
-    out = write_benchmark_json("patch_loading", {"profile": args.profile, "patches": len(origins), "patch_px": size, "dates_in_cogs": len(items), "dates_in_cube": refl.sizes["time"], "bands": len(bands), "rows": rows, "best_zarr_speedup": best, "goal_met": best >= 10}, args.out)
+    out = write_benchmark_json(
+        "patch_loading",
+        {
+            "profile": args.profile,
+            "patches": len(origins),
+            "patch_px": size,
+            "dates_in_cogs": len(items),
+            "dates_in_cube": refl.sizes["time"],
+            "bands": len(bands),
+            "rows": rows,
+            "best_zarr_speedup": best,
+            "goal_met": best >= 10,
+        },
+        args.out,
+    )
     print(f"wrote {out}")
     return 0
 

@@ -62,7 +62,9 @@ def train_model(profile: str, n_estimators: int, seed: int, data_dir: str | None
     samples = sample_pixels(cube, demo.read_labels(), max_pixels_per_polygon=100, seed=seed)
     train = balance_classes(samples[samples.split != "test"], seed=seed)
     X, y = feature_matrix(train)
-    model = RandomForestClassifier(n_estimators=n_estimators, min_samples_leaf=2, class_weight="balanced", n_jobs=2, random_state=seed)
+    model = RandomForestClassifier(
+        n_estimators=n_estimators, min_samples_leaf=2, class_weight="balanced", n_jobs=2, random_state=seed
+    )
     return Pipeline([("impute", SimpleImputer(strategy="median")), ("model", model)]).fit(X, y)
 
 
@@ -164,20 +166,33 @@ def run_baseline(model, size: int, seed: int, n_jobs: int) -> dict:
     return result
 
 
-def run_lazy(model, tile_size: int, chunk: int, workers: int, memory_limit: str, seed: int, out_dir: Path, adaptive_malloc: bool = True) -> dict:
+def run_lazy(
+    model,
+    tile_size: int,
+    chunk: int,
+    workers: int,
+    memory_limit: str,
+    seed: int,
+    out_dir: Path,
+    adaptive_malloc: bool = True,
+) -> dict:
     from distributed.diagnostics import MemorySampler
 
     from geoml_helpers.demo.lazy_tile import lazy_s2_tile
     from geoml_helpers.learn.prediction import predict_lazy, write_prediction_cogs
     from geoml_helpers.scale.clusters import start_cluster
 
-    with start_cluster("local", n_workers=workers, threads_per_worker=1, memory_limit=memory_limit, adaptive_malloc=adaptive_malloc) as handle:
+    with start_cluster(
+        "local", n_workers=workers, threads_per_worker=1, memory_limit=memory_limit, adaptive_malloc=adaptive_malloc
+    ) as handle:
         print(f"dashboard: {handle.dashboard_link}", flush=True)
         tile = lazy_s2_tile(size_px=tile_size, chunk_px=chunk, seed=seed)
         sampler = MemorySampler()
         with TreeRssSampler() as tree, sampler.sample("workers", interval=0.5):
             started = time.perf_counter()
-            paths = write_prediction_cogs(predict_lazy(model, tile), out_dir, prefix=f"tile_{tile_size}", max_in_memory_mb=0, progress=True)
+            paths = write_prediction_cogs(
+                predict_lazy(model, tile), out_dir, prefix=f"tile_{tile_size}", max_in_memory_mb=0, progress=True
+            )
             wall = time.perf_counter() - started
         workers_peak = float(sampler.to_pandas()["workers"].max())
     return {
@@ -195,29 +210,55 @@ def run_lazy(model, tile_size: int, chunk: int, workers: int, memory_limit: str,
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tile-size", type=int, default=10980, help="side of the synthetic tile in pixels (10980 = a Sentinel-2 tile)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--tile-size", type=int, default=10980, help="side of the synthetic tile in pixels (10980 = a Sentinel-2 tile)"
+    )
     parser.add_argument("--chunk", type=int, default=512, help="spatial chunk side")
-    parser.add_argument("--workers", type=int, default=2, help="LocalCluster workers (1 thread each) and baseline n_jobs")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="LocalCluster workers (1 thread each) and baseline n_jobs"
+    )
     parser.add_argument("--memory-limit", default="1.5GiB", help="memory limit per dask worker")
-    parser.add_argument("--memory-budget-gib", type=float, default=4.0, help="the baseline uses the largest square array whose estimated peak fits this")
+    parser.add_argument(
+        "--memory-budget-gib",
+        type=float,
+        default=4.0,
+        help="the baseline uses the largest square array whose estimated peak fits this",
+    )
     parser.add_argument("--baseline-size", type=int, default=None, help="override the baseline array side")
     parser.add_argument("--profile", default="ci", help="demo profile whose cube trains the model")
     parser.add_argument("--n-estimators", type=int, default=50)
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--dask-default-malloc", action="store_true", help="keep dask's MALLOC_TRIM_THRESHOLD_=65536 in the workers (slower; see geoml_helpers.scale.clusters.worker_environment)")
+    parser.add_argument(
+        "--dask-default-malloc",
+        action="store_true",
+        help="keep dask's MALLOC_TRIM_THRESHOLD_=65536 in the workers (slower; see geoml_helpers.scale.clusters.worker_environment)",
+    )
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--output", default=str(ROOT / "build" / "benchmarks" / "scene_prediction.json"))
     args = parser.parse_args(argv)
 
     model = train_model(args.profile, args.n_estimators, args.seed, args.data_dir)
-    baseline_size = args.baseline_size or int(np.sqrt(args.memory_budget_gib * 2**30 / BYTES_PER_PIXEL_IN_MEMORY)) // 256 * 256
+    baseline_size = (
+        args.baseline_size or int(np.sqrt(args.memory_budget_gib * 2**30 / BYTES_PER_PIXEL_IN_MEMORY)) // 256 * 256
+    )
     baseline_size = min(baseline_size, args.tile_size)
     print(f"baseline: in-memory predict on {baseline_size} x {baseline_size} px ...", flush=True)
     baseline = run_baseline(model, baseline_size, args.seed, args.workers)
     print(f"lazy: {args.tile_size} x {args.tile_size} px tile on {args.workers} workers ...", flush=True)
     with tempfile.TemporaryDirectory(prefix="geoml-scene-bench-") as tmp:
-        lazy = run_lazy(model, args.tile_size, args.chunk, args.workers, args.memory_limit, args.seed, Path(tmp), adaptive_malloc=not args.dask_default_malloc)
+        lazy = run_lazy(
+            model,
+            args.tile_size,
+            args.chunk,
+            args.workers,
+            args.memory_limit,
+            args.seed,
+            Path(tmp),
+            adaptive_malloc=not args.dask_default_malloc,
+        )
 
     goal_s, goal_gib = 300.0, 4.0
     full_tile_s_estimate = 10980**2 / 1e6 / lazy["mpix_per_s"]
@@ -225,9 +266,15 @@ def main(argv: list[str] | None = None) -> dict:
     full_tile_s_dedicated = 10980**2 / 1e6 / lazy["mpix_per_cpu_s"] / args.workers
     result = {
         "benchmark": "scene_prediction",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_avg_1min_at_end": os.getloadavg()[0]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load_avg_1min_at_end": os.getloadavg()[0],
+        },
         "model": f"RandomForest n_estimators={args.n_estimators} (61 temporal features)",
-        "worker_malloc": "dask default (MALLOC_TRIM_THRESHOLD_=65536)" if args.dask_default_malloc else "glibc adaptive",
+        "worker_malloc": "dask default (MALLOC_TRIM_THRESHOLD_=65536)"
+        if args.dask_default_malloc
+        else "glibc adaptive",
         "baseline_in_memory": baseline,
         "lazy_dask": lazy,
         "ratios": {
@@ -242,18 +289,31 @@ def main(argv: list[str] | None = None) -> dict:
         "meets_goal": bool(full_tile_s_estimate <= goal_s and lazy["peak_rss_mib"] / 1024 <= goal_gib),
     }
     rows = [
-        ("baseline (in-memory)", baseline["size_px"], baseline["mpix"], baseline["wall_s"], baseline["mpix_per_s"], baseline["peak_rss_mib"]),
+        (
+            "baseline (in-memory)",
+            baseline["size_px"],
+            baseline["mpix"],
+            baseline["wall_s"],
+            baseline["mpix_per_s"],
+            baseline["peak_rss_mib"],
+        ),
         ("lazy (dask, COGs)", lazy["size_px"], lazy["mpix"], lazy["wall_s"], lazy["mpix_per_s"], lazy["peak_rss_mib"]),
     ]
     print(f"\n{'path':<22}{'side px':>9}{'Mpix':>9}{'wall s':>9}{'Mpix/s':>9}{'peak RSS MiB':>14}")
     for row in rows:
         print(f"{row[0]:<22}{row[1]:>9d}{row[2]:>9.2f}{row[3]:>9.1f}{row[4]:>9.3f}{row[5]:>14.0f}")
     r = result["ratios"]
-    print(f"\nlazy/baseline: throughput x{r['throughput_lazy_over_baseline']:.2f}, pixels x{r['pixels_lazy_over_baseline']:.1f}, peak RSS x{r['peak_rss_lazy_over_baseline']:.2f}")
+    print(
+        f"\nlazy/baseline: throughput x{r['throughput_lazy_over_baseline']:.2f}, pixels x{r['pixels_lazy_over_baseline']:.1f}, peak RSS x{r['peak_rss_lazy_over_baseline']:.2f}"
+    )
     measured = "measured" if result["full_tile_measured"] else f"extrapolated from {args.tile_size} px"
-    print(f"full 10980 px tile: {full_tile_s_estimate:.0f} s ({measured}); goal {goal_s:.0f} s and {goal_gib} GiB -> {'met' if result['meets_goal'] else 'NOT met'}"
-          f" (1-min load average {result['machine']['load_avg_1min_at_end']:.1f} on {os.cpu_count()} cores)")
-    print(f"lazy path used {lazy['cpu_s']:.0f} CPU s = {lazy['mpix_per_cpu_s']:.3f} Mpix per CPU s: on {args.workers} dedicated cores the full tile would take about {full_tile_s_dedicated:.0f} s")
+    print(
+        f"full 10980 px tile: {full_tile_s_estimate:.0f} s ({measured}); goal {goal_s:.0f} s and {goal_gib} GiB -> {'met' if result['meets_goal'] else 'NOT met'}"
+        f" (1-min load average {result['machine']['load_avg_1min_at_end']:.1f} on {os.cpu_count()} cores)"
+    )
+    print(
+        f"lazy path used {lazy['cpu_s']:.0f} CPU s = {lazy['mpix_per_cpu_s']:.3f} Mpix per CPU s: on {args.workers} dedicated cores the full tile would take about {full_tile_s_dedicated:.0f} s"
+    )
     output = write_benchmark_json(Path(args.output).stem, result, Path(args.output).parent)
     print(f"wrote {output}")
     return result

@@ -31,7 +31,9 @@ def main(argv=None) -> int:
     parser.add_argument("--step-ms", type=float, default=50.0)
     parser.add_argument("--batch-size", type=int, default=4, help="tiles per batch")
     parser.add_argument("--tile", type=int, default=None, help="tile side in pixels (default: half a spatial block)")
-    parser.add_argument("--workers", type=int, default=None, help="workers of the tuned loader (default: one per core, at least 2)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="workers of the tuned loader (default: one per core, at least 2)"
+    )
     parser.add_argument("--max-batches", type=int, default=40, help="batches per measured epoch")
     parser.add_argument("--out", default="build/benchmarks")
     args = parser.parse_args(argv)
@@ -69,28 +71,57 @@ def main(argv=None) -> int:
         warnings.simplefilter("ignore", ChunkAlignmentWarning)
         naive_ds = XBatcherDataset(refl, labels, everywhere, "train", dims, **base)
     aligned_dask = XBatcherDataset(tiles.chunk(), labels, everywhere, "train", dims, **base)
-    aligned_zarr = XBatcherDataset(tiles, labels, everywhere, "train", dims, reader="zarr", zarr_path=path, variable="reflectance", **base)
+    aligned_zarr = XBatcherDataset(
+        tiles, labels, everywhere, "train", dims, reader="zarr", zarr_path=path, variable="reflectance", **base
+    )
     workers = args.workers if args.workers is not None else max(2, min(4, os.cpu_count() or 2))
     bs = args.batch_size
     configs = [
         ("naive: notebook-02 chunks, xbatcher/dask, 0 workers", naive_ds, LoaderSettings.naive(bs)),
         ("aligned chunks, xbatcher/dask, 0 workers", aligned_dask, LoaderSettings.naive(bs)),
         ("aligned chunks, zarr direct, 0 workers", aligned_zarr, LoaderSettings.naive(bs)),
-        (f"aligned, dask, {workers} workers, dask threaded", aligned_dask, LoaderSettings(batch_size=bs, num_workers=workers, persistent_workers=True, prefetch_factor=4, multiprocessing_context="forkserver")),
-        (f"tuned: aligned, zarr direct, {workers} workers, single-threaded, persistent, prefetch 4", aligned_zarr, LoaderSettings.tuned(bs, num_workers=workers, prefetch_factor=4)),
+        (
+            f"aligned, dask, {workers} workers, dask threaded",
+            aligned_dask,
+            LoaderSettings(
+                batch_size=bs,
+                num_workers=workers,
+                persistent_workers=True,
+                prefetch_factor=4,
+                multiprocessing_context="forkserver",
+            ),
+        ),
+        (
+            f"tuned: aligned, zarr direct, {workers} workers, single-threaded, persistent, prefetch 4",
+            aligned_zarr,
+            LoaderSettings.tuned(bs, num_workers=workers, prefetch_factor=4),
+        ),
     ]
-    print(f"profile {args.profile}: cube {dict(refl.sizes)} (zarr chunks {refl.encoding.get('chunks')}), tiles of {tile} px, "
-          f"{len(aligned_zarr)} samples, batch {bs}, simulated step {args.step_ms:.0f} ms, {os.cpu_count()} cores (shared machine: timings are noisy)")
+    print(
+        f"profile {args.profile}: cube {dict(refl.sizes)} (zarr chunks {refl.encoding.get('chunks')}), tiles of {tile} px, "
+        f"{len(aligned_zarr)} samples, batch {bs}, simulated step {args.step_ms:.0f} ms, {os.cpu_count()} cores (shared machine: timings are noisy)"
+    )
     rows = []
     for name, dataset, settings in configs:
         loader = make_loader(dataset, settings, shuffle=True, seed=0)
-        m = measure_loader(loader, step_s=args.step_ms / 1000, epochs=2, max_batches=args.max_batches, name=name, settings=vars(settings) if hasattr(settings, "__dict__") else None)
+        m = measure_loader(
+            loader,
+            step_s=args.step_ms / 1000,
+            epochs=2,
+            max_batches=args.max_batches,
+            name=name,
+            settings=vars(settings) if hasattr(settings, "__dict__") else None,
+        )
         rows.append(m)
         del loader
-        print(f"  {name:<85} step share {100 * m.step_share:5.1f} %   {m.samples_per_s:7.1f} samples/s   epoch {m.epoch_s:6.2f} s (first {m.first_epoch_s:.2f} s)")
+        print(
+            f"  {name:<85} step share {100 * m.step_share:5.1f} %   {m.samples_per_s:7.1f} samples/s   epoch {m.epoch_s:6.2f} s (first {m.first_epoch_s:.2f} s)"
+        )
     naive, tuned = rows[0], rows[-1]
-    print(f"tuned vs naive: step share {100 * naive.step_share:.1f} % -> {100 * tuned.step_share:.1f} % (goal >= 90 %), "
-          f"samples/s x{tuned.samples_per_s / naive.samples_per_s:.1f}")
+    print(
+        f"tuned vs naive: step share {100 * naive.step_share:.1f} % -> {100 * tuned.step_share:.1f} % (goal >= 90 %), "
+        f"samples/s x{tuned.samples_per_s / naive.samples_per_s:.1f}"
+    )
     out = write_benchmark_json(
         "timeseries_loading",
         {

@@ -30,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="ci")
     parser.add_argument("--executed-root", type=Path, default=None, help="default: build/executed")
     parser.add_argument("--output-dir", type=Path, default=None, help="default: build/book/<profile>")
-    parser.add_argument("--check", action="store_true", help="open every page in headless Chromium and check links and weights")
+    parser.add_argument(
+        "--check", action="store_true", help="open every page in headless Chromium and check links and weights"
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     try:

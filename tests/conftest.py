@@ -36,7 +36,9 @@ def stac_server(demo_ci):
 def real_stac_dir() -> Path:
     """Real Earth Search / Planetary Computer STAC documents from ../shared/fixtures/real-stac."""
     if not REAL_STAC_DIR.is_dir():
-        pytest.skip(f"{REAL_STAC_DIR} is absent (it lives beside the project checkout, not in it); real-STAC fixture tests skipped")
+        pytest.skip(
+            f"{REAL_STAC_DIR} is absent (it lives beside the project checkout, not in it); real-STAC fixture tests skipped"
+        )
     return REAL_STAC_DIR
 
 
@@ -54,7 +56,12 @@ def executed_notebooks(tmp_path_factory):
     watched = [PROJECT_ROOT / "notebooks", PROJECT_ROOT / "geoml_helpers", PROJECT_ROOT / "tests", PROJECT_ROOT]
 
     def snapshot() -> set[str]:
-        files = {str(p) for folder in watched[:-1] for p in folder.rglob("*") if "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts}
+        files = {
+            str(p)
+            for folder in watched[:-1]
+            for p in folder.rglob("*")
+            if "__pycache__" not in p.parts and ".ipynb_checkpoints" not in p.parts
+        }
         return files | {str(p) for p in PROJECT_ROOT.iterdir() if p.name not in ("build", ".pytest_cache")}
 
     before = snapshot()

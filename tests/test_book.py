@@ -37,7 +37,7 @@ from geoml_helpers.course.runner import run_notebooks
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BOOK_DIR = PROJECT_ROOT / "book"
 
-STANDIN = '''# %% [markdown]
+STANDIN = """# %% [markdown]
 # # Stand-in notebook for the book tests
 #
 # Real HoloViews, hvplot and Panel outputs, executed by papermill.
@@ -74,7 +74,7 @@ grid.hvplot.image(rasterize=True, cmap="viridis", title="rasterized grid")
 
 # %%
 pn.Column(pn.pane.Markdown("**A Panel layout**"), pn.widgets.FloatSlider(name="threshold", start=0, end=1, value=0.4), df.hvplot.scatter(x="day", y="ndvi", height=250))
-'''
+"""
 
 N_STANDIN_PLOTS = 3  # the three cells above that display a HoloViews/Panel object
 
@@ -109,7 +109,9 @@ def executed_standin(tmp_path_factory, data_root) -> Path:
     with pytest.MonkeyPatch.context() as mp:  # the runner exports these for its kernels; keep them out of other tests
         mp.setenv("GEOML_DATA_DIR", str(data_root))
         mp.setenv("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-        summary = run_notebooks("ci", notebooks_dir=notebooks, output_dir=root / "executed", data_dir=str(data_root), log=lambda *a: None)
+        summary = run_notebooks(
+            "ci", notebooks_dir=notebooks, output_dir=root / "executed", data_dir=str(data_root), log=lambda *a: None
+        )
     assert summary.ok
     return root / "executed"
 
@@ -121,16 +123,28 @@ def bench_dir(tmp_path_factory) -> Path:
     import random
 
     rng = random.Random(7)
-    rows = [{"loader": name, "chips_per_s": round(rng.uniform(50, 500), 1)} for name in ("torchgeo default", "aligned COG stack")]
+    rows = [
+        {"loader": name, "chips_per_s": round(rng.uniform(50, 500), 1)}
+        for name in ("torchgeo default", "aligned COG stack")
+    ]
     rows[1]["ratio"] = round(rows[1]["chips_per_s"] / rows[0]["chips_per_s"], 3)
-    (folder / "chip_loader.json").write_text(json.dumps({"title": "Chip loader throughput", "cpus": os.cpu_count(), "rows": rows}))
+    (folder / "chip_loader.json").write_text(
+        json.dumps({"title": "Chip loader throughput", "cpus": os.cpu_count(), "rows": rows})
+    )
     return folder
 
 
 @pytest.fixture(scope="module")
 def standin_book(tmp_path_factory, executed_standin, bench_dir):
     out = tmp_path_factory.mktemp("book")
-    return build_book("ci", book_dir=BOOK_DIR, executed_root=executed_standin, bench_dir=bench_dir, output_dir=out, log=lambda *a: None)
+    return build_book(
+        "ci",
+        book_dir=BOOK_DIR,
+        executed_root=executed_standin,
+        bench_dir=bench_dir,
+        output_dir=out,
+        log=lambda *a: None,
+    )
 
 
 def test_prepare_notebook_makes_outputs_offline(executed_standin, tmp_path):
@@ -145,7 +159,9 @@ def test_prepare_notebook_makes_outputs_offline(executed_standin, tmp_path):
     assert page.has_plots and page.title == "Stand-in notebook for the book tests"
     assert page.n_plots == N_STANDIN_PLOTS
     assert "cdn.bokeh.org" not in staged and "cdn.holoviz.org" not in staged
-    mimes = {key for cell in json.loads(staged)["cells"] for out in cell.get("outputs", []) for key in out.get("data", {})}
+    mimes = {
+        key for cell in json.loads(staged)["cells"] for out in cell.get("outputs", []) for key in out.get("data", {})
+    }
     assert not [m for m in mimes if m.startswith("application/vnd.holoviews_")], mimes  # Sphinx would warn on them
     assert staged.count("data-root-id") >= N_STANDIN_PLOTS
     # every Panel asset the outputs now load from _static/panel/ exists in the installed Panel
@@ -157,9 +173,26 @@ def test_prepare_notebook_makes_outputs_offline(executed_standin, tmp_path):
 
 def test_widget_views_without_state_fall_back_to_text(tmp_path):
     view = {"model_id": "abc", "version_major": 2, "version_minor": 0}
-    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": "", "execution_count": 1, "outputs": [
-        {"output_type": "display_data", "metadata": {}, "data": {"application/vnd.jupyter.widget-view+json": view, "text/plain": "progress: 100%| 5/5"}}]}],
-        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "source": "",
+                "execution_count": 1,
+                "outputs": [
+                    {
+                        "output_type": "display_data",
+                        "metadata": {},
+                        "data": {"application/vnd.jupyter.widget-view+json": view, "text/plain": "progress: 100%| 5/5"},
+                    }
+                ],
+            }
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     (tmp_path / "01_w.ipynb").write_text(json.dumps(nb))
     prepare_notebook(tmp_path / "01_w.ipynb", tmp_path / "out" / "01_w.ipynb")
     data = json.loads((tmp_path / "out" / "01_w.ipynb").read_text())["cells"][0]["outputs"][0]["data"]
@@ -172,10 +205,18 @@ def test_error_output_fails_the_build(executed_standin, tmp_path):
     nb = json.loads((executed_standin / "ci" / "01_standin.ipynb").read_text())
     code_cells = [i for i, c in enumerate(nb["cells"]) if c["cell_type"] == "code"]
     broken = code_cells[-1]
-    nb["cells"][broken]["outputs"].append({"output_type": "error", "ename": "ZeroDivisionError", "evalue": "division by zero", "traceback": []})
+    nb["cells"][broken]["outputs"].append(
+        {"output_type": "error", "ename": "ZeroDivisionError", "evalue": "division by zero", "traceback": []}
+    )
     (executed / "01_standin.ipynb").write_text(json.dumps(nb))
     with pytest.raises(BookError, match=rf"cell {broken}: ZeroDivisionError"):
-        build_book("ci", book_dir=BOOK_DIR, executed_root=tmp_path / "executed", bench_dir=tmp_path, output_dir=tmp_path / "book")
+        build_book(
+            "ci",
+            book_dir=BOOK_DIR,
+            executed_root=tmp_path / "executed",
+            bench_dir=tmp_path,
+            output_dir=tmp_path / "book",
+        )
     # a cell tagged raises-exception may show its error
     nb["cells"][broken]["metadata"].setdefault("tags", []).append("raises-exception")
     (executed / "01_standin.ipynb").write_text(json.dumps(nb))
@@ -209,7 +250,14 @@ def test_book_pages_come_from_files_not_typing(standin_book, executed_standin, b
     assert f"{rows[1]['ratio']:.4g}" in bench
     # every page has its own HTML and the notebook page exists
     names = {p.relative_to(html).as_posix() for p in html_pages(html)}
-    assert {"intro.html", "run_it_yourself.html", "troubleshooting.html", "benchmarks.html", "glossary.html", "notebooks/01_standin.html"} <= names
+    assert {
+        "intro.html",
+        "run_it_yourself.html",
+        "troubleshooting.html",
+        "benchmarks.html",
+        "glossary.html",
+        "notebooks/01_standin.html",
+    } <= names
 
 
 def test_book_ships_bokeh_and_panel_locally(standin_book):
@@ -217,7 +265,7 @@ def test_book_ships_bokeh_and_panel_locally(standin_book):
 
     html = standin_book.html_dir
     static_bokeh = (html / "_static" / "bokeh.min.js").read_text()
-    assert f"\"{bokeh.__version__}\"" in static_bokeh  # the installed BokehJS, matching the outputs
+    assert f'"{bokeh.__version__}"' in static_bokeh  # the installed BokehJS, matching the outputs
     for page in html_pages(html):
         text = page.read_text()
         srcs = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?://[^"]+)"', text)
@@ -226,12 +274,18 @@ def test_book_ships_bokeh_and_panel_locally(standin_book):
 
 
 def test_link_checker_reports_broken_and_external(tmp_path):
-    (tmp_path / "a.html").write_text('<html><body><h1 id="top">A</h1><a href="b.html#nowhere">b</a><a href="c.html">c</a>'
-                                     '<a href="#top">top</a><a href="https://example.org/x">ext</a></body></html>')
+    (tmp_path / "a.html").write_text(
+        '<html><body><h1 id="top">A</h1><a href="b.html#nowhere">b</a><a href="c.html">c</a>'
+        '<a href="#top">top</a><a href="https://example.org/x">ext</a></body></html>'
+    )
     (tmp_path / "b.html").write_text('<html><body><p id="here">B</p><a href="a.html#top">a</a></body></html>')
     report = check_links(tmp_path)
     assert report.checked == 4
-    assert len(report.broken) == 2 and any("nowhere" in b for b in report.broken) and any("c.html" in b for b in report.broken)
+    assert (
+        len(report.broken) == 2
+        and any("nowhere" in b for b in report.broken)
+        and any("c.html" in b for b in report.broken)
+    )
     assert report.external == ["https://example.org/x"]
 
 

@@ -20,21 +20,27 @@ from geoml_helpers.scale.clusters import (
 
 
 def test_local_cluster_on_loopback_computes_and_leaves_no_worker(tmp_path):
-    with start_cluster("local", n_workers=1, threads_per_worker=1, memory_limit="1GiB", local_directory=tmp_path) as handle:
+    with start_cluster(
+        "local", n_workers=1, threads_per_worker=1, memory_limit="1GiB", local_directory=tmp_path
+    ) as handle:
         assert handle.dashboard_link.startswith("http://127.0.0.1:")
         workers = handle.workers()
         assert workers["threads"].tolist() == [1]
         assert workers["memory_limit_gib"].tolist() == [1.0]
         assert handle.client.submit(sum, [1, 2, 3]).result() == 6
         # dask's MALLOC_TRIM_THRESHOLD_ is dropped (it made numpy-heavy tasks 2x slower), its thread limits are kept.
-        environ = handle.client.run(lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")})
+        environ = handle.client.run(
+            lambda: {k: os.environ.get(k) for k in ("MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS")}
+        )
         assert list(environ.values()) == [{"MALLOC_TRIM_THRESHOLD_": None, "OMP_NUM_THREADS": "1"}]
         pids = [int(p) for p in workers["pid"]]
         assert all(psutil.pid_exists(p) for p in pids)
         scheduler_host = handle.client.scheduler.address
         assert "127.0.0.1" in scheduler_host
     deadline = time.time() + 10
-    while time.time() < deadline and any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids):
+    while time.time() < deadline and any(
+        psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids
+    ):
         time.sleep(0.2)
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
 

@@ -39,7 +39,17 @@ def test_panel_serve_answers_on_loopback(demo_ci, data_root):
     env = {**os.environ, "GEOML_PROFILE": "ci", "GEOML_DATA_DIR": str(data_root)}
     panel = Path(sys.executable).with_name("panel")
     process = subprocess.Popen(
-        [str(panel), "serve", str(DASHBOARD), "--address", "127.0.0.1", "--port", str(port), "--allow-websocket-origin", f"127.0.0.1:{port}"],
+        [
+            str(panel),
+            "serve",
+            str(DASHBOARD),
+            "--address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--allow-websocket-origin",
+            f"127.0.0.1:{port}",
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -12,7 +12,9 @@ from geoml_helpers.learn.deep.training import seed_everything
 
 def _datamodule(data_root, seed: int, **kwargs) -> DemoSegmentationDataModule:
     seed_everything(seed)
-    dm = DemoSegmentationDataModule("ci", data_dir=data_root, chip_size=32, batch_size=8, train_chips=16, seed=seed, **kwargs)
+    dm = DemoSegmentationDataModule(
+        "ci", data_dir=data_root, chip_size=32, batch_size=8, train_chips=16, seed=seed, **kwargs
+    )
     dm.prepare_data()
     dm.setup("fit")
     return dm
@@ -69,7 +71,11 @@ def test_same_seed_same_batches_different_seed_different_batches(demo_ci, data_r
 
     a, b, c = first_two(11), first_two(11), first_two(12)
     for x, y in zip(a, b):
-        assert torch.equal(x["bounds"], y["bounds"]) and torch.equal(x["image"], y["image"]) and torch.equal(x["mask"], y["mask"])
+        assert (
+            torch.equal(x["bounds"], y["bounds"])
+            and torch.equal(x["image"], y["image"])
+            and torch.equal(x["mask"], y["mask"])
+        )
     assert not torch.equal(a[0]["bounds"], c[0]["bounds"])
 
 

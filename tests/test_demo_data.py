@@ -120,7 +120,9 @@ def test_series_spans_a_year_with_seasonal_phenology(demo_ci):
 
     def winter_amplitude(class_id):
         """Least-squares harmonic fit over every date: the amplitude of a cycle peaking in mid-August (day 225)."""
-        doy = np.array([int(dt.date.fromisoformat(i["properties"]["datetime"][:10]).strftime("%j")) for i in items], dtype=float)
+        doy = np.array(
+            [int(dt.date.fromisoformat(i["properties"]["datetime"][:10]).strftime("%j")) for i in items], dtype=float
+        )
         values = np.array([median_ndvi(i, class_id) for i in items])
         ok = np.isfinite(values)
         angle = 2 * np.pi * (doy[ok] - 225.0) / 365.25

@@ -63,7 +63,12 @@ def test_fractions_are_shares_and_trees_stay_green_while_fynbos_follows_the_rain
         assert fractions.min() >= 0 and np.allclose(fractions.sum(axis=0), 1, atol=1e-5)
     green = ENDMEMBERS.index("green_leaf")
     dense_trees = (landscape.classes == INVASIVE) & (landscape.tree_cover >= 0.6)
-    pure_fynbos = (landscape.classes == FYNBOS) & (landscape.tree_cover < 0.02) & (landscape.rock_cover == 0) & (landscape.veld_age > 3)
+    pure_fynbos = (
+        (landscape.classes == FYNBOS)
+        & (landscape.tree_cover < 0.02)
+        & (landscape.rock_cover == 0)
+        & (landscape.veld_age > 3)
+    )
     fynbos_swing = winter[green][pure_fynbos].mean() - summer[green][pure_fynbos].mean()
     trees_swing = winter[green][dense_trees].mean() - summer[green][dense_trees].mean()
     assert fynbos_swing > 0.1

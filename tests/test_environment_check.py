@@ -18,7 +18,17 @@ def test_table_has_every_row_with_status_and_fix(demo_ci, data_root):
     table = run_checks("ci", data_dir=data_root)
     assert list(table.columns) == ["check", "found", "status", "fix"]
     assert set(table["status"]) <= {"pass", "warn", "fail"}
-    for name in ("python", "xarray", "stackstac", "device", "data directory", "free space", "demo data", "STAC API (local)", "W&B mode"):
+    for name in (
+        "python",
+        "xarray",
+        "stackstac",
+        "device",
+        "data directory",
+        "free space",
+        "demo data",
+        "STAC API (local)",
+        "W&B mode",
+    ):
         assert name in set(table["check"]), name
     assert (table.loc[table["status"] != "pass", "fix"].str.len() > 0).all()
     stac = table.set_index("check").loc["STAC API (local)"]

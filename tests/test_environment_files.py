@@ -41,7 +41,9 @@ def _environment() -> tuple[dict[str, str], str]:
         if name in CONDA_ONLY:
             continue
         # conda's single '=' means "this version series": 0.10.* in pip terms.
-        spec = re.sub(r"^=(?!=)(.*)$", lambda m: "==" + m.group(1) if m.group(1).endswith("*") else "==" + m.group(1) + ".*", spec)
+        spec = re.sub(
+            r"^=(?!=)(.*)$", lambda m: "==" + m.group(1) if m.group(1).endswith("*") else "==" + m.group(1) + ".*", spec
+        )
         packages[_normalise(CONDA_TO_PYPI.get(name, name))] = str(Requirement(f"x{spec}").specifier)
     return packages, python
 

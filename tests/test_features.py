@@ -38,8 +38,12 @@ def test_percentiles_and_amplitude_agree_with_numpy_on_gap_filled_series(window)
     filled = fill_temporal_gaps(values, doy)
     red = bands.index("red")
     for q in (10, 50, 90):
-        np.testing.assert_allclose(feats[names.index(f"red_p{q}")], np.percentile(filled[:, red], q, axis=0), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(feats[names.index("red_amplitude")], feats[names.index("red_p90")] - feats[names.index("red_p10")], atol=1e-6)
+        np.testing.assert_allclose(
+            feats[names.index(f"red_p{q}")], np.percentile(filled[:, red], q, axis=0), rtol=1e-5, atol=1e-6
+        )
+    np.testing.assert_allclose(
+        feats[names.index("red_amplitude")], feats[names.index("red_p90")] - feats[names.index("red_p10")], atol=1e-6
+    )
 
 
 def test_ndvi_features_follow_the_cube_index(cube, window):
@@ -76,7 +80,9 @@ def test_lazy_cube_features_equal_the_in_memory_ones(cube, window):
     values, doy, bands = window
     lazy = cube_features(cube, chunks=32)
     assert hasattr(lazy.data, "dask")
-    np.testing.assert_allclose(lazy.isel(y=slice(0, 40), x=slice(0, 40)).values, pixel_features(values, doy, bands), rtol=1e-6)
+    np.testing.assert_allclose(
+        lazy.isel(y=slice(0, 40), x=slice(0, 40)).values, pixel_features(values, doy, bands), rtol=1e-6
+    )
 
 
 def test_missing_bands_and_wrong_shapes_give_clear_errors(window):

@@ -26,7 +26,9 @@ def test_notebook_is_paired_clean_and_parameterised(path):
     assert pair.exists(), f"{path.name} has no jupytext pair {pair.name}"
     ipynb, script = nbformat.read(path, as_version=4), jupytext.read(pair)
     strip = lambda cells: [(c.cell_type, c.source.strip()) for c in cells]  # noqa: E731
-    assert strip(ipynb.cells) == strip(script.cells), f"{path.name} and {pair.name} are out of sync: run `jupytext --sync {pair}`"
+    assert strip(ipynb.cells) == strip(script.cells), (
+        f"{path.name} and {pair.name} are out of sync: run `jupytext --sync {pair}`"
+    )
     assert all(not c.get("outputs") for c in ipynb.cells if c.cell_type == "code"), "commit notebooks without outputs"
     parameters = [c for c in ipynb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(parameters) == 1 and "profile" in parameters[0].source
@@ -56,4 +58,8 @@ def test_course_book_builds_and_renders(executed_notebooks):
     book = build_book("ci", log=lambda *a: None)
     assert len(book.pages) == len(discover_executed(executed))
     # every notebook with a plot output shows as many rendered plots as its outputs embed
-    _assert_book_ok(book, book.output_dir / "screenshots", {f"{p.name.removesuffix('.ipynb')}.html": p.n_plots for p in book.pages if p.n_plots})
+    _assert_book_ok(
+        book,
+        book.output_dir / "screenshots",
+        {f"{p.name.removesuffix('.ipynb')}.html": p.n_plots for p in book.pages if p.n_plots},
+    )

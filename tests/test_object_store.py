@@ -85,7 +85,11 @@ def test_no_process_left_behind_even_after_an_exception(tmp_path):
             raise RuntimeError("boom")
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert not running.running
-    leftovers = [p.info for p in psutil.process_iter(["pid", "cmdline"]) if p.info["cmdline"] and str(tmp_path / "weed") in " ".join(p.info["cmdline"])]
+    leftovers = [
+        p.info
+        for p in psutil.process_iter(["pid", "cmdline"])
+        if p.info["cmdline"] and str(tmp_path / "weed") in " ".join(p.info["cmdline"])
+    ]
     assert leftovers == []
 
 
@@ -104,7 +108,13 @@ def test_store_dies_with_a_killed_parent(tmp_path):
         "time.sleep(300)\n"
     )
     # TMPDIR: the killed parent cannot remove its working folder; keep that leftover inside pytest's tmp_path.
-    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=str(tmp_path), env={**os.environ, "TMPDIR": str(tmp_path)})
+    parent = subprocess.Popen(
+        [sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=str(tmp_path),
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
     try:
         pid = int(parent.stdout.readline())
         assert psutil.pid_exists(pid)

@@ -23,7 +23,10 @@ def test_runs_in_order_injects_profile_and_records_times(tmp_path):
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     _notebook(notebooks / "01_second.ipynb", "import os\nopen('order.txt', 'a').write('01')")
-    _notebook(notebooks / "00_first.ipynb", "import os\nopen('order.txt', 'a').write('00')\nassert profile == 'ci'\nimport numpy as np\nx = np.ones(50_000_000)")
+    _notebook(
+        notebooks / "00_first.ipynb",
+        "import os\nopen('order.txt', 'a').write('00')\nassert profile == 'ci'\nimport numpy as np\nx = np.ones(50_000_000)",
+    )
     _notebook(notebooks / "README_not_numbered.ipynb", "raise SystemExit(1)")
     assert [p.name for p in discover_notebooks(notebooks)] == ["00_first.ipynb", "01_second.ipynb"]
     summary = run_notebooks("ci", notebooks, tmp_path / "out", data_dir=str(tmp_path / "data"), log=lambda *_: None)
@@ -46,7 +49,12 @@ def test_stops_at_the_first_failure_naming_notebook_and_cell(tmp_path):
     with pytest.raises(NotebookFailed) as info:
         run_notebooks("ci", notebooks, tmp_path / "out", data_dir=str(tmp_path / "data"), log=lambda *_: None)
     message = str(info.value)
-    assert "01_broken.ipynb" in message and "cell 4 (counting from 1" in message and "`raise ValueError" in message and "ValueError: labels are in the wrong CRS" in message
+    assert (
+        "01_broken.ipynb" in message
+        and "cell 4 (counting from 1" in message
+        and "`raise ValueError" in message
+        and "ValueError: labels are in the wrong CRS" in message
+    )
     assert not (notebooks / "ran.txt").exists()
     written = json.loads((tmp_path / "out" / "ci" / SUMMARY_NAME).read_text())
     assert [n["status"] for n in written["notebooks"]] == ["ok", "failed"]
@@ -58,7 +66,21 @@ def test_cli_exit_codes(tmp_path, capsys):
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
     _notebook(notebooks / "00_broken.ipynb", "1/0")
-    assert main(["--profile", "ci", "--notebooks-dir", str(notebooks), "--output-dir", str(tmp_path / "o"), "--data-dir", str(tmp_path / "d")]) == 1
+    assert (
+        main(
+            [
+                "--profile",
+                "ci",
+                "--notebooks-dir",
+                str(notebooks),
+                "--output-dir",
+                str(tmp_path / "o"),
+                "--data-dir",
+                str(tmp_path / "d"),
+            ]
+        )
+        == 1
+    )
     assert "FAILED" in capsys.readouterr().err
     assert main(["--profile", "huge", "--notebooks-dir", str(notebooks)]) == 2
     assert "Unknown profile" in capsys.readouterr().err

@@ -24,8 +24,12 @@ def samples(cube, labels):
 def test_samples_keep_polygon_block_and_class(samples, labels):
     by_polygon = labels.set_index("polygon_id")
     assert set(samples["polygon_id"]) <= set(labels["polygon_id"])
-    np.testing.assert_array_equal(samples["class_id"].to_numpy(), by_polygon.loc[samples["polygon_id"], "class_id"].to_numpy())
-    np.testing.assert_array_equal(samples["block_id"].to_numpy(), by_polygon.loc[samples["polygon_id"], "block_id"].to_numpy())
+    np.testing.assert_array_equal(
+        samples["class_id"].to_numpy(), by_polygon.loc[samples["polygon_id"], "class_id"].to_numpy()
+    )
+    np.testing.assert_array_equal(
+        samples["block_id"].to_numpy(), by_polygon.loc[samples["polygon_id"], "block_id"].to_numpy()
+    )
     assert set(samples["class_id"]) == set(labels["class_id"])
 
 

@@ -28,7 +28,9 @@ def test_group_folds_never_share_a_group(samples, scheme):
 
 def test_random_folds_do_share_polygons(samples):
     groups = samples["polygon_id"].to_numpy()
-    shared = [len(set(groups[train]) & set(groups[test])) for train, test in make_cv("random", 5, seed=0).split(samples)]
+    shared = [
+        len(set(groups[train]) & set(groups[test])) for train, test in make_cv("random", 5, seed=0).split(samples)
+    ]
     assert min(shared) > 0
 
 
@@ -46,7 +48,9 @@ def test_a_class_with_too_few_samples_is_named(samples):
     rare = samples.groupby("class_id").head(10**6)
     rare = rare[(rare["class_id"] != 3) | (rare.index.isin(rare[rare["class_id"] == 3].index[:2]))]
     with pytest.raises(TooFewSamplesError, match=r"3 \(water\) has 2 sample\(s\), fewer than the 5 CV folds"):
-        compare_cv(RandomForestClassifier(n_estimators=5), rare, schemes=("random",), n_splits=5, class_names=CLASS_NAMES)
+        compare_cv(
+            RandomForestClassifier(n_estimators=5), rare, schemes=("random",), n_splits=5, class_names=CLASS_NAMES
+        )
 
 
 def test_a_class_in_a_single_block_is_refused(samples):

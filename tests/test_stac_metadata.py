@@ -15,7 +15,9 @@ from geoml_helpers.discover.stac_metadata import (
     reflectance_scaling,
 )
 
-ES_HARMONISED = "earth-search-v1_sentinel-2-l2a_item_S2A_13TDE_20231008_0_L2A.json"  # baseline 05.09, boa_offset_applied true
+ES_HARMONISED = (
+    "earth-search-v1_sentinel-2-l2a_item_S2A_13TDE_20231008_0_L2A.json"  # baseline 05.09, boa_offset_applied true
+)
 ES_OLD = "earth-search-v1_sentinel-2-l2a_item_S2A_13SCV_20200413_0_L2A.json"  # baseline 02.14, offset 0
 ES_C1 = "earth-search-v1_sentinel-2-c1-l2a_item_S2B_T20EPT_20250731T131905_L2A.json"  # c1: DNs keep the +1000 offset
 PC = "planetary-computer_sentinel-2-l2a_item_S2B_MSIL2A_20220612T182919_R027_T24XWR_20220613T123251.json"

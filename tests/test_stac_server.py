@@ -101,7 +101,11 @@ def test_cloud_filter_is_client_side_here_and_says_so(demo_ci, data_root):
 
 def test_cloud_filter_mode_follows_the_conformance_classes(real_stac_dir):
     # Earth Search's landing page declares these (stac-utils/pystac-client test cassettes).
-    earth_search = ["https://api.stacspec.org/v1.0.0/item-search", "https://api.stacspec.org/v1.0.0-rc.2/item-search#filter", "https://api.stacspec.org/v1.0.0/item-search#query"]
+    earth_search = [
+        "https://api.stacspec.org/v1.0.0/item-search",
+        "https://api.stacspec.org/v1.0.0-rc.2/item-search#filter",
+        "https://api.stacspec.org/v1.0.0/item-search#query",
+    ]
     assert supported_cloud_filter(earth_search) == "filter"
     assert supported_cloud_filter(earth_search[:1] + earth_search[2:]) == "query"
     assert supported_cloud_filter(earth_search[:1]) == "client"
@@ -122,14 +126,25 @@ def test_served_items_load_with_stackstac_and_odc_stac(stac_server, demo_ci):
     import stackstac
 
     items = _client(stac_server).search(collections=["sentinel-2-l2a"], max_items=2).item_collection()
-    stack = stackstac.stack(items, assets=["red", "swir16"], epsg=32734, resolution=10, bounds=demo_ci.bounds, dtype="float64", rescale=False, fill_value=np.nan)
+    stack = stackstac.stack(
+        items,
+        assets=["red", "swir16"],
+        epsg=32734,
+        resolution=10,
+        bounds=demo_ci.bounds,
+        dtype="float64",
+        rescale=False,
+        fill_value=np.nan,
+    )
     loaded = odc.stac.load(items, bands=["red", "swir16"], crs="EPSG:32734", resolution=10, chunks={}, anchor="edge")
     assert stack.shape[-2:] == (demo_ci.profile.size_px,) * 2
     with rasterio.open(items[0].assets["red"].href) as src:
         truth = src.read(1)
     first = items[0].id
     np.testing.assert_array_equal(stack.sel(band="red").isel(time=list(stack.id.values).index(first)).values, truth)
-    odc_red = loaded.red.sel(time=loaded.time[[str(t)[:10] == items[0].datetime.strftime("%Y-%m-%d") for t in loaded.time.values]]).values[0]
+    odc_red = loaded.red.sel(
+        time=loaded.time[[str(t)[:10] == items[0].datetime.strftime("%Y-%m-%d") for t in loaded.time.values]]
+    ).values[0]
     np.testing.assert_array_equal(odc_red, truth)
 
 
@@ -170,12 +185,18 @@ def test_server_dies_with_a_killed_kernel(demo_ci, data_root, tmp_path):
         "time.sleep(60)\n"
     )
     # TMPDIR: the killed kernel cannot remove the server's working folder; keep that leftover inside pytest's tmp_path.
-    kernel = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp_path)})
+    kernel = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(tmp_path)}
+    )
     server_pid = int(kernel.stdout.readline())
     assert psutil.pid_exists(server_pid)
     kernel.send_signal(signal.SIGKILL)  # no atexit handler runs
     kernel.wait(timeout=10)
     deadline = time.time() + 10
-    while time.time() < deadline and psutil.pid_exists(server_pid) and psutil.Process(server_pid).status() != psutil.STATUS_ZOMBIE:
+    while (
+        time.time() < deadline
+        and psutil.pid_exists(server_pid)
+        and psutil.Process(server_pid).status() != psutil.STATUS_ZOMBIE
+    ):
         time.sleep(0.1)
     assert not psutil.pid_exists(server_pid) or psutil.Process(server_pid).status() == psutil.STATUS_ZOMBIE

@@ -61,7 +61,9 @@ def test_clearest_item_has_fewest_clouds(demo_ci):
 
 
 def test_chip_shapes_dtypes_and_date(delivered, fast, scene):
-    sampler = split_random_sampler(delivered, scene["blocks"], "train", size=CHIP, length=4, generator=torch.Generator().manual_seed(1))
+    sampler = split_random_sampler(
+        delivered, scene["blocks"], "train", size=CHIP, length=4, generator=torch.Generator().manual_seed(1)
+    )
     for query in sampler:
         for dataset in (delivered, fast):
             sample = dataset[query]
@@ -125,8 +127,12 @@ def test_no_chip_crosses_splits(delivered, scene, split):
     blocks = scene["blocks"]
     own = split_regions(blocks, split)
     others = blocks[blocks.split != split]
-    random_chips = split_random_sampler(delivered, blocks, split, size=CHIP, length=200, generator=torch.Generator().manual_seed(0))
-    grid_chips = split_grid_sampler(delivered, blocks, split, size=CHIP, stride=20)  # 20 does not tile 48 px blocks: lowered
+    random_chips = split_random_sampler(
+        delivered, blocks, split, size=CHIP, length=200, generator=torch.Generator().manual_seed(0)
+    )
+    grid_chips = split_grid_sampler(
+        delivered, blocks, split, size=CHIP, stride=20
+    )  # 20 does not tile 48 px blocks: lowered
     from shapely.geometry import box
 
     for query in [*random_chips, *grid_chips]:
@@ -138,12 +144,16 @@ def test_no_chip_crosses_splits(delivered, scene, split):
 
 
 def test_block_aligned_sampler_snaps_to_tiles(fast, scene):
-    sampler = BlockAlignedRandomSampler(fast, size=CHIP, align=16, length=50, regions=split_regions(scene["blocks"], "train"), seed=3)
+    sampler = BlockAlignedRandomSampler(
+        fast, size=CHIP, align=16, length=50, regions=split_regions(scene["blocks"], "train"), seed=3
+    )
     x, y, _ = fast.bounds
     for query in sampler:
         assert round((query[0].start - x.start) / 10) % 16 == 0
         assert round((y.stop - query[1].stop) / 10) % 16 == 0
-        assert chip_inside_regions([query[0].start, query[0].stop, 10, query[1].start, query[1].stop], split_regions(scene["blocks"], "train"))
+        assert chip_inside_regions(
+            [query[0].start, query[0].stop, 10, query[1].start, query[1].stop], split_regions(scene["blocks"], "train")
+        )
 
 
 def test_chip_larger_than_the_blocks_is_a_clear_error(delivered, scene):

@@ -42,14 +42,24 @@ class Record(pl.Callback):
 def _setup(data_root):
     seed_everything(0)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    dm = DemoSegmentationDataModule("ci", data_dir=data_root, chip_size=32, batch_size=8, train_chips=16, eval_stride=32, seed=0)
+    dm = DemoSegmentationDataModule(
+        "ci", data_dir=data_root, chip_size=32, batch_size=8, train_chips=16, eval_stride=32, seed=0
+    )
     task = make_segmentation_task(in_channels=11, num_classes=7)
     return dm, task
 
 
 def test_interrupted_training_resumes_from_last_checkpoint(demo_ci, data_root):
     dm, task = _setup(data_root)
-    trainer, folder = make_trainer("ci", "resume-test", max_epochs=2, data_dir=data_root, callbacks=[StopAtEpoch(1)], enable_progress_bar=False, log_every_n_steps=1)
+    trainer, folder = make_trainer(
+        "ci",
+        "resume-test",
+        max_epochs=2,
+        data_dir=data_root,
+        callbacks=[StopAtEpoch(1)],
+        enable_progress_bar=False,
+        log_every_n_steps=1,
+    )
     with pytest.raises(Interrupt):
         fit(trainer, task, dm, folder)
     ckpt = last_checkpoint(folder)
@@ -60,7 +70,15 @@ def test_interrupted_training_resumes_from_last_checkpoint(demo_ci, data_root):
 
     dm2, task2 = _setup(data_root)
     record = Record()
-    trainer2, folder2 = make_trainer("ci", "resume-test", max_epochs=2, data_dir=data_root, callbacks=[record], enable_progress_bar=False, log_every_n_steps=1)
+    trainer2, folder2 = make_trainer(
+        "ci",
+        "resume-test",
+        max_epochs=2,
+        data_dir=data_root,
+        callbacks=[record],
+        enable_progress_bar=False,
+        log_every_n_steps=1,
+    )
     resumed_from = fit(trainer2, task2, dm2, folder2)
     assert resumed_from == ckpt
     assert record.start_step == 2 and record.adam_steps == 2.0  # optimiser state came back too
@@ -75,6 +93,14 @@ def test_interrupted_training_resumes_from_last_checkpoint(demo_ci, data_root):
 
 def test_fresh_start_when_asked(demo_ci, data_root):
     dm, task = _setup(data_root)
-    trainer, folder = make_trainer("ci", "fresh-test", max_epochs=1, data_dir=data_root, logger=False, enable_progress_bar=False, limit_val_batches=1)
+    trainer, folder = make_trainer(
+        "ci",
+        "fresh-test",
+        max_epochs=1,
+        data_dir=data_root,
+        logger=False,
+        enable_progress_bar=False,
+        limit_val_batches=1,
+    )
     assert fit(trainer, task, dm, folder, resume=False) is None
     assert last_checkpoint(folder) is not None and trainer.global_step == 2

@@ -184,11 +184,17 @@ def run_notebooks(
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     notebooks = discover_notebooks(notebooks_dir, only)
     if not notebooks:
-        raise GeomlError(f"No notebooks named NN_topic.ipynb in {notebooks_dir}" + (f" matching {list(only)}" if only else "") + ".")
+        raise GeomlError(
+            f"No notebooks named NN_topic.ipynb in {notebooks_dir}" + (f" matching {list(only)}" if only else "") + "."
+        )
     summary = RunSummary(
         profile=prof.name,
         started=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        machine={"cpus": os.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1), "python": sys.version.split()[0]},
+        machine={
+            "cpus": os.cpu_count(),
+            "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
+            "python": sys.version.split()[0],
+        },
     )
     summary_path = output_dir / SUMMARY_NAME
     run_started = time.perf_counter()
@@ -209,7 +215,12 @@ def run_notebooks(
                     request_save_on_cell_execute=False,
                 )
             except papermill.PapermillExecutionError as exc:
-                error = {"cell_index": exc.cell_index, "execution_count": exc.exec_count, "ename": exc.ename, "evalue": exc.evalue}
+                error = {
+                    "cell_index": exc.cell_index,
+                    "execution_count": exc.exec_count,
+                    "ename": exc.ename,
+                    "evalue": exc.evalue,
+                }
                 error.update(_source_cell(target))
             except Exception as exc:  # kernel died, notebook unreadable, ...
                 error = {"cell_index": None, "execution_count": None, "ename": type(exc).__name__, "evalue": str(exc)}
@@ -240,7 +251,9 @@ def run_notebooks(
 
 def main(argv: list[str] | None = None) -> int:
     """``geoml-run-notebooks``: returns 0 when every notebook ran, 1 on a failure, 2 on bad input."""
-    parser = argparse.ArgumentParser(prog="geoml-run-notebooks", description="Execute the course notebooks with papermill.")
+    parser = argparse.ArgumentParser(
+        prog="geoml-run-notebooks", description="Execute the course notebooks with papermill."
+    )
     parser.add_argument("--profile", default="ci", help=f"one of {', '.join(PROFILE_NAMES)}")
     parser.add_argument("--only", nargs="*", help="notebook prefixes or names to run, e.g. 00 03")
     parser.add_argument("--notebooks-dir", type=Path, default=None)

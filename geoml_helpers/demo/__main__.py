@@ -15,7 +15,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="geoml-demo", description="Build the synthetic geoml demo world.")
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="build one or more profiles (skips complete ones unless --force)")
-    build.add_argument("--profile", action="append", help=f"one of {', '.join(PROFILE_NAMES)}; repeat for several (default: ci)")
+    build.add_argument(
+        "--profile", action="append", help=f"one of {', '.join(PROFILE_NAMES)}; repeat for several (default: ci)"
+    )
     build.add_argument("--data-dir", default=None, help="data folder (default: $GEOML_DATA_DIR or <repo>/data)")
     build.add_argument("--seed", type=int, default=DEFAULT_SEED)
     build.add_argument("--force", action="store_true", help="rebuild even if a complete build exists")

@@ -97,10 +97,19 @@ class DemoData:
 
     labels_path = property(lambda self: self.root / "labels" / "labels.parquet", doc="GeoParquet label polygons.")
     labels_fgb_path = property(lambda self: self.root / "labels" / "labels.fgb", doc="FlatGeobuf copy of the labels.")
-    blocks_path = property(lambda self: self.root / "labels" / "blocks.parquet", doc="GeoParquet spatial blocks with their split.")
-    truth_path = property(lambda self: self.root / "truth" / "landcover.tif", doc="Wall-to-wall true land cover (a COG); real projects never have this.")
-    hyperspectral_cog_path = property(lambda self: self.root / "hyperspectral" / "enmap_like_l2a.tif", doc="EnMAP-like cube as a COG.")
-    hyperspectral_zarr_path = property(lambda self: self.root / "hyperspectral" / "enmap_like_l2a.zarr", doc="EnMAP-like cube as zarr.")
+    blocks_path = property(
+        lambda self: self.root / "labels" / "blocks.parquet", doc="GeoParquet spatial blocks with their split."
+    )
+    truth_path = property(
+        lambda self: self.root / "truth" / "landcover.tif",
+        doc="Wall-to-wall true land cover (a COG); real projects never have this.",
+    )
+    hyperspectral_cog_path = property(
+        lambda self: self.root / "hyperspectral" / "enmap_like_l2a.tif", doc="EnMAP-like cube as a COG."
+    )
+    hyperspectral_zarr_path = property(
+        lambda self: self.root / "hyperspectral" / "enmap_like_l2a.zarr", doc="EnMAP-like cube as zarr."
+    )
 
     @property
     def fingerprint(self) -> str:
@@ -154,7 +163,9 @@ def _marker(root: Path) -> dict | None:
         return None
 
 
-def open_demo_data(profile: str = "ci", root: str | os.PathLike[str] | None = None, seed: int = DEFAULT_SEED) -> DemoData:
+def open_demo_data(
+    profile: str = "ci", root: str | os.PathLike[str] | None = None, seed: int = DEFAULT_SEED
+) -> DemoData:
     """Open an already built profile.
 
     Raises
@@ -175,7 +186,11 @@ def open_demo_data(profile: str = "ci", root: str | os.PathLike[str] | None = No
     marker = _marker(folder)
     fix = f"Build it with `python -m geoml_helpers.demo build --profile {prof.name}` (or call ensure_demo_data)."
     if marker is None:
-        state = "is missing" if not folder.exists() else "has no completion marker (a build was interrupted or is still running)"
+        state = (
+            "is missing"
+            if not folder.exists()
+            else "has no completion marker (a build was interrupted or is still running)"
+        )
         raise IncompleteDataError(f"Demo data for profile {prof.name!r} at {folder} {state}. {fix}")
     if marker.get("format_version") != FORMAT_VERSION or marker.get("seed") != seed:
         raise IncompleteDataError(
@@ -185,7 +200,9 @@ def open_demo_data(profile: str = "ci", root: str | os.PathLike[str] | None = No
     return DemoData(folder, prof, seed)
 
 
-def ensure_demo_data(profile: str = "ci", root: str | os.PathLike[str] | None = None, seed: int = DEFAULT_SEED, progress: bool = True) -> DemoData:
+def ensure_demo_data(
+    profile: str = "ci", root: str | os.PathLike[str] | None = None, seed: int = DEFAULT_SEED, progress: bool = True
+) -> DemoData:
     """Open a profile's demo data, building it first if it is missing or incomplete.
 
     Examples
@@ -338,8 +355,24 @@ def _build_into(folder: Path, prof: DemoProfile, seed: int, progress: bool) -> N
                 scales=[0.0001],
                 offsets=[-0.1],
             )
-        write_cog(folder / asset_dir / "scl.tif", scene.scl, transform=transform @ Affine.scale(2), crs=crs, nodata=0, overview_resampling="nearest", band_names=["scl"])
-        write_cog(folder / asset_dir / "visual.tif", scene.visual, transform=transform, crs=crs, nodata=0, photometric="RGB", band_names=["red", "green", "blue"])
+        write_cog(
+            folder / asset_dir / "scl.tif",
+            scene.scl,
+            transform=transform @ Affine.scale(2),
+            crs=crs,
+            nodata=0,
+            overview_resampling="nearest",
+            band_names=["scl"],
+        )
+        write_cog(
+            folder / asset_dir / "visual.tif",
+            scene.visual,
+            transform=transform,
+            crs=crs,
+            nodata=0,
+            photometric="RGB",
+            band_names=["red", "green", "blue"],
+        )
         items.append(s2_item_document(acq, bounds, prof.size_px, scl_percentages(scene.scl), asset_dir))
 
     stac_dir = folder / "stac" / S2_COLLECTION_ID
@@ -352,7 +385,9 @@ def _build_into(folder: Path, prof: DemoProfile, seed: int, progress: bool) -> N
     _build_hyperspectral(folder, landscape, prof, seed, transform, crs, bounds)
 
 
-def _build_hyperspectral(folder: Path, landscape, prof: DemoProfile, seed: int, transform: Affine, crs: str, bounds) -> None:
+def _build_hyperspectral(
+    folder: Path, landscape, prof: DemoProfile, seed: int, transform: Affine, crs: str, bounds
+) -> None:
     import rioxarray  # noqa: F401  (registers the .rio accessor)
     import xarray as xr
 
@@ -360,7 +395,16 @@ def _build_hyperspectral(folder: Path, landscape, prof: DemoProfile, seed: int, 
     wl = wavelengths_nm(prof.hyperspectral_bands)
     hs_transform = transform @ Affine.scale(RESOLUTION_M // 10)
     dn = np.round(cube / 0.0001).astype(np.int16)
-    write_cog(folder / "hyperspectral" / "enmap_like_l2a.tif", dn, transform=hs_transform, crs=crs, nodata=-9999, band_names=[f"{w:.1f} nm" for w in wl], scales=[0.0001] * len(wl), blocksize=128)
+    write_cog(
+        folder / "hyperspectral" / "enmap_like_l2a.tif",
+        dn,
+        transform=hs_transform,
+        crs=crs,
+        nodata=-9999,
+        band_names=[f"{w:.1f} nm" for w in wl],
+        scales=[0.0001] * len(wl),
+        blocksize=128,
+    )
 
     n = cube.shape[1]
     x = hs_transform.c + (np.arange(n) + 0.5) * hs_transform.a
@@ -372,7 +416,13 @@ def _build_hyperspectral(folder: Path, landscape, prof: DemoProfile, seed: int, 
     )
     data = data.rio.write_crs(crs)
     chunk = min(64, n)
-    data.to_zarr(folder / "hyperspectral" / "enmap_like_l2a.zarr", mode="w", consolidated=True, zarr_format=2, encoding={"reflectance": {"chunks": (len(wl), chunk, chunk)}})
+    data.to_zarr(
+        folder / "hyperspectral" / "enmap_like_l2a.zarr",
+        mode="w",
+        consolidated=True,
+        zarr_format=2,
+        encoding={"reflectance": {"chunks": (len(wl), chunk, chunk)}},
+    )
 
     collection, item = hyperspectral_documents(bounds, wl, n, f"{ACQUISITION_DATE:%Y-%m-%d}T08:50:00Z")
     hs_dir = folder / "stac" / HYPERSPECTRAL_COLLECTION_ID

@@ -73,5 +73,6 @@ def demo_class_table():
     from geoml_helpers.core.classes import ClassTable
 
     return ClassTable.from_records(
-        {"code": c, "name": CLASS_NAMES[c], "label": CLASS_LABELS[c], "colour": CLASS_COLORS[c]} for c in sorted(CLASS_NAMES)
+        {"code": c, "name": CLASS_NAMES[c], "label": CLASS_LABELS[c], "colour": CLASS_COLORS[c]}
+        for c in sorted(CLASS_NAMES)
     )

@@ -44,7 +44,11 @@ def water_vapour_transmission(wl_nm: np.ndarray) -> np.ndarray:
     >>> bool(water_vapour_transmission(np.array([1900.0]))[0] < 0.2)
     True
     """
-    absorption = 0.9 * np.exp(-(((wl_nm - 1400.0) / 40.0) ** 2)) + 0.95 * np.exp(-(((wl_nm - 1890.0) / 60.0) ** 2)) + 0.3 * np.exp(-(((wl_nm - 1130.0) / 25.0) ** 2))
+    absorption = (
+        0.9 * np.exp(-(((wl_nm - 1400.0) / 40.0) ** 2))
+        + 0.95 * np.exp(-(((wl_nm - 1890.0) / 60.0) ** 2))
+        + 0.3 * np.exp(-(((wl_nm - 1130.0) / 25.0) ** 2))
+    )
     return np.clip(1.0 - absorption, 0.02, 1.0)
 
 

@@ -26,7 +26,14 @@ from geoml_helpers.demo.classes import CLASS_NAMES
 SPLIT_SHARES: dict[str, float] = {"train": 0.6, "val": 0.2, "test": 0.2}
 
 
-def make_blocks(size_px: int, block_px: int, transform: Affine, seed: int, crs: str = "EPSG:32734", classes: np.ndarray | None = None):
+def make_blocks(
+    size_px: int,
+    block_px: int,
+    transform: Affine,
+    seed: int,
+    crs: str = "EPSG:32734",
+    classes: np.ndarray | None = None,
+):
     """Square spatial blocks with a split column.
 
     When ``classes`` is given, the split is redrawn (deterministically) until
@@ -63,7 +70,12 @@ def make_blocks(size_px: int, block_px: int, transform: Affine, seed: int, crs: 
             break
     split = best_split
     return gpd.GeoDataFrame(
-        {"block_id": np.arange(n * n, dtype=np.int32), "row": rows.astype(np.int32), "col": cols.astype(np.int32), "split": split.astype(str)},
+        {
+            "block_id": np.arange(n * n, dtype=np.int32),
+            "row": rows.astype(np.int32),
+            "col": cols.astype(np.int32),
+            "split": split.astype(str),
+        },
         geometry=geoms,
         crs=crs,
     )
@@ -84,7 +96,9 @@ def _classes_covered(classes: np.ndarray, block_px: int, split: np.ndarray, n: i
     return covered
 
 
-def make_label_polygons(classes: np.ndarray, blocks, block_px: int, polygons_per_block: int, transform: Affine, seed: int):
+def make_label_polygons(
+    classes: np.ndarray, blocks, block_px: int, polygons_per_block: int, transform: Affine, seed: int
+):
     """Digitise label polygons inside homogeneous patches, within single blocks.
 
     Rare classes are favoured so that every class gets training data.
@@ -131,16 +145,32 @@ def make_label_polygons(classes: np.ndarray, blocks, block_px: int, polygons_per
             labelled, count = ndimage.label(mask)
             if count == 0:
                 continue
-            keep = labelled == labelled[cy, cx] if labelled[cy, cx] else labelled == (np.bincount(labelled.ravel())[1:].argmax() + 1)
+            keep = (
+                labelled == labelled[cy, cx]
+                if labelled[cy, cx]
+                else labelled == (np.bincount(labelled.ravel())[1:].argmax() + 1)
+            )
             if keep.sum() < 8:
                 continue
             used |= ndimage.binary_dilation(keep, iterations=2)
             block_transform = transform @ Affine.translation(c0, r0)
-            shapes = [shapely_shape(geom) for geom, value in features.shapes(keep.astype(np.uint8), mask=keep, transform=block_transform) if value == 1]
+            shapes = [
+                shapely_shape(geom)
+                for geom, value in features.shapes(keep.astype(np.uint8), mask=keep, transform=block_transform)
+                if value == 1
+            ]
             polygon = max(shapes, key=lambda g: g.area).simplify(5.0, preserve_topology=True)
             if not polygon.is_valid or polygon.is_empty:
                 continue
-            records.append({"class_id": class_id, "class_name": CLASS_NAMES[class_id], "block_id": int(block.block_id), "split": block.split, "geometry": polygon})
+            records.append(
+                {
+                    "class_id": class_id,
+                    "class_name": CLASS_NAMES[class_id],
+                    "block_id": int(block.block_id),
+                    "split": block.split,
+                    "geometry": polygon,
+                }
+            )
     labels = gpd.GeoDataFrame(records, geometry="geometry", crs=blocks.crs)
     labels.insert(0, "polygon_id", np.arange(len(labels), dtype=np.int32))
     labels["class_id"] = labels["class_id"].astype(np.int32)

@@ -56,7 +56,9 @@ def stand_cover(uniform: np.ndarray, invaded: np.ndarray) -> np.ndarray:
     return np.where(invaded, invaded_cover, scattered_cover).astype(np.float32)
 
 
-def tree_cover_across_edges(stand: np.ndarray, distance_inside_px: np.ndarray, distance_outside_px: np.ndarray, inside: np.ndarray) -> np.ndarray:
+def tree_cover_across_edges(
+    stand: np.ndarray, distance_inside_px: np.ndarray, distance_outside_px: np.ndarray, inside: np.ndarray
+) -> np.ndarray:
     """Alien canopy cover near the edges of invaded stands.
 
     Inside a stand the cover rises from the mapping threshold at the edge to the
@@ -71,7 +73,9 @@ def tree_cover_across_edges(stand: np.ndarray, distance_inside_px: np.ndarray, d
     >>> tree_cover_across_edges(np.array([0.0, 0.0]), d, d, np.array([False, False])).astype(float).round(2).tolist()
     [0.2, 0.0]
     """
-    rise = INVASIVE_COVER_THRESHOLD + (np.maximum(stand, INVASIVE_COVER_THRESHOLD) - INVASIVE_COVER_THRESHOLD) * (1.0 - np.exp(-(distance_inside_px - 0.5) / 6.0))
+    rise = INVASIVE_COVER_THRESHOLD + (np.maximum(stand, INVASIVE_COVER_THRESHOLD) - INVASIVE_COVER_THRESHOLD) * (
+        1.0 - np.exp(-(distance_inside_px - 0.5) / 6.0)
+    )
     front = 0.9 * INVASIVE_COVER_THRESHOLD * np.exp(-(distance_outside_px - 0.5) / 4.0)
     return np.where(inside, rise, np.maximum(front, stand)).astype(np.float32)
 
@@ -230,7 +234,9 @@ def make_landscape(size_px: int, seed: int) -> Landscape:
 
     # Terrain: a mountain block to the south-east rising from a valley floor in the north-west.
     ridge = 0.55 * (0.6 * xx + 0.4 * yy)
-    elevation = ridge + 0.30 * smooth_noise(rng, shape, 18 * scale**0.5) + 0.15 * smooth_noise(rng, shape, 6 * scale**0.5)
+    elevation = (
+        ridge + 0.30 * smooth_noise(rng, shape, 18 * scale**0.5) + 0.15 * smooth_noise(rng, shape, 6 * scale**0.5)
+    )
     elevation = (elevation - elevation.min()) / (elevation.max() - elevation.min())
     elevation = elevation.astype(np.float32)
 
@@ -246,7 +252,9 @@ def make_landscape(size_px: int, seed: int) -> Landscape:
     # Narrow unfarmed margins between parcels (roads, hedges) keep fields distinct.
     margins = ndimage.morphological_gradient(field_id, size=2) > 0
     classes[farmed & ~margins] = CULTIVATED
-    crop_type = rng.choice([CROP_VINEYARD, CROP_CEREAL, CROP_FALLOW], size=n_fields, p=[0.45, 0.40, 0.15]).astype(np.int8)
+    crop_type = rng.choice([CROP_VINEYARD, CROP_CEREAL, CROP_FALLOW], size=n_fields, p=[0.45, 0.40, 0.15]).astype(
+        np.int8
+    )
     sowing_shift = rng.normal(0.0, 12.0, size=n_fields).astype(np.float32)
 
     # Town: a compact blob on the valley floor with a street grid.
@@ -269,12 +277,16 @@ def make_landscape(size_px: int, seed: int) -> Landscape:
 
     # A dam in the valley: the lowest basin of a smoothed copy of the terrain.
     basin = ndimage.gaussian_filter(elevation, 6 * scale**0.5)
-    basin_centre = np.unravel_index(np.argmin(np.where((xx > 0.18) & (xx < 0.45) & (yy > 0.45) & (yy < 0.8), basin, np.inf)), shape)
+    basin_centre = np.unravel_index(
+        np.argmin(np.where((xx > 0.18) & (xx < 0.45) & (yy > 0.45) & (yy < 0.8), basin, np.inf)), shape
+    )
     dam_radius = 0.08 + 0.02 * rng.random()
     dam_shape = np.hypot(yy - yy[basin_centre], xx - xx[basin_centre]) - 0.04 * smooth_noise(rng, shape, 3 * scale**0.5)
     water = dam_shape < dam_radius
     # A river leaving the dam towards the edge, a few pixels wide.
-    river_path = np.abs(yy - (yy[basin_centre] + 0.25 * (xx - xx[basin_centre]) + 0.03 * np.sin(xx * 25))) < (1.6 / size_px)
+    river_path = np.abs(yy - (yy[basin_centre] + 0.25 * (xx - xx[basin_centre]) + 0.03 * np.sin(xx * 25))) < (
+        1.6 / size_px
+    )
     water |= river_path & (xx > xx[basin_centre]) & (elevation < np.quantile(elevation, 0.6))
     classes[water] = WATER
 
@@ -300,7 +312,9 @@ def make_landscape(size_px: int, seed: int) -> Landscape:
     # Alien canopy cover: dense plantations; wattle stands thinning out at their edges into an invasion front.
     invaded = classes == INVASIVE
     stands = stand_cover(rng.random(1024, dtype=np.float32)[_patches(rng, shape, 25 * scale**0.5, 1024)], invaded)
-    cover = tree_cover_across_edges(stands, ndimage.distance_transform_edt(invaded), ndimage.distance_transform_edt(~invaded), invaded)
+    cover = tree_cover_across_edges(
+        stands, ndimage.distance_transform_edt(invaded), ndimage.distance_transform_edt(~invaded), invaded
+    )
     cover[invaded & plantation] = 0.8
     cover[~invaded & (classes != FYNBOS)] = 0.0
     rock_cover = np.where((classes == FYNBOS) | (classes == INVASIVE) | (classes == BARE), rock_cover, 0.0)
@@ -310,7 +324,9 @@ def make_landscape(size_px: int, seed: int) -> Landscape:
 
     missing = set(CLASS_NAMES) - set(np.unique(classes).tolist())
     if missing:
-        raise RuntimeError(f"Landscape of size {size_px} with seed {seed} lacks classes {sorted(missing)}; try another seed.")
+        raise RuntimeError(
+            f"Landscape of size {size_px} with seed {seed} lacks classes {sorted(missing)}; try another seed."
+        )
     return Landscape(classes, elevation, field_id, crop_type, sowing_shift, vigour, cover, veld_age, rock_cover)
 
 
@@ -338,7 +354,9 @@ def _despeckle(classes: np.ndarray) -> np.ndarray:
     return out
 
 
-def hillshade(elevation: np.ndarray, sun_azimuth_deg: float, sun_elevation_deg: float, relief_m: float = 900.0) -> np.ndarray:
+def hillshade(
+    elevation: np.ndarray, sun_azimuth_deg: float, sun_elevation_deg: float, relief_m: float = 900.0
+) -> np.ndarray:
     """Lambertian illumination factor of the terrain for one sun position.
 
     Parameters

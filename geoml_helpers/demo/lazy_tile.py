@@ -58,7 +58,9 @@ FIELD_PX: int = 24
 def _hash_uniform(seed: int, salt: int, iy: np.ndarray, ix: np.ndarray) -> np.ndarray:
     """Deterministic uniform values in ``[0, 1)`` from integer lattice coordinates (a SplitMix64-style hash)."""
     with np.errstate(over="ignore"):
-        h = (iy.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ (ix.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F))
+        h = (iy.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ (
+            ix.astype(np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F)
+        )
         h ^= np.uint64((seed * 1_000_003 + salt * 7919) & 0xFFFFFFFFFFFFFFFF)
         h ^= h >> np.uint64(30)
         h *= np.uint64(0xBF58476D1CE4E5B9)
@@ -105,6 +107,7 @@ def tile_landscape(y0: int, x0: int, height: int, width: int, seed: int) -> Land
     >>> scene.classes.shape, scene.classes.dtype
     ((256, 256), dtype('uint8'))
     """
+
     def noise(cell: float, salt: int) -> np.ndarray:
         return lattice_noise(y0, x0, height, width, cell, seed, salt)
 
@@ -120,7 +123,9 @@ def tile_landscape(y0: int, x0: int, height: int, width: int, seed: int) -> Land
     farmed_draw = _hash_uniform(seed, 5, uy[:, None], ux[None, :]).ravel()
     crop_draw = _hash_uniform(seed, 6, uy[:, None], ux[None, :]).ravel()
     shift_draw = _hash_uniform(seed, 7, uy[:, None], ux[None, :]).ravel()
-    margin = (((y0 + np.arange(height)) % FIELD_PX) == 0)[:, None] | (((x0 + np.arange(width)) % FIELD_PX) == 0)[None, :]
+    margin = (((y0 + np.arange(height)) % FIELD_PX) == 0)[:, None] | (((x0 + np.arange(width)) % FIELD_PX) == 0)[
+        None, :
+    ]
     lowland = elevation < 0.42
     classes[lowland & (farmed_draw[field_key] < 0.75) & ~margin] = CULTIVATED
     crop_type = np.select([crop_draw < 0.45, crop_draw < 0.85], [0, 1], 2).astype(np.int8)
@@ -263,4 +268,9 @@ def tile_truth(size_px: int = TILE_SIZE_PX, chunk_px: int = 512, seed: int = 0):
         (y0, y1), (x0, x1) = block_info[None]["array-location"]
         return tile_landscape(y0, x0, y1 - y0, x1 - x0, seed).classes
 
-    return da.map_blocks(block, chunks=da.core.normalize_chunks((chunk_px, chunk_px), (size_px, size_px)), dtype=np.uint8, meta=np.empty((0, 0), np.uint8))
+    return da.map_blocks(
+        block,
+        chunks=da.core.normalize_chunks((chunk_px, chunk_px), (size_px, size_px)),
+        dtype=np.uint8,
+        meta=np.empty((0, 0), np.uint8),
+    )

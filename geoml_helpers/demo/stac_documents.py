@@ -60,8 +60,12 @@ def footprint_lonlat(bounds_utm: Sequence[float], epsg: int = EPSG, densify: int
     xmin, ymin, xmax, ymax = bounds_utm
     to_lonlat = Transformer.from_crs(epsg, 4326, always_xy=True)
     t = np.linspace(0, 1, densify + 1)[:-1]
-    xs = np.concatenate([xmin + (xmax - xmin) * t, np.full_like(t, xmax), xmax - (xmax - xmin) * t, np.full_like(t, xmin)])
-    ys = np.concatenate([np.full_like(t, ymax), ymax - (ymax - ymin) * t, np.full_like(t, ymin), ymin + (ymax - ymin) * t])
+    xs = np.concatenate(
+        [xmin + (xmax - xmin) * t, np.full_like(t, xmax), xmax - (xmax - xmin) * t, np.full_like(t, xmin)]
+    )
+    ys = np.concatenate(
+        [np.full_like(t, ymax), ymax - (ymax - ymin) * t, np.full_like(t, ymin), ymin + (ymax - ymin) * t]
+    )
     lon, lat = to_lonlat.transform(xs, ys)
     ring = [[round(float(x), 9), round(float(y), 9)] for x, y in zip(lon, lat)]
     ring.append(ring[0])
@@ -69,7 +73,9 @@ def footprint_lonlat(bounds_utm: Sequence[float], epsg: int = EPSG, densify: int
     return {"type": "Polygon", "coordinates": [ring]}, bbox
 
 
-def s2_item_document(acq: Acquisition, bounds_utm: Sequence[float], size_px: int, properties_from_scl: dict, asset_dir: str) -> dict:
+def s2_item_document(
+    acq: Acquisition, bounds_utm: Sequence[float], size_px: int, properties_from_scl: dict, asset_dir: str
+) -> dict:
     """The STAC Item of one acquisition, with Earth Search v1's properties and extensions."""
     xmin, _ymin, _xmax, ymax = bounds_utm
     geometry, bbox = footprint_lonlat(bounds_utm)
@@ -84,7 +90,16 @@ def s2_item_document(acq: Acquisition, bounds_utm: Sequence[float], size_px: int
             "gsd": band.resolution_m,
             "proj:shape": [n, n],
             "proj:transform": [band.resolution_m, 0, xmin, 0, -band.resolution_m, ymax],
-            "raster:bands": [{"nodata": 0, "data_type": "uint16", "bits_per_sample": 15, "spatial_resolution": band.resolution_m, "scale": 0.0001, "offset": -0.1}],
+            "raster:bands": [
+                {
+                    "nodata": 0,
+                    "data_type": "uint16",
+                    "bits_per_sample": 15,
+                    "spatial_resolution": band.resolution_m,
+                    "scale": 0.0001,
+                    "offset": -0.1,
+                }
+            ],
             "roles": ["data", "reflectance"],
         }
     assets["scl"] = {
@@ -140,7 +155,14 @@ def s2_item_document(acq: Acquisition, bounds_utm: Sequence[float], size_px: int
         "geometry": geometry,
         "bbox": bbox,
         "properties": properties,
-        "links": [{"rel": "collection", "href": "./collection.json", "type": "application/json", "title": "Sentinel-2 Level-2A (geoml synthetic demo)"}],
+        "links": [
+            {
+                "rel": "collection",
+                "href": "./collection.json",
+                "type": "application/json",
+                "title": "Sentinel-2 Level-2A (geoml synthetic demo)",
+            }
+        ],
         "assets": assets,
         "collection": S2_COLLECTION_ID,
     }
@@ -155,10 +177,24 @@ def s2_collection_document(bbox: Sequence[float], start: str, end: str) -> dict:
             "type": COG_TYPE,
             "eo:bands": [_eo_band(band)],
             "gsd": band.resolution_m,
-            "raster:bands": [{"nodata": 0, "data_type": "uint16", "bits_per_sample": 15, "spatial_resolution": band.resolution_m, "scale": 0.0001, "offset": -0.1}],
+            "raster:bands": [
+                {
+                    "nodata": 0,
+                    "data_type": "uint16",
+                    "bits_per_sample": 15,
+                    "spatial_resolution": band.resolution_m,
+                    "scale": 0.0001,
+                    "offset": -0.1,
+                }
+            ],
             "roles": ["data", "reflectance"],
         }
-    item_assets["scl"] = {"title": "Scene classification map (SCL)", "type": COG_TYPE, "raster:bands": [{"nodata": 0, "data_type": "uint8", "spatial_resolution": 20}], "roles": ["data", "reflectance"]}
+    item_assets["scl"] = {
+        "title": "Scene classification map (SCL)",
+        "type": COG_TYPE,
+        "raster:bands": [{"nodata": 0, "data_type": "uint8", "spatial_resolution": 20}],
+        "roles": ["data", "reflectance"],
+    }
     item_assets["visual"] = {"title": "True color image", "type": COG_TYPE, "roles": ["visual"]}
     return {
         "type": "Collection",
@@ -191,11 +227,20 @@ def s2_collection_document(bbox: Sequence[float], start: str, end: str) -> dict:
     }
 
 
-def hyperspectral_documents(bounds_utm: Sequence[float], wavelengths_nm: np.ndarray, size_px: int, datetime: str) -> tuple[dict, dict]:
+def hyperspectral_documents(
+    bounds_utm: Sequence[float], wavelengths_nm: np.ndarray, size_px: int, datetime: str
+) -> tuple[dict, dict]:
     """Collection and Item of the EnMAP-like scene (COG and zarr assets)."""
     geometry, bbox = footprint_lonlat(bounds_utm)
     xmin, _ymin, _xmax, ymax = bounds_utm
-    bands = [{"name": f"b{i + 1:03d}", "center_wavelength": round(float(w) / 1000.0, 5), "full_width_half_max": round(float(wavelengths_nm[1] - wavelengths_nm[0]) * 1.2 / 1000.0, 5)} for i, w in enumerate(wavelengths_nm)]
+    bands = [
+        {
+            "name": f"b{i + 1:03d}",
+            "center_wavelength": round(float(w) / 1000.0, 5),
+            "full_width_half_max": round(float(wavelengths_nm[1] - wavelengths_nm[0]) * 1.2 / 1000.0, 5),
+        }
+        for i, w in enumerate(wavelengths_nm)
+    ]
     item = {
         "type": "Feature",
         "stac_version": "1.0.0",
@@ -225,7 +270,9 @@ def hyperspectral_documents(bounds_utm: Sequence[float], wavelengths_nm: np.ndar
                 "type": COG_TYPE,
                 "title": "Surface reflectance, all bands (int16, scale 0.0001)",
                 "eo:bands": bands,
-                "raster:bands": [{"nodata": -9999, "data_type": "int16", "scale": 0.0001, "offset": 0, "spatial_resolution": 30}],
+                "raster:bands": [
+                    {"nodata": -9999, "data_type": "int16", "scale": 0.0001, "offset": 0, "spatial_resolution": 30}
+                ],
                 "roles": ["data", "reflectance"],
             },
             "zarr": {

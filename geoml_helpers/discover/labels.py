@@ -111,10 +111,14 @@ def validate_labels(
 
     messages: list[str] = []
     if gdf.crs is None:
-        raise LabelError("The labels have no CRS. Set the CRS they were digitised in with `labels.set_crs('EPSG:....')` and load them again.")
+        raise LabelError(
+            "The labels have no CRS. Set the CRS they were digitised in with `labels.set_crs('EPSG:....')` and load them again."
+        )
     missing = [c for c in required_columns if c not in gdf.columns]
     if missing:
-        raise LabelError(f"The labels lack the column(s) {missing}; they have {list(gdf.columns)}. Rename the class column to `class_id` (integers 1..N).")
+        raise LabelError(
+            f"The labels lack the column(s) {missing}; they have {list(gdf.columns)}. Rename the class column to `class_id` (integers 1..N)."
+        )
     gdf = gdf.copy()
     if crs is not None and gdf.crs != gpd.GeoSeries([], crs=crs).crs:
         source = gdf.crs.to_string()
@@ -138,10 +142,14 @@ def validate_labels(
         unrepairable = fixed.is_empty | fixed.isna()
         if unrepairable.any():
             bad = _ids(gdf.loc[invalid], unrepairable.values, id_column)
-            raise LabelError(f"Label geometries {id_column} {bad} are invalid and repairing them leaves no area. Remove or redraw these rows.")
+            raise LabelError(
+                f"Label geometries {id_column} {bad} are invalid and repairing them leaves no area. Remove or redraw these rows."
+            )
         gdf.loc[invalid, gdf.geometry.name] = fixed.values
         repaired = ids
-        messages.append(f"Repaired {len(ids)} invalid geometries ({id_column} {ids}) with shapely.make_valid; reasons: {reasons[:5]}.")
+        messages.append(
+            f"Repaired {len(ids)} invalid geometries ({id_column} {ids}) with shapely.make_valid; reasons: {reasons[:5]}."
+        )
     if data_bounds is not None:
         data_box = box(*data_bounds)
         overlapping = gdf.geometry.intersects(data_box)
@@ -263,7 +271,13 @@ def class_means(data, class_raster, class_names: dict[int, str] | None = None):
                 rows.append((sums / counts)[classes])
         means = np.array(rows)  # (inner combinations, classes)
         index = pd.MultiIndex.from_product([plane[d].values for d in inner], names=inner) if inner else pd.RangeIndex(1)
-        frame = pd.DataFrame(means, index=index, columns=classes).rename_axis(columns="class_id").stack().rename("value").reset_index()
+        frame = (
+            pd.DataFrame(means, index=index, columns=classes)
+            .rename_axis(columns="class_id")
+            .stack()
+            .rename("value")
+            .reset_index()
+        )
         if outer:
             frame.insert(0, outer, data[outer].values[position])
         pieces.append(frame)

@@ -107,7 +107,13 @@ def asset_key(item: Any, band: str) -> str:
     'nir08'
     """
     assets = _get(item, "assets") or {}
-    candidates = [band, EARTH_SEARCH_TO_BAND_ID.get(band, band), BAND_ID_TO_EARTH_SEARCH.get(band, band), band.lower(), band.upper()]
+    candidates = [
+        band,
+        EARTH_SEARCH_TO_BAND_ID.get(band, band),
+        BAND_ID_TO_EARTH_SEARCH.get(band, band),
+        band.lower(),
+        band.upper(),
+    ]
     for key in candidates:
         if key in assets:
             return key
@@ -176,7 +182,11 @@ def reflectance_scaling(item: Any, band: str) -> Scaling:
     offset = declared.get("offset")
     baseline = _baseline(properties)
     if properties.get("earthsearch:boa_offset_applied") is True:
-        return Scaling(float(scale if scale is not None else 0.0001), 0.0, "earthsearch:boa_offset_applied is true: pixels already harmonised, declared offset ignored")
+        return Scaling(
+            float(scale if scale is not None else 0.0001),
+            0.0,
+            "earthsearch:boa_offset_applied is true: pixels already harmonised, declared offset ignored",
+        )
     if scale is not None or offset is not None:
         return Scaling(float(scale if scale is not None else 1.0), float(offset or 0.0), "raster:bands")
     if canonical_band_name(key) in NON_REFLECTANCE_KEYS:

@@ -123,7 +123,9 @@ class StacSource:
         self.close()
 
 
-def open_stac_source(stac_api: str = "local", profile: str = "ci", data_dir: str | None = None, timeout: float = 10.0) -> StacSource:
+def open_stac_source(
+    stac_api: str = "local", profile: str = "ci", data_dir: str | None = None, timeout: float = 10.0
+) -> StacSource:
     """Connect to a STAC API by name (``local``, ``earth-search``) or URL.
 
     For ``local`` the demo data of ``profile`` is built if missing and served
@@ -151,7 +153,9 @@ def open_stac_source(stac_api: str = "local", profile: str = "ci", data_dir: str
         return StacSource("local", server.url, client, server=server, demo=demo)
     url = STAC_APIS.get(stac_api, stac_api)
     if not url or "://" not in url:
-        raise ValueError(f"Unknown stac_api {stac_api!r}: use 'local', 'earth-search' or a URL such as {EARTH_SEARCH_URL}.")
+        raise ValueError(
+            f"Unknown stac_api {stac_api!r}: use 'local', 'earth-search' or a URL such as {EARTH_SEARCH_URL}."
+        )
     check_reachable(url, timeout)
     client = pystac_client.Client.open(url, timeout=timeout)
     return StacSource(stac_api, url, client)

@@ -89,7 +89,9 @@ def build_dashboard(profile: str = "ci", data_dir: str | os.PathLike[str] | None
     variables = [*INDEX_VARIABLES, *[str(b) for b in cube["band"].values]]
     class_options = {CLASS_LABELS[c]: c for c in sorted(CLASS_LABELS) if c in set(means["class_id"])}
 
-    class_w = pn.widgets.Select(name="Land-cover class", options=class_options, value=next(iter(class_options.values())))
+    class_w = pn.widgets.Select(
+        name="Land-cover class", options=class_options, value=next(iter(class_options.values()))
+    )
     date_w = pn.widgets.DiscreteSlider(name="Month", options=dates, value=dates[len(dates) // 2])
     var_w = pn.widgets.Select(name="Band or index", options=variables, value="ndvi")
 
@@ -100,12 +102,28 @@ def build_dashboard(profile: str = "ci", data_dir: str | os.PathLike[str] | None
 
     def map_view(class_id: int, date: str, variable: str):
         array = variable_array(variable).sel(time=np.datetime64(date))
-        clim = (-1.0, 1.0) if variable in INDEX_VARIABLES else (0.0, float(np.nanpercentile(variable_array(variable).values, 98)))
+        clim = (
+            (-1.0, 1.0)
+            if variable in INDEX_VARIABLES
+            else (0.0, float(np.nanpercentile(variable_array(variable).values, 98)))
+        )
         cmap = "RdYlGn" if variable in INDEX_VARIABLES else "viridis"
-        image = gv.Image(array, kdims=["x", "y"], crs=ccrs.GOOGLE_MERCATOR).opts(cmap=cmap, clim=clim, colorbar=True, width=460, height=400, projection=ccrs.GOOGLE_MERCATOR, title=f"{variable} {date}")
+        image = gv.Image(array, kdims=["x", "y"], crs=ccrs.GOOGLE_MERCATOR).opts(
+            cmap=cmap,
+            clim=clim,
+            colorbar=True,
+            width=460,
+            height=400,
+            projection=ccrs.GOOGLE_MERCATOR,
+            title=f"{variable} {date}",
+        )
         chosen = labels[labels["class_id"] == class_id]
         polygons = gv.Polygons(chosen, vdims=["class_name", "polygon_id"], crs=ccrs.GOOGLE_MERCATOR).opts(
-            fill_alpha=0, line_color=CLASS_COLORS.get(class_id, "white"), line_width=2, tools=["hover"], projection=ccrs.GOOGLE_MERCATOR
+            fill_alpha=0,
+            line_color=CLASS_COLORS.get(class_id, "white"),
+            line_width=2,
+            tools=["hover"],
+            projection=ccrs.GOOGLE_MERCATOR,
         )
         return image * polygons
 
@@ -120,11 +138,20 @@ def build_dashboard(profile: str = "ci", data_dir: str | os.PathLike[str] | None
                 )
             )
         marker = hv.VLine(np.datetime64(date)).opts(color="black", line_dash="dashed")
-        return hv.Overlay(curves + [marker]).opts(width=460, height=400, title=f"Mean {variable} per class", legend_position="bottom_left", show_legend=True, ylabel=variable)
+        return hv.Overlay(curves + [marker]).opts(
+            width=460,
+            height=400,
+            title=f"Mean {variable} per class",
+            legend_position="bottom_left",
+            show_legend=True,
+            ylabel=variable,
+        )
 
     map_pane = pn.pane.HoloViews(pn.bind(map_view, class_w, date_w, var_w), linked_axes=False)
     curve_pane = pn.pane.HoloViews(pn.bind(curve_view, class_w, date_w, var_w), linked_axes=False)
-    header = pn.pane.Markdown(f"## {DASHBOARD_TITLE}\nProfile `{profile}`: {cube.sizes['time']} monthly composites, {len(labels)} label polygons. Map in Web Mercator (the data are UTM 34S).")
+    header = pn.pane.Markdown(
+        f"## {DASHBOARD_TITLE}\nProfile `{profile}`: {cube.sizes['time']} monthly composites, {len(labels)} label polygons. Map in Web Mercator (the data are UTM 34S)."
+    )
     return pn.Column(header, pn.Row(class_w, date_w, var_w), pn.Row(map_pane, curve_pane))
 
 
@@ -153,6 +180,8 @@ if __name__.startswith("bokeh"):
     # The file runs as a plain script there, so import the package's copy (relative imports need the package).
     from geoml_helpers.explore.dashboard import build_dashboard as _build
 
-    _build(os.environ.get("GEOML_PROFILE", "ci"), os.environ.get("GEOML_DATA_DIR") or None).servable(title=DASHBOARD_TITLE)
+    _build(os.environ.get("GEOML_PROFILE", "ci"), os.environ.get("GEOML_DATA_DIR") or None).servable(
+        title=DASHBOARD_TITLE
+    )
 elif __name__ == "__main__":
     sys.exit(main())

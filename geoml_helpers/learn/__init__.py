@@ -3,6 +3,7 @@
 Used by notebook 04 (pixel classification); deep learning lives in ``learn.deep``. Internal code imports from the modules, not from this package,
 so that the stage packages never import each other in a cycle.
 """
+
 from geoml_helpers.learn.features import (
     INDICES,
     PERCENTILES,

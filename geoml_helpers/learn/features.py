@@ -43,14 +43,32 @@ import numpy as np
 
 from geoml_helpers.core.errors import GeomlError
 
-S2_BAND_KEYS: tuple[str, ...] = ("coastal", "blue", "green", "red", "rededge1", "rededge2", "rededge3", "nir", "nir08", "swir16", "swir22")
+S2_BAND_KEYS: tuple[str, ...] = (
+    "coastal",
+    "blue",
+    "green",
+    "red",
+    "rededge1",
+    "rededge2",
+    "rededge3",
+    "nir",
+    "nir08",
+    "swir16",
+    "swir22",
+)
 """Earth Search keys of the 11 Sentinel-2 reflectance bands, in band order."""
 
 INDICES: dict[str, tuple[str, str]] = {"ndvi": ("nir", "red"), "ndwi": ("green", "nir"), "nbr": ("nir", "swir22")}
 """Normalised differences ``(a - b) / (a + b)`` computed from the bands, by name."""
 
 PERCENTILES: tuple[int, ...] = (10, 50, 90)
-PHENOLOGY: tuple[str, ...] = ("ndvi_peak_doy_sin", "ndvi_peak_doy_cos", "ndvi_greenup_rate", "ndvi_senescence_rate", "ndvi_std")
+PHENOLOGY: tuple[str, ...] = (
+    "ndvi_peak_doy_sin",
+    "ndvi_peak_doy_cos",
+    "ndvi_greenup_rate",
+    "ndvi_senescence_rate",
+    "ndvi_std",
+)
 
 
 class FeatureInputError(GeomlError, ValueError):
@@ -99,7 +117,9 @@ def fill_temporal_gaps(values: np.ndarray, day_of_year: Sequence[float]) -> np.n
     values = np.asarray(values)
     t = np.asarray(day_of_year, dtype=np.float64)
     if len(t) != values.shape[0]:
-        raise FeatureInputError(f"Got {len(t)} dates for {values.shape[0]} time steps; pass one day_of_year per time step.")
+        raise FeatureInputError(
+            f"Got {len(t)} dates for {values.shape[0]} time steps; pass one day_of_year per time step."
+        )
     missing = np.isnan(values)
     if not missing.any():
         return values.copy()
@@ -190,7 +210,9 @@ def _normalised_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.where(np.abs(total) > 1e-6, (a - b) / np.where(total == 0, 1, total), 0.0).astype(np.float32)
 
 
-def _checked_inputs(reflectance: np.ndarray, day_of_year: Sequence[float], band_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _checked_inputs(
+    reflectance: np.ndarray, day_of_year: Sequence[float], band_names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Validate the inputs of :func:`pixel_features` and :func:`feature_table`, with errors that name the fix."""
     refl = np.asarray(reflectance, dtype=np.float32)
     band_names = list(band_names)
@@ -201,7 +223,9 @@ def _checked_inputs(reflectance: np.ndarray, day_of_year: Sequence[float], band_
         )
     needed = sorted({b for pair in INDICES.values() for b in pair} - set(band_names))
     if needed:
-        raise FeatureInputError(f"Bands {needed} are needed for the indices {list(INDICES)} but missing from {band_names}.")
+        raise FeatureInputError(
+            f"Bands {needed} are needed for the indices {list(INDICES)} but missing from {band_names}."
+        )
     doy = np.asarray(day_of_year, dtype=np.float64)
     if refl.shape[0] < 2:
         raise FeatureInputError("Temporal features need at least 2 time steps; use a cube with several composites.")
@@ -270,7 +294,9 @@ def feature_table(
     return _features_by_slab(flat, doy, band_names, percentiles, pixel_rows=True)
 
 
-def _features_by_slab(flat: np.ndarray, doy: np.ndarray, band_names: list[str], percentiles: Sequence[int], pixel_rows: bool) -> np.ndarray:
+def _features_by_slab(
+    flat: np.ndarray, doy: np.ndarray, band_names: list[str], percentiles: Sequence[int], pixel_rows: bool
+) -> np.ndarray:
     """Features of ``(time, band, pixel)`` reflectance, computed on slabs of pixels so every temporary stays small."""
     n_pixels = flat.shape[2]
     n_features = len(feature_names(band_names, percentiles))
@@ -377,10 +403,16 @@ def cube_features(cube, chunks: int | None = None):
     refl = refl.transpose("time", "band", "y", "x")
     bands = [str(b) for b in refl["band"].values]
     doy = day_of_year(refl["time"].values)
-    data = refl.data if isinstance(refl.data, da.Array) else da.from_array(refl.values, chunks=(-1, -1, chunks or 256, chunks or 256))
+    data = (
+        refl.data
+        if isinstance(refl.data, da.Array)
+        else da.from_array(refl.values, chunks=(-1, -1, chunks or 256, chunks or 256))
+    )
     data = data.rechunk({0: -1, 1: -1} if chunks is None else (-1, -1, chunks, chunks))
     names = feature_names(bands)
-    out = map_time_band_chunks(pixel_features, data, len(names), np.float32, token="pixel-features", day_of_year=doy, band_names=tuple(bands))
+    out = map_time_band_chunks(
+        pixel_features, data, len(names), np.float32, token="pixel-features", day_of_year=doy, band_names=tuple(bands)
+    )
     coords = {"feature": names, "y": refl["y"], "x": refl["x"]}
     return xr.DataArray(out, dims=("feature", "y", "x"), coords=coords, name="features")
 

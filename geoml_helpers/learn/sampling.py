@@ -67,7 +67,9 @@ def polygon_index_raster(labels, like) -> np.ndarray:
     from geoml_helpers.load.rasterize import grid_of
 
     if labels.crs is None:
-        raise LabelError("The label polygons have no CRS. Set it with `labels = labels.set_crs('EPSG:32734')` (the CRS they were digitised in).")
+        raise LabelError(
+            "The label polygons have no CRS. Set it with `labels = labels.set_crs('EPSG:32734')` (the CRS they were digitised in)."
+        )
     crs = like.rio.crs
     if crs is not None:
         labels = labels.to_crs(crs)
@@ -114,7 +116,9 @@ def sample_pixels(cube, labels, *, max_pixels_per_polygon: int | None = None, se
     """
     missing = {"class_id", "polygon_id", "block_id"} - set(labels.columns)
     if missing:
-        raise LabelError(f"The labels lack the columns {sorted(missing)}; every polygon needs a class_id, a polygon_id and the block_id of its spatial block.")
+        raise LabelError(
+            f"The labels lack the columns {sorted(missing)}; every polygon needs a class_id, a polygon_id and the block_id of its spatial block."
+        )
     refl = cube["reflectance"].transpose("time", "band", "y", "x")
     index = polygon_index_raster(labels, refl)
     rows, cols = np.nonzero(index >= 0)
@@ -140,7 +144,9 @@ def sample_pixels(cube, labels, *, max_pixels_per_polygon: int | None = None, se
 
     import xarray as xr
 
-    series = refl.isel(y=xr.DataArray(rows, dims="pixel"), x=xr.DataArray(cols, dims="pixel")).values  # (time, band, pixel)
+    series = refl.isel(
+        y=xr.DataArray(rows, dims="pixel"), x=xr.DataArray(cols, dims="pixel")
+    ).values  # (time, band, pixel)
     bands = [str(b) for b in refl["band"].values]
     feats = pixel_features(series, day_of_year(refl["time"].values), bands)
     valid = valid_pixel_mask(feats)
@@ -159,7 +165,9 @@ def sample_pixels(cube, labels, *, max_pixels_per_polygon: int | None = None, se
     return table
 
 
-def balance_classes(samples: pd.DataFrame, max_per_class: int | None = None, *, max_per_polygon: int | None = None, seed: int = 0) -> pd.DataFrame:
+def balance_classes(
+    samples: pd.DataFrame, max_per_class: int | None = None, *, max_per_polygon: int | None = None, seed: int = 0
+) -> pd.DataFrame:
     """Cap the pixels per polygon, then per class, by seeded random undersampling.
 
     Parameters

@@ -72,7 +72,9 @@ def check_cv_feasible(y, n_splits: int, groups=None, class_names: Mapping[int, s
     groups = np.asarray(groups)
     n_groups = np.unique(groups).size
     if n_groups < n_splits:
-        raise TooFewSamplesError(f"Only {n_groups} groups (blocks/polygons) for {n_splits} folds. Lower n_splits to at most {n_groups} or use smaller blocks.")
+        raise TooFewSamplesError(
+            f"Only {n_groups} groups (blocks/polygons) for {n_splits} folds. Lower n_splits to at most {n_groups} or use smaller blocks."
+        )
     lonely = [c for c in classes.tolist() if np.unique(groups[y == c]).size < 2]
     if lonely:
         raise TooFewSamplesError(
@@ -156,6 +158,8 @@ def compare_cv(
     for scheme in schemes:
         groups = None if scheme == "random" else samples[f"{scheme}_id"].to_numpy()
         check_cv_feasible(y, n_splits, groups, class_names)
-        scores = cross_val_score(estimator, X, y, groups=groups, cv=make_cv(scheme, n_splits, seed), scoring=scoring, n_jobs=1)
+        scores = cross_val_score(
+            estimator, X, y, groups=groups, cv=make_cv(scheme, n_splits, seed), scoring=scoring, n_jobs=1
+        )
         rows += [{"scheme": scheme, "fold": i, "score": float(s)} for i, s in enumerate(scores)]
     return pd.DataFrame(rows)

@@ -3,6 +3,7 @@
 Used by notebook 02 (load and prepare). Internal code imports from the modules, not from this package,
 so that the stage packages never import each other in a cycle.
 """
+
 from geoml_helpers.load.cog import (
     is_valid_cog,
     write_cog,

@@ -270,7 +270,9 @@ def write_composite_cog(cube, path: str | os.PathLike[str], *, statistic: str = 
     )
 
 
-def ensure_composite_cog(profile: str = "ci", data_dir: str | os.PathLike[str] | None = None, *, rebuild: bool = False) -> Path:
+def ensure_composite_cog(
+    profile: str = "ci", data_dir: str | os.PathLike[str] | None = None, *, rebuild: bool = False
+) -> Path:
     """The annual median composite COG of ``profile``, written from the cube if missing.
 
     Examples

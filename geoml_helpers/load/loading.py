@@ -55,7 +55,14 @@ REFLECTANCE_BANDS: tuple[str, ...] = (
 
 SCL_NODATA, SCL_SATURATED, SCL_CLOUD_SHADOW = 0, 1, 3
 SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH, SCL_THIN_CIRRUS, SCL_SNOW = 8, 9, 10, 11
-DEFAULT_MASK_CLASSES: tuple[int, ...] = (SCL_NODATA, SCL_SATURATED, SCL_CLOUD_SHADOW, SCL_CLOUD_MEDIUM, SCL_CLOUD_HIGH, SCL_THIN_CIRRUS)
+DEFAULT_MASK_CLASSES: tuple[int, ...] = (
+    SCL_NODATA,
+    SCL_SATURATED,
+    SCL_CLOUD_SHADOW,
+    SCL_CLOUD_MEDIUM,
+    SCL_CLOUD_HIGH,
+    SCL_THIN_CIRRUS,
+)
 """SCL classes treated as unusable: nodata, saturated, cloud shadow, medium/high cloud, thin cirrus."""
 
 SCL_NAMES: dict[int, str] = {
@@ -199,7 +206,9 @@ def load_stackstac(
 
     pitems = _as_pystac(items)
     if not pitems:
-        raise LoadingError("No items to load. Run a search that returns items first (see geoml_helpers.discover.stac_search.search_items).")
+        raise LoadingError(
+            "No items to load. Run a search that returns items first (see geoml_helpers.discover.stac_search.search_items)."
+        )
     da = stackstac.stack(
         pitems,
         assets=list(bands),
@@ -253,7 +262,9 @@ def load_odc(
 
     pitems = _as_pystac(items)
     if not pitems:
-        raise LoadingError("No items to load. Run a search that returns items first (see geoml_helpers.discover.stac_search.search_items).")
+        raise LoadingError(
+            "No items to load. Run a search that returns items first (see geoml_helpers.discover.stac_search.search_items)."
+        )
     ds = odc.stac.load(
         pitems,
         bands=list(bands),
@@ -329,7 +340,9 @@ def apply_scaling(dn, items: Iterable[Any], *, nodata: int = 0):
             raise LoadingError(f"No item metadata for {missing[:3]}; pass the same items that were loaded.")
         items = [items[order[v]] for v in dn.coords["id"].values.tolist()]
     elif len(items) != dn.sizes["time"]:
-        raise LoadingError(f"{len(items)} items for {dn.sizes['time']} time steps; pass the same items that were loaded, in time order.")
+        raise LoadingError(
+            f"{len(items)} items for {dn.sizes['time']} time steps; pass the same items that were loaded, in time order."
+        )
     bands = [str(b) for b in dn.coords["band"].values]
     scale = np.array([[reflectance_scaling(it, b).scale for b in bands] for it in items], dtype=np.float32)
     offset = np.array([[reflectance_scaling(it, b).offset for b in bands] for it in items], dtype=np.float32)
@@ -395,7 +408,11 @@ def normalized_difference(a, b):
     [0.667]
     """
     denominator = a + b
-    return (a - b) / denominator.where(denominator != 0) if hasattr(denominator, "where") else (a - b) / np.where(denominator != 0, denominator, np.nan)
+    return (
+        (a - b) / denominator.where(denominator != 0)
+        if hasattr(denominator, "where")
+        else (a - b) / np.where(denominator != 0, denominator, np.nan)
+    )
 
 
 def compute_indices(reflectance):
@@ -537,11 +554,19 @@ def load_reflectance(
     items = _as_pystac(items)
     if loader == "stackstac":
         dn = load_stackstac(items, grid, bands, resampling=resampling, chunksize=chunksize)
-        scl = load_stackstac(items, grid, ["scl"], resampling="nearest", chunksize=chunksize).squeeze("band", drop=True) if mask else None
+        scl = (
+            load_stackstac(items, grid, ["scl"], resampling="nearest", chunksize=chunksize).squeeze("band", drop=True)
+            if mask
+            else None
+        )
     elif loader == "odc":
         ds = load_odc(items, grid, list(bands), resampling=resampling, chunks={"x": chunksize, "y": chunksize})
         dn = odc_to_array(ds, bands).assign_coords(id=("time", [i.id for i in sorted(items, key=lambda i: i.datetime)]))
-        scl = load_odc(items, grid, ["scl"], resampling="nearest", chunks={"x": chunksize, "y": chunksize})["scl"] if mask else None
+        scl = (
+            load_odc(items, grid, ["scl"], resampling="nearest", chunks={"x": chunksize, "y": chunksize})["scl"]
+            if mask
+            else None
+        )
     else:
         raise ValueError(f"Unknown loader {loader!r}: use 'stackstac' or 'odc'.")
     refl = apply_scaling(dn, items)
@@ -609,7 +634,9 @@ def read_saved_items(path) -> list:
 def _portable(item: Any) -> dict:
     """An item dict without the links to the API it came from (a local server is gone by the time it is read)."""
     d = dict(item) if isinstance(item, dict) else item.to_dict(transform_hrefs=False)
-    d["links"] = [link for link in d.get("links", []) if link.get("rel") not in ("self", "root", "parent", "collection")]
+    d["links"] = [
+        link for link in d.get("links", []) if link.get("rel") not in ("self", "root", "parent", "collection")
+    ]
     return d
 
 
@@ -624,6 +651,8 @@ def items_to_geodataframe(items: Iterable[Any]):
     import pandas as pd
 
     dicts = [i if isinstance(i, dict) else i.to_dict(transform_hrefs=False) for i in items]
-    gdf = gpd.GeoDataFrame.from_features([{**d, "properties": {"id": d["id"], **d["properties"]}} for d in dicts], crs=4326)
+    gdf = gpd.GeoDataFrame.from_features(
+        [{**d, "properties": {"id": d["id"], **d["properties"]}} for d in dicts], crs=4326
+    )
     gdf["datetime"] = pd.to_datetime(gdf["datetime"]).dt.tz_localize(None)
     return gdf.sort_values("datetime").reset_index(drop=True)

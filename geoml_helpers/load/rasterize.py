@@ -51,14 +51,18 @@ def grid_of(like: xr.DataArray | xr.Dataset, x_dim: str = "x", y_dim: str = "y")
     (2, 3)
     """
     if x_dim not in like.coords or y_dim not in like.coords:
-        raise LabelError(f"The cube has no {x_dim!r}/{y_dim!r} coordinates; open it with its coordinates (xr.open_zarr keeps them) or pass x_dim/y_dim.")
+        raise LabelError(
+            f"The cube has no {x_dim!r}/{y_dim!r} coordinates; open it with its coordinates (xr.open_zarr keeps them) or pass x_dim/y_dim."
+        )
     xs = np.asarray(like[x_dim].values, dtype="float64")
     ys = np.asarray(like[y_dim].values, dtype="float64")
     if xs.size < 2 or ys.size < 2:
         raise LabelError("The cube must be at least 2 x 2 pixels to define a grid; select a larger area.")
     dx, dy = np.diff(xs), np.diff(ys)
     if not (np.allclose(dx, dx[0], rtol=1e-6) and np.allclose(dy, dy[0], rtol=1e-6)):
-        raise LabelError("The cube's x/y coordinates are not regularly spaced; resample it onto a regular grid (e.g. rio.reproject) before rasterising labels.")
+        raise LabelError(
+            "The cube's x/y coordinates are not regularly spaced; resample it onto a regular grid (e.g. rio.reproject) before rasterising labels."
+        )
     transform = Affine(dx[0], 0.0, xs[0] - dx[0] / 2, 0.0, dy[0], ys[0] - dy[0] / 2)
     return transform, (ys.size, xs.size)
 
@@ -81,7 +85,9 @@ def _cube_crs(like) -> str | None:
         return None
 
 
-def rasterize_labels(labels, like: xr.DataArray | xr.Dataset, column: str = "class_id", crs: str | None = None, fill: int = 0) -> xr.DataArray:
+def rasterize_labels(
+    labels, like: xr.DataArray | xr.Dataset, column: str = "class_id", crs: str | None = None, fill: int = 0
+) -> xr.DataArray:
     """Burn polygon values (``class_id`` by default) onto the ``(y, x)`` grid of ``like``.
 
     Parameters
@@ -135,7 +141,13 @@ def rasterize_labels(labels, like: xr.DataArray | xr.Dataset, column: str = "cla
             "No label polygon covers any pixel centre of the cube: the polygons and the cube do not overlap, "
             "or the polygons are smaller than one pixel. Check both CRSs (gdf.crs, cube.rio.crs) and bounds."
         )
-    return xr.DataArray(burnt, coords={"y": like["y"].values, "x": like["x"].values}, dims=("y", "x"), name=column, attrs={"fill": fill, "rule": "pixel centre inside polygon"})
+    return xr.DataArray(
+        burnt,
+        coords={"y": like["y"].values, "x": like["x"].values},
+        dims=("y", "x"),
+        name=column,
+        attrs={"fill": fill, "rule": "pixel centre inside polygon"},
+    )
 
 
 def rasterize_splits(blocks, like: xr.DataArray | xr.Dataset, crs: str | None = None) -> xr.DataArray:

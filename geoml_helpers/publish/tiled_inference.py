@@ -100,7 +100,9 @@ def _tile_edges(size: int, tile: int) -> list[tuple[int, int]]:
     return [(start, min(start + tile, size)) for start in range(0, size, tile)]
 
 
-def _predict_padded(block: np.ndarray, predictor: Predictor, n_classes: int, wy: np.ndarray, wx: np.ndarray) -> np.ndarray:
+def _predict_padded(
+    block: np.ndarray, predictor: Predictor, n_classes: int, wy: np.ndarray, wx: np.ndarray
+) -> np.ndarray:
     probs = np.asarray(predictor(np.asarray(block)), dtype=np.float32)
     if probs.shape != (n_classes, *block.shape[-2:]):
         raise TiledInferenceError(
@@ -151,7 +153,9 @@ def predict_tiled(
     import dask.array as da
 
     if overlap < 0 or overlap >= tile:
-        raise TiledInferenceError(f"overlap={overlap} must be >= 0 and smaller than tile={tile}; try overlap = tile // 8.")
+        raise TiledInferenceError(
+            f"overlap={overlap} must be >= 0 and smaller than tile={tile}; try overlap = tile // 8."
+        )
     array = getattr(data, "data", data)
     if not isinstance(array, da.Array):
         array = da.from_array(np.asarray(array), chunks=(*array.shape[:-2], tile, tile))
@@ -266,7 +270,9 @@ def sklearn_predictor(
         valid = np.isfinite(flat).all(axis=1) if invalid_as_nodata else np.ones(flat.shape[0], bool)
         out = np.zeros((len(class_ids), flat.shape[0]), dtype=np.float32)
         index = np.flatnonzero(valid)
-        with warnings.catch_warnings():  # features come in training order without names (checked by check_model_features)
+        with (
+            warnings.catch_warnings()
+        ):  # features come in training order without names (checked by check_model_features)
             warnings.filterwarnings("ignore", message="X does not have valid feature names")
             for start in range(0, index.size, batch_pixels):
                 chunk = index[start : start + batch_pixels]
@@ -425,7 +431,9 @@ def predict_scene(
     with PeakMemory() as mem, context:
         classes, conf = dask.compute(classes, conf, **kwargs)
     n_tiles = len(probs.chunks[1]) * len(probs.chunks[2])
-    return SceneResult(np.asarray(classes), np.asarray(conf), time.perf_counter() - started, mem.peak_mb, mem.baseline_mb, n_tiles)
+    return SceneResult(
+        np.asarray(classes), np.asarray(conf), time.perf_counter() - started, mem.peak_mb, mem.baseline_mb, n_tiles
+    )
 
 
 # ------------------------------------------------------------------ model files
@@ -494,10 +502,14 @@ def load_sklearn_model(path: str | os.PathLike[str], feature_names: Sequence[str
     try:
         obj = joblib.load(path)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable file
-        raise ModelFileError(f"Cannot load the model at {path} ({type(exc).__name__}: {exc}). Retrain it (notebook 04); it may come from another library version.") from exc
+        raise ModelFileError(
+            f"Cannot load the model at {path} ({type(exc).__name__}: {exc}). Retrain it (notebook 04); it may come from another library version."
+        ) from exc
     model = obj.get("model") if isinstance(obj, dict) else obj
     if model is None or not hasattr(model, "predict_proba"):
-        raise ModelFileError(f"{path} holds no classifier with predict_proba (found {type(obj).__name__}). Save the fitted estimator itself with joblib.dump(model, path).")
+        raise ModelFileError(
+            f"{path} holds no classifier with predict_proba (found {type(obj).__name__}). Save the fitted estimator itself with joblib.dump(model, path)."
+        )
     if isinstance(obj, dict) and feature_names is not None and obj.get("feature_names") is not None:
         stored = list(obj["feature_names"])
         if stored != list(feature_names):

@@ -74,7 +74,12 @@ class ClusterHandle:
         info = self.client.scheduler_info(n_workers=-1)["workers"]
         pids = self.client.run(os.getpid)
         rows = [
-            {"worker": addr, "threads": w["nthreads"], "memory_limit_gib": round(w["memory_limit"] / 2**30, 2), "pid": pids.get(addr)}
+            {
+                "worker": addr,
+                "threads": w["nthreads"],
+                "memory_limit_gib": round(w["memory_limit"] / 2**30, 2),
+                "pid": pids.get(addr),
+            }
             for addr, w in sorted(info.items())
         ]
         return pd.DataFrame(rows)
@@ -235,7 +240,9 @@ def start_cluster(
     from distributed import Client
 
     if cluster not in CLUSTER_KINDS:
-        raise ClusterConfigError(f"Unknown cluster {cluster!r}: use one of {', '.join(CLUSTER_KINDS)} (papermill: `-p cluster local`).")
+        raise ClusterConfigError(
+            f"Unknown cluster {cluster!r}: use one of {', '.join(CLUSTER_KINDS)} (papermill: `-p cluster local`)."
+        )
     if cluster == "coiled":
         check_coiled_ready()
         import coiled  # type: ignore[import-not-found]

@@ -42,7 +42,9 @@ class LayoutError(GeomlError, ValueError):
     """Unknown chunk layout or access pattern."""
 
 
-def layout_chunks(sizes: Mapping[str, int], layout: str, *, spatial_tile: int = 512, series_tile: int = 64) -> dict[str, int]:
+def layout_chunks(
+    sizes: Mapping[str, int], layout: str, *, spatial_tile: int = 512, series_tile: int = 64
+) -> dict[str, int]:
     """Chunk shape of ``layout`` for a ``(time, band, y, x)`` cube of ``sizes``.
 
     Parameters
@@ -121,7 +123,15 @@ def rechunk_to_zarr(
 
         context = ProgressBar()
     with context:
-        delayed = sub.to_zarr(str(target), mode="w", consolidated=True, encoding=encoding, storage_options=storage_options, zarr_format=2, compute=False)
+        delayed = sub.to_zarr(
+            str(target),
+            mode="w",
+            consolidated=True,
+            encoding=encoding,
+            storage_options=storage_options,
+            zarr_format=2,
+            compute=False,
+        )
         delayed.compute(**({"scheduler": scheduler} if scheduler else {}))
     return chunks
 
@@ -186,9 +196,16 @@ def measure_access(
     b_index = int(rng.integers(0, sizes["band"]))
     chunks = dict(zip(probe.dims, probe.chunks))
     patterns: dict[str, tuple[Callable, dict]] = {
-        "map": (lambda a: a.isel(time=t_index, band=b_index).compute(scheduler=scheduler).values, {"time": [t_index], "band": [b_index]}),
+        "map": (
+            lambda a: a.isel(time=t_index, band=b_index).compute(scheduler=scheduler).values,
+            {"time": [t_index], "band": [b_index]},
+        ),
         "pixel_timeseries": (
-            lambda a: a.isel(y=xr.DataArray(rows, dims="pixel"), x=xr.DataArray(cols, dims="pixel")).compute(scheduler=scheduler).values,
+            lambda a: (
+                a.isel(y=xr.DataArray(rows, dims="pixel"), x=xr.DataArray(cols, dims="pixel"))
+                .compute(scheduler=scheduler)
+                .values
+            ),
             {"y": rows, "x": cols},
         ),
     }

@@ -289,7 +289,10 @@ def _socket_files(ports: StorePorts) -> list[Path]:
 
 
 def _terminate(
-    process: subprocess.Popen, workdir: tempfile.TemporaryDirectory | None, ports: StorePorts | None = None, grace: float = 15.0
+    process: subprocess.Popen,
+    workdir: tempfile.TemporaryDirectory | None,
+    ports: StorePorts | None = None,
+    grace: float = 15.0,
 ) -> None:
     """SIGTERM the ``weed`` process, wait, then SIGKILL that process id; remove its socket files."""
     terminate_process(process, grace)

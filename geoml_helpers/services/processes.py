@@ -106,7 +106,14 @@ class ServerProcess:
         """Process id of the server, while it runs."""
         return self._process.pid if self._process is not None else None
 
-    def _spawn(self, command: list[str], log_path: Path, terminate: Callable[..., None], *terminate_args: Any, cwd: Path | None = None) -> None:
+    def _spawn(
+        self,
+        command: list[str],
+        log_path: Path,
+        terminate: Callable[..., None],
+        *terminate_args: Any,
+        cwd: Path | None = None,
+    ) -> None:
         """Start ``command`` in its own session, logging to ``log_path``; ``terminate(process, workdir, *args)`` stops it."""
         with open(log_path, "wb") as log:
             self._process = subprocess.Popen(

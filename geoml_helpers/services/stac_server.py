@@ -68,7 +68,9 @@ class LocalStacServer(ServerProcess):
         How long the last start took until the API answered.
     """
 
-    def __init__(self, collections: Sequence[dict], items: Sequence[dict], port: int | None = None, startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self, collections: Sequence[dict], items: Sequence[dict], port: int | None = None, startup_timeout: float = 30.0
+    ) -> None:
         self.collections = [dict(c) for c in collections]
         self.items = [dict(i) for i in items]
         self.requested_port = port
@@ -146,7 +148,9 @@ class LocalStacServer(ServerProcess):
         while time.perf_counter() < deadline:
             if self._process is not None and self._process.poll() is not None:
                 output = (Path(self._workdir.name) / "server.log").read_text(errors="replace")[-2000:]
-                raise StacApiUnreachableError(f"rustac serve exited with status {self._process.returncode} before answering:\n{output}")
+                raise StacApiUnreachableError(
+                    f"rustac serve exited with status {self._process.returncode} before answering:\n{output}"
+                )
             try:
                 response = requests.get(self.url + "/", timeout=1.0)
                 if response.ok:
@@ -155,7 +159,9 @@ class LocalStacServer(ServerProcess):
             except requests.RequestException:
                 pass
             time.sleep(0.02)
-        raise StacApiUnreachableError(f"The local STAC API did not answer within {self.startup_timeout:.0f} s at {self.url}.")
+        raise StacApiUnreachableError(
+            f"The local STAC API did not answer within {self.startup_timeout:.0f} s at {self.url}."
+        )
 
     def restart_with(self, collections: Iterable[dict] = (), items: Iterable[dict] = ()) -> LocalStacServer:
         """Add documents (an item with an existing id replaces it) and restart on the same port.
@@ -190,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     from geoml_helpers.core.errors import GeomlError
     from geoml_helpers.demo.build import ensure_demo_data
 
-    parser = argparse.ArgumentParser(prog="geoml-stac-serve", description="Serve the geoml demo data as a STAC API on 127.0.0.1.")
+    parser = argparse.ArgumentParser(
+        prog="geoml-stac-serve", description="Serve the geoml demo data as a STAC API on 127.0.0.1."
+    )
     parser.add_argument("--profile", default="ci")
     parser.add_argument("--port", type=int, default=None, help="port to bind (default: a free one)")
     parser.add_argument("--data-dir", default=None)
@@ -201,7 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     except GeomlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"STAC API for profile {args.profile!r} at {server.url} (started in {server.startup_seconds:.2f} s). Ctrl-C stops it.", flush=True)
+    print(
+        f"STAC API for profile {args.profile!r} at {server.url} (started in {server.startup_seconds:.2f} s). Ctrl-C stops it.",
+        flush=True,
+    )
     try:
         # SIGINT explicitly too: a process started with `nohup` or as a background job inherits SIGINT *ignored*,
         # and Python keeps it that way, so "Ctrl-C stops it" (or `kill -INT`) would silently do nothing.

@@ -3,6 +3,7 @@
 Used by notebooks 05 (torchgeo) and 06 (time series and hyperspectral). Internal code imports from the modules, not from this package,
 so that the stage packages never import each other in a cycle.
 """
+
 from geoml_helpers.learn.deep.datamodule import (
     DemoSegmentationDataModule,
     train_statistics,

@@ -45,7 +45,9 @@ from geoml_helpers.learn.deep.torchgeo_data import (
 )
 
 
-def train_statistics(stack_path: str | os.PathLike[str], blocks: Any, bands: Sequence[str], split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+def train_statistics(
+    stack_path: str | os.PathLike[str], blocks: Any, bands: Sequence[str], split: str = "train"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-band mean and standard deviation of reflectance over the blocks of one split.
 
     Only the training blocks are used, so nothing about val/test pixels leaks
@@ -65,7 +67,13 @@ def train_statistics(stack_path: str | os.PathLike[str], blocks: Any, bands: Seq
         scales = np.array([src.scales[i - 1] for i in idx], dtype="float32")[:, None]
         offsets = np.array([src.offsets[i - 1] for i in idx], dtype="float32")[:, None]
         regions = split_regions(blocks, split).to_crs(src.crs)
-        inside = features.rasterize(((g, 1) for g in regions.geometry), out_shape=(src.height, src.width), transform=src.transform, fill=0, dtype="uint8").astype(bool)
+        inside = features.rasterize(
+            ((g, 1) for g in regions.geometry),
+            out_shape=(src.height, src.width),
+            transform=src.transform,
+            fill=0,
+            dtype="uint8",
+        ).astype(bool)
     pixels = dn[:, inside]
     valid = (pixels != 0).all(axis=0)  # nodata: DN 0, or 0.0 in a reflectance stack
     refl = pixels[:, valid] * scales + offsets
@@ -135,7 +143,13 @@ class DemoSegmentationDataModule(pl.LightningDataModule):
         self.item_id, self.bands = item_id, tuple(bands)
         self.chip_size, self.batch_size, self.train_chips = int(chip_size), int(batch_size), int(train_chips)
         self.eval_stride = int(eval_stride or max(chip_size // 2, 1))
-        self.num_workers, self.seed, self.fast, self.augment, self.tile_size = num_workers, seed, fast, augment, tile_size
+        self.num_workers, self.seed, self.fast, self.augment, self.tile_size = (
+            num_workers,
+            seed,
+            fast,
+            augment,
+            tile_size,
+        )
         self.mean: torch.Tensor | None = None
         self.std: torch.Tensor | None = None
         self._prepared = False
@@ -153,11 +167,17 @@ class DemoSegmentationDataModule(pl.LightningDataModule):
         else:
             matches = [i for i in items if i["id"] == self.item_id]
             if not matches:
-                raise ValueError(f"No scene {self.item_id!r} in the {self.profile} demo; choose one of {[i['id'] for i in items]}.")
+                raise ValueError(
+                    f"No scene {self.item_id!r} in the {self.profile} demo; choose one of {[i['id'] for i in items]}."
+                )
             self.item = matches[0]
         folder = outputs_dir(self.profile, "torchgeo", data_dir=self.data_dir)
-        self.stack_path = build_chip_stack(self.item, folder / f"{self.item['id']}_stack10m.tif", blocksize=self.tile_size)
-        self.labels_path = rasterize_label_cog(self.demo.labels_path, self.stack_path, folder / "labels_10m.tif", blocksize=self.tile_size)
+        self.stack_path = build_chip_stack(
+            self.item, folder / f"{self.item['id']}_stack10m.tif", blocksize=self.tile_size
+        )
+        self.labels_path = rasterize_label_cog(
+            self.demo.labels_path, self.stack_path, folder / "labels_10m.tif", blocksize=self.tile_size
+        )
         self.blocks = self.demo.read_blocks()
         self._prepared = True
 
@@ -174,10 +194,19 @@ class DemoSegmentationDataModule(pl.LightningDataModule):
         self.dataset = self.image_dataset & self.label_dataset  # an IntersectionDataset
         self.mean, self.std = train_statistics(self.stack_path, self.blocks, self.bands)
         self.train_sampler = split_random_sampler(
-            self.dataset, self.blocks, "train", size=self.chip_size, length=self.train_chips, generator=torch.Generator().manual_seed(self.seed)
+            self.dataset,
+            self.blocks,
+            "train",
+            size=self.chip_size,
+            length=self.train_chips,
+            generator=torch.Generator().manual_seed(self.seed),
         )
-        self.val_sampler = split_grid_sampler(self.dataset, self.blocks, "val", size=self.chip_size, stride=self.eval_stride)
-        self.test_sampler = split_grid_sampler(self.dataset, self.blocks, "test", size=self.chip_size, stride=self.eval_stride)
+        self.val_sampler = split_grid_sampler(
+            self.dataset, self.blocks, "val", size=self.chip_size, stride=self.eval_stride
+        )
+        self.test_sampler = split_grid_sampler(
+            self.dataset, self.blocks, "test", size=self.chip_size, stride=self.eval_stride
+        )
 
     # -- loaders -----------------------------------------------------------------------
 

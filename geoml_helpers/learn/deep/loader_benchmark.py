@@ -70,7 +70,14 @@ def _batch_size(batch) -> int:
     return int(first.shape[0])
 
 
-def measure_loader(loader: Iterable, step_s: float = 0.05, epochs: int = 2, max_batches: int | None = None, name: str = "loader", settings: dict | None = None) -> LoaderMeasurement:
+def measure_loader(
+    loader: Iterable,
+    step_s: float = 0.05,
+    epochs: int = 2,
+    max_batches: int | None = None,
+    name: str = "loader",
+    settings: dict | None = None,
+) -> LoaderMeasurement:
     """Iterate ``loader`` for ``epochs`` epochs with a simulated ``step_s`` step per batch; report the last epoch.
 
     Parameters
@@ -153,7 +160,9 @@ def write_benchmark_json(name: str, payload: dict, folder: str | os.PathLike[str
     out = folder / f"{name}.json"
     tmp = folder / f".{name}.json.partial"
     record = {"benchmark": name, "machine": machine_info(), **payload}
-    tmp.write_text(json.dumps(record, indent=1, default=lambda o: asdict(o) if hasattr(o, "__dataclass_fields__") else str(o)))
+    tmp.write_text(
+        json.dumps(record, indent=1, default=lambda o: asdict(o) if hasattr(o, "__dataclass_fields__") else str(o))
+    )
     os.replace(tmp, out)
     return out
 
@@ -162,7 +171,9 @@ def _href_path(href: str) -> str:
     return href[len("file://") :] if href.startswith("file://") else href
 
 
-def read_patch_from_cogs(items: Sequence[dict], bands: Sequence[str], row: int, col: int, size: int, base_resolution: float = 10.0) -> np.ndarray:
+def read_patch_from_cogs(
+    items: Sequence[dict], bands: Sequence[str], row: int, col: int, size: int, base_resolution: float = 10.0
+) -> np.ndarray:
     """Read a ``(time, band, size, size)`` reflectance patch at 10 m from per-date COGs.
 
     One windowed read per item and band; coarser bands are read at their own
@@ -195,7 +206,10 @@ def read_patch_from_cogs(items: Sequence[dict], bands: Sequence[str], row: int, 
         for b, key in enumerate(bands):
             asset = item["assets"][key]
             rb = (asset.get("raster:bands") or [{}])[0]
-            factor = int(round(float(rb.get("spatial_resolution", asset.get("gsd", base_resolution))) / base_resolution)) or 1
+            factor = (
+                int(round(float(rb.get("spatial_resolution", asset.get("gsd", base_resolution))) / base_resolution))
+                or 1
+            )
             r0, c0 = row // factor, col // factor
             r1, c1 = -(-(row + size) // factor), -(-(col + size) // factor)
             with rasterio.open(_href_path(asset["href"])) as src:

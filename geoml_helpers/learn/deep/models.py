@@ -37,7 +37,22 @@ class UnknownModelError(GeomlError, ValueError):
 
 
 # Sentinel-2 band ids used in torchgeo's weight metadata -> Earth Search keys
-_BAND_ID_TO_KEY = {"B1": "coastal", "B2": "blue", "B3": "green", "B4": "red", "B5": "rededge1", "B6": "rededge2", "B7": "rededge3", "B8": "nir", "B8a": "nir08", "B8A": "nir08", "B9": "nir09", "B10": "cirrus", "B11": "swir16", "B12": "swir22"}
+_BAND_ID_TO_KEY = {
+    "B1": "coastal",
+    "B2": "blue",
+    "B3": "green",
+    "B4": "red",
+    "B5": "rededge1",
+    "B6": "rededge2",
+    "B7": "rededge3",
+    "B8": "nir",
+    "B8a": "nir08",
+    "B8A": "nir08",
+    "B9": "nir09",
+    "B10": "cirrus",
+    "B11": "swir16",
+    "B12": "swir22",
+}
 
 
 def known_backbones() -> list[str]:
@@ -59,13 +74,17 @@ def _check_backbone(backbone: str) -> None:
 
         if timm.list_models(backbone[3:]):
             return
-        raise UnknownModelError(f"Unknown timm backbone {backbone!r}; `timm.list_models('*resnet*')` lists valid names.")
+        raise UnknownModelError(
+            f"Unknown timm backbone {backbone!r}; `timm.list_models('*resnet*')` lists valid names."
+        )
     names = known_backbones()
     if backbone not in names:
         import difflib
 
         close = difflib.get_close_matches(backbone, names, n=3)
-        raise UnknownModelError(f"Unknown backbone {backbone!r}{f'; did you mean {close}' if close else ''}? See geoml_helpers.learn.deep.models.known_backbones() for the {len(names)} valid names.")
+        raise UnknownModelError(
+            f"Unknown backbone {backbone!r}{f'; did you mean {close}' if close else ''}? See geoml_helpers.learn.deep.models.known_backbones() for the {len(names)} valid names."
+        )
 
 
 def resolve_weights(weights: Any, backbone: str = "resnet18"):
@@ -94,16 +113,22 @@ def resolve_weights(weights: Any, backbone: str = "resnet18"):
         try:
             return get_weight(name)
         except (KeyError, ValueError, AttributeError) as exc:
-            raise UnknownModelError(f"Unknown weights {name!r}: {exc}. `torchgeo.models.get_model_weights('{backbone}')` lists valid names.") from None
+            raise UnknownModelError(
+                f"Unknown weights {name!r}: {exc}. `torchgeo.models.get_model_weights('{backbone}')` lists valid names."
+            ) from None
     try:
         enum = get_model_weights(backbone)
     except (KeyError, ValueError):
-        raise UnknownModelError(f"torchgeo has no pretrained weights for backbone {backbone!r}; use weights=None or a backbone such as resnet18/resnet50.") from None
+        raise UnknownModelError(
+            f"torchgeo has no pretrained weights for backbone {backbone!r}; use weights=None or a backbone such as resnet18/resnet50."
+        ) from None
     members = {m.name.upper(): m for m in enum}
     if name.upper() in members:
         return members[name.upper()]
     sentinel = [m for m in members if m.startswith("SENTINEL2")]
-    raise UnknownModelError(f"Unknown weights {name!r} for backbone {backbone!r}; Sentinel-2 ones are {sentinel} (all: {sorted(members)}).")
+    raise UnknownModelError(
+        f"Unknown weights {name!r} for backbone {backbone!r}; Sentinel-2 ones are {sentinel} (all: {sorted(members)})."
+    )
 
 
 def bands_for_weights(weights: Any, backbone: str = "resnet18") -> list[str]:
@@ -206,12 +231,16 @@ def make_segmentation_task(
     geoml_helpers.learn.deep.models.UnknownModelError: Unknown backbone 'resnet1'...
     """
     if model not in ARCHITECTURES:
-        raise UnknownModelError(f"Unknown model {model!r}; torchgeo's SemanticSegmentation supports {list(ARCHITECTURES)}.")
+        raise UnknownModelError(
+            f"Unknown model {model!r}; torchgeo's SemanticSegmentation supports {list(ARCHITECTURES)}."
+        )
     _check_backbone(backbone)
     resolved = None
     if weights not in (None, False):
         if weights is True:
-            raise UnknownModelError("weights=True means ImageNet RGB weights, which do not fit multispectral chips; name Sentinel-2 weights (e.g. 'SENTINEL2_RGB_MOCO') or use None.")
+            raise UnknownModelError(
+                "weights=True means ImageNet RGB weights, which do not fit multispectral chips; name Sentinel-2 weights (e.g. 'SENTINEL2_RGB_MOCO') or use None."
+            )
         resolved = resolve_weights(weights, backbone)
         expected = resolved.meta.get("in_chans")
         if expected is not None and expected != in_channels:
@@ -249,7 +278,15 @@ def _blend_window(size: int) -> np.ndarray:
     return np.outer(ramp, ramp).astype("float32") + 1e-3
 
 
-def predict_scene(task: Any, image_dataset: Any, normalize: Any, chip_size: int, stride: int | None = None, batch_size: int = 16, progress: bool = True) -> tuple[np.ndarray, Any]:
+def predict_scene(
+    task: Any,
+    image_dataset: Any,
+    normalize: Any,
+    chip_size: int,
+    stride: int | None = None,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> tuple[np.ndarray, Any]:
     """Class map of the whole image from overlapping chips blended with a Hann window (no seams).
 
     Parameters
@@ -311,7 +348,13 @@ def predict_scene(task: Any, image_dataset: Any, normalize: Any, chip_size: int,
     return probs.argmax(dim=0).numpy().astype("uint8"), from_origin(x.start, y.stop, rx, ry)
 
 
-def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, num_classes: int, mask: np.ndarray | None = None, ignore_index: int | None = 0) -> np.ndarray:
+def confusion_matrix(
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    num_classes: int,
+    mask: np.ndarray | None = None,
+    ignore_index: int | None = 0,
+) -> np.ndarray:
     """``(num_classes, num_classes)`` counts of (true, predicted) pixels, leaving out ``ignore_index``.
 
     Examples
@@ -326,7 +369,9 @@ def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, num_classes: int,
     return np.bincount(t * num_classes + p, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
-def iou_scores(confusion: np.ndarray, class_names: Sequence[str] | None = None, ignore_index: int | None = 0) -> tuple[float, dict[str, float]]:
+def iou_scores(
+    confusion: np.ndarray, class_names: Sequence[str] | None = None, ignore_index: int | None = 0
+) -> tuple[float, dict[str, float]]:
     """Mean IoU over the classes present in the truth, and the IoU of each.
 
     Examples

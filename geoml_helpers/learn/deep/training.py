@@ -61,7 +61,9 @@ def last_checkpoint(folder: str | os.PathLike[str]) -> Path | None:
     return path if path.is_file() else None
 
 
-def make_wandb_logger(folder: Path, run_name: str, project: str = "geoml", offline: bool = True, config: dict | None = None):
+def make_wandb_logger(
+    folder: Path, run_name: str, project: str = "geoml", offline: bool = True, config: dict | None = None
+):
     """A :class:`~lightning.pytorch.loggers.WandbLogger` writing under ``folder`` (offline unless asked).
 
     The run id is derived from the folder so a resumed run appends to the same W&B run.
@@ -138,8 +140,12 @@ def make_trainer(
     # Lightning's save_last only refreshes last.ckpt when a *top-k* checkpoint is written, so an
     # epoch that does not improve val_loss would be lost on resume. A second, unmonitored
     # checkpoint writes every epoch and keeps last.ckpt current.
-    best = ModelCheckpoint(dirpath=folder / "checkpoints", filename="best-{epoch:02d}", monitor=monitor, mode="min", save_top_k=1)
-    latest = ModelCheckpoint(dirpath=folder / "checkpoints", filename="latest-{epoch:02d}", monitor=None, save_top_k=1, save_last=True)
+    best = ModelCheckpoint(
+        dirpath=folder / "checkpoints", filename="best-{epoch:02d}", monitor=monitor, mode="min", save_top_k=1
+    )
+    latest = ModelCheckpoint(
+        dirpath=folder / "checkpoints", filename="latest-{epoch:02d}", monitor=None, save_top_k=1, save_last=True
+    )
     stopping = EarlyStopping(monitor=monitor, mode="min", patience=patience)
     if logger is True:
         logger = make_wandb_logger(folder, run_name, offline=wandb_offline)

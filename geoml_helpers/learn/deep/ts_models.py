@@ -40,7 +40,9 @@ class TemporalCNN(nn.Module):
     torch.Size([2, 3])
     """
 
-    def __init__(self, n_bands: int, n_classes: int, hidden: int = 64, kernel_size: int = 3, dropout: float = 0.1) -> None:
+    def __init__(
+        self, n_bands: int, n_classes: int, hidden: int = 64, kernel_size: int = 3, dropout: float = 0.1
+    ) -> None:
         super().__init__()
         pad = kernel_size // 2
         self.features = nn.Sequential(
@@ -167,8 +169,18 @@ class PixelTileModule(_ClassifierModule):
     (torch.Size([8, 6]), torch.Size([8]))
     """
 
-    def __init__(self, n_bands: int, n_classes: int, hidden: int = 64, lr: float = 3e-3, weight_decay: float = 1e-4, class_weights=None) -> None:
-        class_weights = None if class_weights is None else [float(w) for w in class_weights]  # saved with the checkpoint
+    def __init__(
+        self,
+        n_bands: int,
+        n_classes: int,
+        hidden: int = 64,
+        lr: float = 3e-3,
+        weight_decay: float = 1e-4,
+        class_weights=None,
+    ) -> None:
+        class_weights = (
+            None if class_weights is None else [float(w) for w in class_weights]
+        )  # saved with the checkpoint
         super().__init__(TemporalCNN(n_bands, n_classes, hidden=hidden), n_classes, lr, weight_decay, class_weights)
         self.save_hyperparameters()
 
@@ -185,8 +197,18 @@ class PatchModule(_ClassifierModule):
     torch.Size([2, 3])
     """
 
-    def __init__(self, n_bands: int, n_classes: int, channels: int = 16, lr: float = 3e-3, weight_decay: float = 1e-4, class_weights=None) -> None:
-        class_weights = None if class_weights is None else [float(w) for w in class_weights]  # saved with the checkpoint
+    def __init__(
+        self,
+        n_bands: int,
+        n_classes: int,
+        channels: int = 16,
+        lr: float = 3e-3,
+        weight_decay: float = 1e-4,
+        class_weights=None,
+    ) -> None:
+        class_weights = (
+            None if class_weights is None else [float(w) for w in class_weights]
+        )  # saved with the checkpoint
         super().__init__(SpectralCNN(n_bands, n_classes, channels=channels), n_classes, lr, weight_decay, class_weights)
         self.save_hyperparameters()
 
