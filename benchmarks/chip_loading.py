@@ -114,13 +114,15 @@ def main(argv=None) -> dict:
             delivered, sampler_a, args.batch_size, workers
         )
         print(
-            f"(a) torchgeo default, num_workers={workers}: {results['a_torchgeo_default'][f'num_workers={workers}']['samples_per_s']} samples/s",
+            f"(a) torchgeo default, num_workers={workers}: "
+            f"{results['a_torchgeo_default'][f'num_workers={workers}']['samples_per_s']} samples/s",
             flush=True,
         )
         sampler_b = BlockAlignedRandomSampler(stack, size=args.patch, align=args.patch, length=total, seed=args.seed)
         results["b_chip_stack"][f"num_workers={workers}"] = _loader_rate(stack, sampler_b, args.batch_size, workers)
         print(
-            f"(b) chip stack,       num_workers={workers}: {results['b_chip_stack'][f'num_workers={workers}']['samples_per_s']} samples/s",
+            f"(b) chip stack,       num_workers={workers}: "
+            f"{results['b_chip_stack'][f'num_workers={workers}']['samples_per_s']} samples/s",
             flush=True,
         )
     results["c_raw_rasterio"]["single process"] = _raw_rate(stack_path, args.patch, n, args.batch_size, args.seed)

@@ -69,7 +69,8 @@ def main(argv=None) -> int:
         assert all(p.shape[-2:] == (size, size) for p in patches)
     base = timings["per-date COGs (STAC items)"]
     print(
-        f"profile {args.profile}: {len(origins)} patches of {len(items)} dates x {len(bands)} bands x {size} x {size} px (2 shared cores: noisy)"
+        f"profile {args.profile}: {len(origins)} patches of {len(items)} dates x {len(bands)} bands x {size} x "
+        f"{size} px (2 shared cores: noisy)"
     )
     rows = []
     for name, seconds in timings.items():

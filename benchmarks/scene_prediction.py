@@ -304,15 +304,18 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"{row[0]:<22}{row[1]:>9d}{row[2]:>9.2f}{row[3]:>9.1f}{row[4]:>9.3f}{row[5]:>14.0f}")
     r = result["ratios"]
     print(
-        f"\nlazy/baseline: throughput x{r['throughput_lazy_over_baseline']:.2f}, pixels x{r['pixels_lazy_over_baseline']:.1f}, peak RSS x{r['peak_rss_lazy_over_baseline']:.2f}"
+        f"\nlazy/baseline: throughput x{r['throughput_lazy_over_baseline']:.2f}, pixels "
+        f"x{r['pixels_lazy_over_baseline']:.1f}, peak RSS x{r['peak_rss_lazy_over_baseline']:.2f}"
     )
     measured = "measured" if result["full_tile_measured"] else f"extrapolated from {args.tile_size} px"
     print(
-        f"full 10980 px tile: {full_tile_s_estimate:.0f} s ({measured}); goal {goal_s:.0f} s and {goal_gib} GiB -> {'met' if result['meets_goal'] else 'NOT met'}"
+        f"full 10980 px tile: {full_tile_s_estimate:.0f} s ({measured}); goal {goal_s:.0f} s and {goal_gib} GiB "
+        f"-> {'met' if result['meets_goal'] else 'NOT met'}"
         f" (1-min load average {result['machine']['load_avg_1min_at_end']:.1f} on {os.cpu_count()} cores)"
     )
     print(
-        f"lazy path used {lazy['cpu_s']:.0f} CPU s = {lazy['mpix_per_cpu_s']:.3f} Mpix per CPU s: on {args.workers} dedicated cores the full tile would take about {full_tile_s_dedicated:.0f} s"
+        f"lazy path used {lazy['cpu_s']:.0f} CPU s = {lazy['mpix_per_cpu_s']:.3f} Mpix per CPU s: on "
+        f"{args.workers} dedicated cores the full tile would take about {full_tile_s_dedicated:.0f} s"
     )
     output = write_benchmark_json(Path(args.output).stem, result, Path(args.output).parent)
     print(f"wrote {output}")

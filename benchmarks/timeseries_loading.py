@@ -98,8 +98,10 @@ def main(argv=None) -> int:
         ),
     ]
     print(
-        f"profile {args.profile}: cube {dict(refl.sizes)} (zarr chunks {refl.encoding.get('chunks')}), tiles of {tile} px, "
-        f"{len(aligned_zarr)} samples, batch {bs}, simulated step {args.step_ms:.0f} ms, {os.cpu_count()} cores (shared machine: timings are noisy)"
+        f"profile {args.profile}: cube {dict(refl.sizes)} (zarr chunks {refl.encoding.get('chunks')}), tiles of "
+        f"{tile} px, "
+        f"{len(aligned_zarr)} samples, batch {bs}, simulated step {args.step_ms:.0f} ms, {os.cpu_count()} cores "
+        "(shared machine: timings are noisy)"
     )
     rows = []
     for name, dataset, settings in configs:
@@ -115,7 +117,8 @@ def main(argv=None) -> int:
         rows.append(m)
         del loader
         print(
-            f"  {name:<85} step share {100 * m.step_share:5.1f} %   {m.samples_per_s:7.1f} samples/s   epoch {m.epoch_s:6.2f} s (first {m.first_epoch_s:.2f} s)"
+            f"  {name:<85} step share {100 * m.step_share:5.1f} %   {m.samples_per_s:7.1f} samples/s   epoch "
+            f"{m.epoch_s:6.2f} s (first {m.first_epoch_s:.2f} s)"
         )
     naive, tuned = rows[0], rows[-1]
     print(

@@ -37,7 +37,8 @@ def real_stac_dir() -> Path:
     """Real Earth Search / Planetary Computer STAC documents from ../shared/fixtures/real-stac."""
     if not REAL_STAC_DIR.is_dir():
         pytest.skip(
-            f"{REAL_STAC_DIR} is absent (it lives beside the project checkout, not in it); real-STAC fixture tests skipped"
+            f"{REAL_STAC_DIR} is absent (it lives beside the project checkout, not in it); real-STAC fixture "
+            "tests skipped"
         )
     return REAL_STAC_DIR
 

@@ -25,7 +25,8 @@ def test_runs_in_order_injects_profile_and_records_times(tmp_path):
     _notebook(notebooks / "01_second.ipynb", "import os\nopen('order.txt', 'a').write('01')")
     _notebook(
         notebooks / "00_first.ipynb",
-        "import os\nopen('order.txt', 'a').write('00')\nassert profile == 'ci'\nimport numpy as np\nx = np.ones(50_000_000)",
+        "import os\nopen('order.txt', 'a').write('00')\nassert profile == 'ci'\nimport numpy as np\nx = "
+        "np.ones(50_000_000)",
     )
     _notebook(notebooks / "README_not_numbered.ipynb", "raise SystemExit(1)")
     assert [p.name for p in discover_notebooks(notebooks)] == ["00_first.ipynb", "01_second.ipynb"]

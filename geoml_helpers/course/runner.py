@@ -237,7 +237,8 @@ def run_notebooks(
         _write_atomic(summary_path, json.dumps(asdict(summary), indent=1))
         if error is not None:
             where = (
-                f"cell {error['source_cell']} (counting from 1, execution count {error['execution_count']}): `{error['source_line']}`"
+                f"cell {error['source_cell']} (counting from 1, execution count {error['execution_count']}): "
+                f"`{error['source_line']}`"
                 if error.get("source_cell") is not None
                 else "before any cell ran"
             )

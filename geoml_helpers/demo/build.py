@@ -195,7 +195,8 @@ def open_demo_data(
     if marker.get("format_version") != FORMAT_VERSION or marker.get("seed") != seed:
         raise IncompleteDataError(
             f"Demo data at {folder} was built with seed {marker.get('seed')} / format {marker.get('format_version')}, "
-            f"not seed {seed} / format {FORMAT_VERSION}. Rebuild with `python -m geoml_helpers.demo build --profile {prof.name} --force`."
+            f"not seed {seed} / format {FORMAT_VERSION}. Rebuild with `python -m geoml_helpers.demo build "
+            f"--profile {prof.name} --force`."
         )
     return DemoData(folder, prof, seed)
 

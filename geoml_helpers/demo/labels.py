@@ -37,7 +37,8 @@ def make_blocks(
     """Square spatial blocks with a split column.
 
     When ``classes`` is given, the split is redrawn (deterministically) until
-    every split holds every class, or the draw covering most (split, class) pairs is kept, so that each split can be evaluated per class.
+    every split holds every class, or the draw covering most (split, class) pairs is kept, so that each split can be
+    evaluated per class.
 
     Returns
     -------

@@ -112,12 +112,14 @@ def validate_labels(
     messages: list[str] = []
     if gdf.crs is None:
         raise LabelError(
-            "The labels have no CRS. Set the CRS they were digitised in with `labels.set_crs('EPSG:....')` and load them again."
+            "The labels have no CRS. Set the CRS they were digitised in with `labels.set_crs('EPSG:....')` and "
+            "load them again."
         )
     missing = [c for c in required_columns if c not in gdf.columns]
     if missing:
         raise LabelError(
-            f"The labels lack the column(s) {missing}; they have {list(gdf.columns)}. Rename the class column to `class_id` (integers 1..N)."
+            f"The labels lack the column(s) {missing}; they have {list(gdf.columns)}. Rename the class column to "
+            "`class_id` (integers 1..N)."
         )
     gdf = gdf.copy()
     if crs is not None and gdf.crs != gpd.GeoSeries([], crs=crs).crs:
@@ -136,27 +138,32 @@ def validate_labels(
         reasons = [shapely.is_valid_reason(g) for g in gdf.geometry[invalid]]
         if not repair:
             raise LabelError(
-                f"{len(ids)} invalid label geometries, {id_column} {ids}: {reasons[:5]}. Fix them in your GIS, or pass repair=True to repair them with shapely.make_valid."
+                f"{len(ids)} invalid label geometries, {id_column} {ids}: {reasons[:5]}. Fix them in your GIS, or "
+                "pass repair=True to repair them with shapely.make_valid."
             )
         fixed = gdf.geometry[invalid].apply(lambda g: _polygonal(shapely.make_valid(g)))
         unrepairable = fixed.is_empty | fixed.isna()
         if unrepairable.any():
             bad = _ids(gdf.loc[invalid], unrepairable.values, id_column)
             raise LabelError(
-                f"Label geometries {id_column} {bad} are invalid and repairing them leaves no area. Remove or redraw these rows."
+                f"Label geometries {id_column} {bad} are invalid and repairing them leaves no area. Remove or "
+                "redraw these rows."
             )
         gdf.loc[invalid, gdf.geometry.name] = fixed.values
         repaired = ids
         messages.append(
-            f"Repaired {len(ids)} invalid geometries ({id_column} {ids}) with shapely.make_valid; reasons: {reasons[:5]}."
+            f"Repaired {len(ids)} invalid geometries ({id_column} {ids}) with shapely.make_valid; reasons: "
+            f"{reasons[:5]}."
         )
     if data_bounds is not None:
         data_box = box(*data_bounds)
         overlapping = gdf.geometry.intersects(data_box)
         if not overlapping.any():
             raise LabelError(
-                f"None of the {len(gdf)} label polygons overlap the imagery: labels cover {tuple(round(v) for v in gdf.total_bounds)}, "
-                f"the data {tuple(round(v) for v in data_bounds)} (in {gdf.crs.to_string()}). Check the labels' CRS, or load imagery over them."
+                f"None of the {len(gdf)} label polygons overlap the imagery: labels cover "
+                f"{tuple(round(v) for v in gdf.total_bounds)}, "
+                f"the data {tuple(round(v) for v in data_bounds)} (in {gdf.crs.to_string()}). Check the labels' "
+                "CRS, or load imagery over them."
             )
         if not overlapping.all():
             ids = _ids(gdf, ~overlapping, id_column)

@@ -150,7 +150,8 @@ def build_dashboard(profile: str = "ci", data_dir: str | os.PathLike[str] | None
     map_pane = pn.pane.HoloViews(pn.bind(map_view, class_w, date_w, var_w), linked_axes=False)
     curve_pane = pn.pane.HoloViews(pn.bind(curve_view, class_w, date_w, var_w), linked_axes=False)
     header = pn.pane.Markdown(
-        f"## {DASHBOARD_TITLE}\nProfile `{profile}`: {cube.sizes['time']} monthly composites, {len(labels)} label polygons. Map in Web Mercator (the data are UTM 34S)."
+        f"## {DASHBOARD_TITLE}\nProfile `{profile}`: {cube.sizes['time']} monthly composites, {len(labels)} label "
+        "polygons. Map in Web Mercator (the data are UTM 34S)."
     )
     return pn.Column(header, pn.Row(class_w, date_w, var_w), pn.Row(map_pane, curve_pane))
 

@@ -1,6 +1,7 @@
 """Learn: pixel features, sampling, spatial cross-validation and lazy prediction.
 
-Used by notebook 04 (pixel classification); deep learning lives in ``learn.deep``. Internal code imports from the modules, not from this package,
+Used by notebook 04 (pixel classification); deep learning lives in ``learn.deep``. Internal code imports from the
+modules, not from this package,
 so that the stage packages never import each other in a cycle.
 """
 

@@ -218,7 +218,8 @@ def _checked_inputs(
     band_names = list(band_names)
     if refl.ndim < 3 or refl.shape[1] != len(band_names):
         raise FeatureInputError(
-            f"Expected reflectance shaped (time, band, ...) with {len(band_names)} bands {band_names}, got shape {refl.shape}. "
+            f"Expected reflectance shaped (time, band, ...) with {len(band_names)} bands {band_names}, got shape "
+            f"{refl.shape}. "
             "Transpose the cube to ('time', 'band', 'y', 'x') and pass band_names=cube.band.values."
         )
     needed = sorted({b for pair in INDICES.values() for b in pair} - set(band_names))

@@ -68,7 +68,8 @@ def polygon_index_raster(labels, like) -> np.ndarray:
 
     if labels.crs is None:
         raise LabelError(
-            "The label polygons have no CRS. Set it with `labels = labels.set_crs('EPSG:32734')` (the CRS they were digitised in)."
+            "The label polygons have no CRS. Set it with `labels = labels.set_crs('EPSG:32734')` (the CRS they "
+            "were digitised in)."
         )
     crs = like.rio.crs
     if crs is not None:
@@ -117,7 +118,8 @@ def sample_pixels(cube, labels, *, max_pixels_per_polygon: int | None = None, se
     missing = {"class_id", "polygon_id", "block_id"} - set(labels.columns)
     if missing:
         raise LabelError(
-            f"The labels lack the columns {sorted(missing)}; every polygon needs a class_id, a polygon_id and the block_id of its spatial block."
+            f"The labels lack the columns {sorted(missing)}; every polygon needs a class_id, a polygon_id and the "
+            "block_id of its spatial block."
         )
     refl = cube["reflectance"].transpose("time", "band", "y", "x")
     index = polygon_index_raster(labels, refl)
@@ -127,9 +129,11 @@ def sample_pixels(cube, labels, *, max_pixels_per_polygon: int | None = None, se
         ymin, ymax = float(refl.y.min()), float(refl.y.max())
         lb = labels.to_crs(refl.rio.crs).total_bounds if refl.rio.crs is not None else labels.total_bounds
         raise LabelError(
-            f"No label polygon covers a pixel of the imagery: labels span x {lb[0]:.0f}..{lb[2]:.0f}, y {lb[1]:.0f}..{lb[3]:.0f}, "
+            f"No label polygon covers a pixel of the imagery: labels span x {lb[0]:.0f}..{lb[2]:.0f}, y "
+            f"{lb[1]:.0f}..{lb[3]:.0f}, "
             f"the cube x {xmin:.0f}..{xmax:.0f}, y {ymin:.0f}..{ymax:.0f} ({refl.rio.crs}). "
-            "Check that the labels belong to this area and carry the right CRS (labels.crs), or load a cube that covers them."
+            "Check that the labels belong to this area and carry the right CRS (labels.crs), or load a cube that "
+            "covers them."
         )
     which = index[rows, cols]
     if max_pixels_per_polygon is not None:

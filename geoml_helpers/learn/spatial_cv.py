@@ -65,7 +65,8 @@ def check_cv_feasible(y, n_splits: int, groups=None, class_names: Mapping[int, s
     if few:
         detail = ", ".join(f"{label(c)} has {n} sample(s)" for c, n in few)
         raise TooFewSamplesError(
-            f"Class {detail}, fewer than the {n_splits} CV folds. Lower n_splits, digitise more polygons of that class, or merge it with a similar class."
+            f"Class {detail}, fewer than the {n_splits} CV folds. Lower n_splits, digitise more polygons of that "
+            "class, or merge it with a similar class."
         )
     if groups is None:
         return
@@ -73,12 +74,14 @@ def check_cv_feasible(y, n_splits: int, groups=None, class_names: Mapping[int, s
     n_groups = np.unique(groups).size
     if n_groups < n_splits:
         raise TooFewSamplesError(
-            f"Only {n_groups} groups (blocks/polygons) for {n_splits} folds. Lower n_splits to at most {n_groups} or use smaller blocks."
+            f"Only {n_groups} groups (blocks/polygons) for {n_splits} folds. Lower n_splits to at most {n_groups} "
+            "or use smaller blocks."
         )
     lonely = [c for c in classes.tolist() if np.unique(groups[y == c]).size < 2]
     if lonely:
         raise TooFewSamplesError(
-            f"Class {', '.join(label(c) for c in lonely)} occurs in a single group, so whenever that group is held out the model has never seen it. "
+            f"Class {', '.join(label(c) for c in lonely)} occurs in a single group, so whenever that group is "
+            "held out the model has never seen it. "
             "Digitise that class in another block, merge it with a similar class, or drop it from this experiment."
         )
 

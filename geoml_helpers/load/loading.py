@@ -207,7 +207,8 @@ def load_stackstac(
     pitems = _as_pystac(items)
     if not pitems:
         raise LoadingError(
-            "No items to load. Run a search that returns items first (see geoml_helpers.discover.stac_search.search_items)."
+            "No items to load. Run a search that returns items first (see "
+            "geoml_helpers.discover.stac_search.search_items)."
         )
     da = stackstac.stack(
         pitems,
@@ -263,7 +264,8 @@ def load_odc(
     pitems = _as_pystac(items)
     if not pitems:
         raise LoadingError(
-            "No items to load. Run a search that returns items first (see geoml_helpers.discover.stac_search.search_items)."
+            "No items to load. Run a search that returns items first (see "
+            "geoml_helpers.discover.stac_search.search_items)."
         )
     ds = odc.stac.load(
         pitems,
@@ -341,7 +343,8 @@ def apply_scaling(dn, items: Iterable[Any], *, nodata: int = 0):
         items = [items[order[v]] for v in dn.coords["id"].values.tolist()]
     elif len(items) != dn.sizes["time"]:
         raise LoadingError(
-            f"{len(items)} items for {dn.sizes['time']} time steps; pass the same items that were loaded, in time order."
+            f"{len(items)} items for {dn.sizes['time']} time steps; pass the same items that were loaded, in time "
+            "order."
         )
     bands = [str(b) for b in dn.coords["band"].values]
     scale = np.array([[reflectance_scaling(it, b).scale for b in bands] for it in items], dtype=np.float32)
@@ -512,7 +515,8 @@ def clip_to_aoi(data, geometries, crs: str | None = None, *, all_touched: bool =
     data_box = box(*data.rio.bounds())
     if not gs.union_all().intersects(data_box):
         raise LabelError(
-            f"The AOI {tuple(round(v) for v in gs.total_bounds)} does not overlap the data {tuple(round(v) for v in data.rio.bounds())} "
+            f"The AOI {tuple(round(v) for v in gs.total_bounds)} does not overlap the data "
+            f"{tuple(round(v) for v in data.rio.bounds())} "
             f"(both in {data.rio.crs}). Check the AOI's CRS and coordinates, or load imagery that covers it."
         )
     return data.rio.clip(gs.geometry.values, gs.crs, all_touched=all_touched, drop=drop)

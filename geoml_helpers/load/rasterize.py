@@ -52,7 +52,8 @@ def grid_of(like: xr.DataArray | xr.Dataset, x_dim: str = "x", y_dim: str = "y")
     """
     if x_dim not in like.coords or y_dim not in like.coords:
         raise LabelError(
-            f"The cube has no {x_dim!r}/{y_dim!r} coordinates; open it with its coordinates (xr.open_zarr keeps them) or pass x_dim/y_dim."
+            f"The cube has no {x_dim!r}/{y_dim!r} coordinates; open it with its coordinates (xr.open_zarr keeps "
+            "them) or pass x_dim/y_dim."
         )
     xs = np.asarray(like[x_dim].values, dtype="float64")
     ys = np.asarray(like[y_dim].values, dtype="float64")
@@ -61,7 +62,8 @@ def grid_of(like: xr.DataArray | xr.Dataset, x_dim: str = "x", y_dim: str = "y")
     dx, dy = np.diff(xs), np.diff(ys)
     if not (np.allclose(dx, dx[0], rtol=1e-6) and np.allclose(dy, dy[0], rtol=1e-6)):
         raise LabelError(
-            "The cube's x/y coordinates are not regularly spaced; resample it onto a regular grid (e.g. rio.reproject) before rasterising labels."
+            "The cube's x/y coordinates are not regularly spaced; resample it onto a regular grid (e.g. "
+            "rio.reproject) before rasterising labels."
         )
     transform = Affine(dx[0], 0.0, xs[0] - dx[0] / 2, 0.0, dy[0], ys[0] - dy[0] / 2)
     return transform, (ys.size, xs.size)

@@ -459,7 +459,8 @@ def check_model_features(model, feature_names: Sequence[str], source: str = "the
         extra = [n for n in names if n not in set(expected)][:5]
         raise ModelMismatchError(
             f"{source} was trained on {len(expected)} features that do not match the cube's {len(names)} "
-            f"(the model needs e.g. {missing}, the cube offers e.g. {extra} that it does not know, or the order differs). "
+            f"(the model needs e.g. {missing}, the cube offers e.g. {extra} that it does not know, or the order "
+            "differs). "
             "Compute the features with the same function and band list as in training (geoml_helpers.learn.features), "
             "or retrain the model on this cube (notebook 04)."
         )
@@ -497,25 +498,29 @@ def load_sklearn_model(path: str | os.PathLike[str], feature_names: Sequence[str
     if not path.is_file():
         raise ModelFileError(
             f"No model file at {path}. Run notebook 04 to train and save the random forest "
-            "(`python -m geoml_helpers.course.runner --only 04`), or leave `model_path` unset to train a small one here."
+            "(`python -m geoml_helpers.course.runner --only 04`), or leave `model_path` unset to train a small "
+            "one here."
         )
     try:
         obj = joblib.load(path)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means an unusable file
         raise ModelFileError(
-            f"Cannot load the model at {path} ({type(exc).__name__}: {exc}). Retrain it (notebook 04); it may come from another library version."
+            f"Cannot load the model at {path} ({type(exc).__name__}: {exc}). Retrain it (notebook 04); it may "
+            "come from another library version."
         ) from exc
     model = obj.get("model") if isinstance(obj, dict) else obj
     if model is None or not hasattr(model, "predict_proba"):
         raise ModelFileError(
-            f"{path} holds no classifier with predict_proba (found {type(obj).__name__}). Save the fitted estimator itself with joblib.dump(model, path)."
+            f"{path} holds no classifier with predict_proba (found {type(obj).__name__}). Save the fitted "
+            "estimator itself with joblib.dump(model, path)."
         )
     if isinstance(obj, dict) and feature_names is not None and obj.get("feature_names") is not None:
         stored = list(obj["feature_names"])
         if stored != list(feature_names):
             raise ModelMismatchError(
                 f"The model at {path} was trained on {len(stored)} features {stored[:3]}... but the cube gives "
-                f"{len(feature_names)} {list(feature_names)[:3]}.... Compute the features as in training, or retrain it (notebook 04)."
+                f"{len(feature_names)} {list(feature_names)[:3]}.... Compute the features as in training, or "
+                "retrain it (notebook 04)."
             )
     if feature_names is not None:
         check_model_features(model, feature_names, source=f"The model at {path}")

@@ -373,7 +373,8 @@ def create_bucket(fs, name: str, exist_ok: bool = False) -> str:
             return name
         raise BucketExistsError(
             f"The bucket {name!r} already exists at {fs.client_kwargs.get('endpoint_url')}. "
-            "Pass `exist_ok=True` to reuse it, pick another name, or delete it first with `fs.rm(name, recursive=True)`."
+            "Pass `exist_ok=True` to reuse it, pick another name, or delete it first with `fs.rm(name, "
+            "recursive=True)`."
         )
     fs.mkdir(name)
     fs.invalidate_cache()

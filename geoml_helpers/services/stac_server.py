@@ -210,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(
-        f"STAC API for profile {args.profile!r} at {server.url} (started in {server.startup_seconds:.2f} s). Ctrl-C stops it.",
+        f"STAC API for profile {args.profile!r} at {server.url} (started in {server.startup_seconds:.2f} s). "
+        "Ctrl-C stops it.",
         flush=True,
     )
     try:

@@ -1,6 +1,7 @@
 """Deep learning: torchgeo datasets and samplers, datamodule, models, training, time-series models and the xbatcher dataset.
 
-Used by notebooks 05 (torchgeo) and 06 (time series and hyperspectral). Internal code imports from the modules, not from this package,
+Used by notebooks 05 (torchgeo) and 06 (time series and hyperspectral). Internal code imports from the modules, not
+from this package,
 so that the stage packages never import each other in a cycle.
 """
 

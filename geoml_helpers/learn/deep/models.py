@@ -83,7 +83,8 @@ def _check_backbone(backbone: str) -> None:
 
         close = difflib.get_close_matches(backbone, names, n=3)
         raise UnknownModelError(
-            f"Unknown backbone {backbone!r}{f'; did you mean {close}' if close else ''}? See geoml_helpers.learn.deep.models.known_backbones() for the {len(names)} valid names."
+            f"Unknown backbone {backbone!r}{f'; did you mean {close}' if close else ''}? See "
+            f"geoml_helpers.learn.deep.models.known_backbones() for the {len(names)} valid names."
         )
 
 
@@ -120,7 +121,8 @@ def resolve_weights(weights: Any, backbone: str = "resnet18"):
         enum = get_model_weights(backbone)
     except (KeyError, ValueError):
         raise UnknownModelError(
-            f"torchgeo has no pretrained weights for backbone {backbone!r}; use weights=None or a backbone such as resnet18/resnet50."
+            f"torchgeo has no pretrained weights for backbone {backbone!r}; use weights=None or a backbone such "
+            "as resnet18/resnet50."
         ) from None
     members = {m.name.upper(): m for m in enum}
     if name.upper() in members:
@@ -149,7 +151,8 @@ def bands_for_weights(weights: Any, backbone: str = "resnet18") -> list[str]:
     unavailable = [k for k in keys if k in ("nir09", "cirrus") or k not in _BAND_ID_TO_KEY.values()]
     if unavailable:
         raise UnknownModelError(
-            f"{w} was trained on bands {w.meta.get('bands')}, including {unavailable} which L2A products on Earth Search (and the demo) "
+            f"{w} was trained on bands {w.meta.get('bands')}, including {unavailable} which L2A products on Earth "
+            "Search (and the demo) "
             "do not carry. Use weights made for L2A bands, e.g. 'SENTINEL2_RGB_MOCO', or weights=None."
         )
     return keys
@@ -176,8 +179,10 @@ def check_weights_reachable(weights, timeout: float = 3.0) -> None:
         socket.create_connection((host, 443), timeout=timeout).close()
     except OSError as exc:
         raise OfflineError(
-            f"Pretrained weights {weights} must be downloaded from {host}, which cannot be reached ({exc.__class__.__name__}: {exc}). "
-            "Train from scratch with `pretrained_weights = None` (the default), or run once online so the file lands in "
+            f"Pretrained weights {weights} must be downloaded from {host}, which cannot be reached "
+            f"({exc.__class__.__name__}: {exc}). "
+            "Train from scratch with `pretrained_weights = None` (the default), or run once online so the file "
+            "lands in "
             f"torch's cache ({Path('~/.cache/torch/hub/checkpoints').as_posix()})."
         ) from None
 
@@ -239,7 +244,8 @@ def make_segmentation_task(
     if weights not in (None, False):
         if weights is True:
             raise UnknownModelError(
-                "weights=True means ImageNet RGB weights, which do not fit multispectral chips; name Sentinel-2 weights (e.g. 'SENTINEL2_RGB_MOCO') or use None."
+                "weights=True means ImageNet RGB weights, which do not fit multispectral chips; name Sentinel-2 "
+                "weights (e.g. 'SENTINEL2_RGB_MOCO') or use None."
             )
         resolved = resolve_weights(weights, backbone)
         expected = resolved.meta.get("in_chans")
