@@ -1,31 +1,73 @@
 # geoml task runner. The README's two commands are `make all` and `make test`.
+#
+# Every step is incremental: a second `make all` with nothing changed re-installs nothing
+# (the environment's stamp matches requirements.lock), rebuilds no data (the demo build's
+# _COMPLETE.json), re-executes no notebook (the runner compares each executed copy's recorded
+# key: notebook, parameters, data, package, lock) and does not rebuild the book (a stamp newer
+# than its inputs). `make all FORCE=1` re-installs, re-executes and rebuilds everything but the data.
 PROFILE ?= ci
 VENV ?= .venv
 PY := $(VENV)/bin/python
+FORCE ?= 0
+KERNEL_NAME := geoml
+KERNEL_DISPLAY_NAME := geoml (Python 3.12)
 export WANDB_MODE ?= offline
+# uv must never try to download a Python build (it fails offline): it uses the Python 3.12 it is given.
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: all env data notebooks book book-check test test-fast clean-data help
+RUNNER_FLAGS := $(if $(filter 1,$(FORCE)),--force)
+BOOK_STAMP := build/book/$(PROFILE)/.geoml-built
+# What the book is built from: its sources, the builder, every executed notebook and timing table
+# of this profile (the landing page shows every profile's times) and the benchmark tables.
+BOOK_INPUTS := $(shell find book geoml_helpers/course -type f -not -name '*.pyc' 2>/dev/null) \
+	$(wildcard build/executed/$(PROFILE)/*.ipynb build/executed/*/run-summary.json build/benchmarks/*.json)
+
+.PHONY: all env kernel lock data notebooks book book-if-changed book-check test test-fast clean-data help always
 
 help:
 	@echo "make all      build the demo data, execute every notebook (PROFILE=$(PROFILE)), build the book"
 	@echo "make test     unit tests + every notebook in the ci profile"
 	@echo "make test-fast  unit tests only (no notebook execution)"
+	@echo "make env      install requirements.lock into $(VENV) with uv and register the '$(KERNEL_DISPLAY_NAME)' kernel"
+	@echo "make kernel   register the '$(KERNEL_DISPLAY_NAME)' Jupyter kernel for this user"
+	@echo "make lock     re-compile requirements.lock after editing pyproject.toml's dependencies"
 	@echo "make data | notebooks | book   the steps of 'make all'"
 	@echo "make book-check  rebuild the book from executed notebooks and check every page in headless chromium"
+	@echo "FORCE=1       re-install, re-execute every notebook and rebuild the book even when nothing changed"
 
 all: book
 
 env:
-	@scripts/bootstrap_env.sh $(VENV)
+	@FORCE=$(FORCE) scripts/bootstrap_env.sh $(VENV)
+	@scripts/register_kernel.sh $(VENV) $(KERNEL_NAME) "$(KERNEL_DISPLAY_NAME)"
+
+kernel:
+	@scripts/register_kernel.sh $(VENV) $(KERNEL_NAME) "$(KERNEL_DISPLAY_NAME)"
+
+# Keeps the existing pins (the old lock is uv's starting point) unless pyproject.toml asks otherwise,
+# then pins environment.yml's direct dependencies to the lock's versions.
+lock:
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --generate-hashes --python-version 3.12 -o requirements.lock
+	$(PY) scripts/pin_environment_yml.py
 
 data: env
 	$(PY) -m geoml_helpers.demo build --profile $(PROFILE)
 
 notebooks: data
-	$(PY) -m geoml_helpers.course.runner --profile $(PROFILE)
+	$(PY) -m geoml_helpers.course.runner --profile $(PROFILE) $(RUNNER_FLAGS)
 
+# A sub-make, so that the inputs' times are read after `notebooks` ran, not when this file was parsed.
 book: notebooks
+	@$(MAKE) --no-print-directory book-if-changed
+
+book-if-changed: $(BOOK_STAMP)
+	@echo "[book] $(PROFILE) is up to date: build/book/$(PROFILE)/_build/html/index.html"
+
+$(BOOK_STAMP): $(BOOK_INPUTS) $(if $(filter 1,$(FORCE)),always)
 	$(PY) book/build.py --profile $(PROFILE)
+	@touch $@
+
+always:
 
 book-check: env
 	$(PY) book/build.py --profile $(PROFILE) --check

@@ -18,11 +18,13 @@ import importlib
 import importlib.metadata
 import os
 import platform
+import re
 import shutil
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from geoml_helpers.core.errors import GeomlError, MissingDependencyError, OfflineError
 
@@ -132,6 +134,143 @@ def check_package(name: str, minimum: str | None = None, exact: str | None = Non
     if minimum is not None and not version_at_least(found, minimum):
         return CheckRow(name, found, FAIL, f"Upgrade: `pip install -U '{name}>={minimum}'`.")
     return CheckRow(name, found, PASS)
+
+
+PROJECT_KERNEL_NAME = "geoml"
+"""The Jupyter kernel that ``make kernel`` (and ``make env``) registers for the user."""
+
+PROJECT_KERNEL_DISPLAY_NAME = "geoml (Python 3.12)"
+"""Its name in JupyterLab's kernel picker."""
+
+KERNEL_ENV_VAR = "GEOML_KERNEL"
+"""Set to the kernel name in the registered kernel's environment, so a running kernel knows it is the project's."""
+
+LOCK_NAME = "requirements.lock"
+
+
+def locked_versions(lock: str | os.PathLike[str], environment: dict[str, str] | None = None) -> dict[str, str]:
+    r"""The pinned version of every package of a hashed requirements lock that applies here.
+
+    Parameters
+    ----------
+    lock : path-like
+        A ``uv pip compile --universal --generate-hashes`` output such as ``requirements.lock``.
+    environment : dict, optional
+        Marker variables to evaluate the lock's environment markers with (default: this interpreter
+        and platform), e.g. ``{"python_full_version": "3.12.0", "sys_platform": "linux"}``.
+
+    Returns
+    -------
+    dict
+        Normalised distribution name (PEP 503) to version.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> lock = Path(tempfile.mkdtemp()) / "requirements.lock"
+    >>> _ = lock.write_text("numpy==2.3.0 \\\n    --hash=sha256:ab\nPyWin32==311 ; sys_platform == 'win32' \\\n    --hash=sha256:cd\n")
+    >>> locked_versions(lock, {"sys_platform": "linux"})
+    {'numpy': '2.3.0'}
+    """
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    versions: dict[str, str] = {}
+    for line in Path(lock).read_text().replace("\\\n", " ").splitlines():
+        line = re.sub(r"\s--hash=\S+", "", line.split(" #", 1)[0]).strip()
+        if not line or line.startswith(("#", "-")):
+            continue
+        requirement = Requirement(line)
+        if requirement.marker is not None and not requirement.marker.evaluate(environment):
+            continue
+        pins = [spec.version for spec in requirement.specifier if spec.operator == "=="]
+        if pins:
+            versions[canonicalize_name(requirement.name)] = pins[0]
+    return versions
+
+
+def check_lock(project_root: str | os.PathLike[str] | None = None) -> CheckRow | None:
+    """Whether the installed packages are the versions pinned in ``requirements.lock`` (None without a lock).
+
+    Examples
+    --------
+    >>> check_lock("/nonexistent") is None
+    True
+    """
+    from packaging.utils import canonicalize_name
+
+    from geoml_helpers.core.profiles import find_project_root
+
+    root = Path(project_root) if project_root is not None else find_project_root()
+    if root is None or not (root / LOCK_NAME).is_file():
+        return None
+    wanted = locked_versions(root / LOCK_NAME)
+    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in importlib.metadata.distributions() if d.metadata["Name"]}
+    differ = sorted(f"{name} {installed.get(name, 'missing')} (lock {version})" for name, version in wanted.items() if installed.get(name) != version)
+    if not differ:
+        return CheckRow("locked versions", f"all {len(wanted)} packages of {LOCK_NAME} at their pinned versions", PASS)
+    shown = ", ".join(differ[:5]) + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
+    return CheckRow(
+        "locked versions",
+        f"{len(differ)} of {len(wanted)} differ: {shown}",
+        WARN,
+        "The course is tested with the locked versions: `make env` installs exactly them (uv pip sync), "
+        f"or `pip install --require-hashes -r {LOCK_NAME}`.",
+    )
+
+
+def registered_kernel_python(name: str = PROJECT_KERNEL_NAME) -> str | None:
+    """The interpreter of the Jupyter kernel ``name`` as registered for this user (None when it is not).
+
+    Examples
+    --------
+    >>> registered_kernel_python("geoml-surely-not-a-kernel") is None
+    True
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        return KernelSpecManager().get_kernel_spec(name).argv[0]
+    except NoSuchKernel:
+        return None
+
+
+def check_kernel(project_root: str | os.PathLike[str] | None = None) -> CheckRow:
+    """Which kernel and interpreter run this code, and whether they are the course environment's.
+
+    *pass* in the ``geoml`` kernel, or in another kernel of the project's environment (the runner's
+    papermill kernel) when ``geoml`` is registered; *warn*, with the fix, in any other interpreter
+    or when the ``geoml`` kernel is not registered.
+
+    Examples
+    --------
+    >>> check_kernel().check
+    'kernel'
+    """
+    from geoml_helpers.core.profiles import find_project_root
+
+    kernel = os.environ.get(KERNEL_ENV_VAR)
+    registered = registered_kernel_python()
+    root = Path(project_root) if project_root is not None else find_project_root()
+    expected = [Path(registered).parent.parent] if registered else []
+    if root is not None:
+        expected.append(root / ".venv")
+    here = Path(sys.prefix).resolve()
+    in_project = any(here == folder.resolve() for folder in expected)
+    which = f"{PROJECT_KERNEL_DISPLAY_NAME} kernel" if kernel == PROJECT_KERNEL_NAME else f"not the {PROJECT_KERNEL_NAME} kernel"
+    found = f"{which}; interpreter {sys.executable}"
+    if not in_project:
+        where = " or ".join(str(folder / "bin" / "python") for folder in expected) or "the course's .venv"
+        return CheckRow(
+            "kernel",
+            found,
+            WARN,
+            f"This is not the course environment ({where}): pick the kernel '{PROJECT_KERNEL_DISPLAY_NAME}' "
+            "(Kernel > Change Kernel); if it is not listed, run `make kernel` in the repository (or `make env` first).",
+        )
+    if registered is None:
+        return CheckRow("kernel", found, WARN, f"The '{PROJECT_KERNEL_NAME}' kernel is not registered: `make kernel` makes this environment available in any JupyterLab on the machine.")
+    return CheckRow("kernel", found, PASS)
 
 
 def check_device() -> CheckRow:
@@ -262,7 +401,10 @@ def run_checks(
     """
     import pandas as pd
 
-    rows = [check_python()]
+    rows = [check_python(), check_kernel()]
+    lock_row = check_lock()
+    if lock_row is not None:
+        rows.append(lock_row)
     for name, minimum in (packages or REQUIRED_PACKAGES).items():
         rows.append(check_package(name, minimum))
     for name, exact in EXACT_PINS.items():
