@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'source':<20}{'MB':>9}{'s':>9}{'MB/s':>9}{'x local':>9}")
     for row in rows:
         print(
-            f"{row['source']:<20}{row['megabytes']:>9.2f}{row['seconds']:>9.3f}{row['mb_per_s']:>9.1f}{row['ratio_to_local_disk']:>9.2f}"
+            f"{row['source']:<20}{row['megabytes']:>9.2f}{row['seconds']:>9.3f}{row['mb_per_s']:>9.1f}"
+            f"{row['ratio_to_local_disk']:>9.2f}"
         )
     table = decision_table(results)
     print(table.round(3).to_string(index=False))

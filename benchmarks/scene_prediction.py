@@ -234,7 +234,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--dask-default-malloc",
         action="store_true",
-        help="keep dask's MALLOC_TRIM_THRESHOLD_=65536 in the workers (slower; see geoml_helpers.scale.clusters.worker_environment)",
+        help="keep dask's MALLOC_TRIM_THRESHOLD_=65536 in the workers "
+        "(slower; see geoml_helpers.scale.clusters.worker_environment)",
     )
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--output", default=str(ROOT / "build" / "benchmarks" / "scene_prediction.json"))

@@ -1,4 +1,7 @@
-"""Loading demo STAC items with stackstac and odc-stac: grid, scaling (incl. the BOA-offset trap), SCL mask, clipping, composites."""
+"""Loading demo STAC items with stackstac and odc-stac.
+
+Grid, scaling (incl. the BOA-offset trap), SCL mask, clipping, composites.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every notebook: paired with jupytext, output-free, parameterised, narrated, executed once in the ci profile, and rendered as the book.
+"""Every notebook: paired, output-free, parameterised, narrated, executed once in the ci profile, rendered as the book.
 
 The execution and the book share the session fixture ``executed_notebooks``; keeping them in this one
 file keeps them on one pytest-xdist worker (``--dist loadfile``), so the notebooks run exactly once.

@@ -39,7 +39,8 @@ def test_labels_land_on_their_polygons(demo_ci, grid10):
     for poly in labels.itertuples():
         pt = poly.geometry.representative_point()
         col, row = (int(v) for v in inv @ (pt.x, pt.y))
-        # the pixel holding a point well inside the polygon carries its class unless the polygon is thinner than a pixel there
+        # the pixel holding a point well inside the polygon carries its class,
+        # unless the polygon is thinner than a pixel there
         if poly.geometry.contains(poly.geometry.representative_point().buffer(8)):
             assert raster.values[row, col] == poly.class_id
     # labels agree with the true land cover almost everywhere (they were digitised inside patches)

@@ -16,10 +16,12 @@ from pathlib import Path
 import pytest
 
 KNOWN_FAILURES: dict[str, str] = {
-    "schema-fetch": "stac-validator downloads the JSON schemas from schemas.stacspec.org / stac-extensions.github.io, unreachable offline "
+    "schema-fetch": "stac-validator downloads the JSON schemas from schemas.stacspec.org / stac-extensions.github.io, "
+    "unreachable offline "
     "(the demo items pass pystac's bundled core schemas instead: tests/test_demo_data.py)",
     "stac-check-recommendation": "stac-check style advice (link titles, id characters), not a conformance failure",
-    "get-search-collections-500": "rustac's GET /search answers 500 'unsupported value' to a `collections` query parameter; "
+    "get-search-collections-500": "rustac's GET /search answers 500 'unsupported value' to a `collections` query "
+    "parameter; "
     "POST /search (what pystac-client uses) works",
     "ids-do-not-override": "rustac applies bbox together with ids; STAC API 1.0 says ids override the other filters",
 }

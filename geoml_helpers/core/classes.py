@@ -242,7 +242,9 @@ class ClassTable:
         >>> ClassTable.from_codes([5]).to_records()
         [{'id': 1, 'code': 5, 'name': '5', 'label': '5', 'colour': '#E69F00'}]
         """
-        return [{"id": c.id, "code": c.code, "name": c.name, "label": c.label, "colour": c.colour} for c in self.classes]
+        return [
+            {"id": c.id, "code": c.code, "name": c.name, "label": c.label, "colour": c.colour} for c in self.classes
+        ]
 
     def to_json(self) -> str:
         """The records as compact JSON (for GeoTIFF tags)."""

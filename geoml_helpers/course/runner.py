@@ -132,7 +132,8 @@ def _source_cell(executed: Path) -> dict:
         cells = nbformat.read(executed, as_version=4).cells
     except (OSError, ValueError):
         return {}
-    source_cells = [c for c in cells if not ({"injected-parameters", "papermill-error-cell-tag"} & set(c.metadata.get("tags", [])))]
+    added_tags = {"injected-parameters", "papermill-error-cell-tag"}
+    source_cells = [c for c in cells if not (added_tags & set(c.metadata.get("tags", [])))]
     for number, cell in enumerate(source_cells, start=1):
         if cell.cell_type == "code" and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
             first_line = next((line for line in cell.source.splitlines() if line.strip()), "")

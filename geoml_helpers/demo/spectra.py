@@ -321,7 +321,10 @@ def _vegetated_slopes(landscape: Landscape, class_id: int, doy: float, jitter: n
 
 
 def _slope_terms(landscape: Landscape, class_id: int) -> dict[str, np.ndarray]:
-    """The parts of :func:`_vegetated_slopes` that do not change with the date, per class, computed once per landscape."""
+    """The parts of :func:`_vegetated_slopes` that do not change with the date, per class.
+
+    Computed once per landscape.
+    """
     cache = landscape.__dict__.setdefault("_slope_terms", {})
     if class_id not in cache:
         vigour = landscape.of_class("vigour", class_id)

@@ -138,7 +138,9 @@ def s2_item_document(
         **{k: v for k, v in properties_from_scl.items() if k.startswith("s2:")},
         "s2:product_type": "S2MSI2A",
         "s2:processing_baseline": PROCESSING_BASELINE,
-        "s2:product_uri": f"S2{letter}_MSIL2A_{acq.date:%Y%m%d}T083601_N0510_R064_T{MGRS_TILE}_{acq.date:%Y%m%d}T120000.SAFE",
+        "s2:product_uri": (
+            f"S2{letter}_MSIL2A_{acq.date:%Y%m%d}T083601_N0510_R064_T{MGRS_TILE}_{acq.date:%Y%m%d}T120000.SAFE"
+        ),
         "s2:datatake_type": "INS-NOBS",
         "s2:sequence": "0",
         "datetime": datetime,

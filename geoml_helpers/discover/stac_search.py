@@ -12,7 +12,8 @@ Examples
 --------
 >>> supported_cloud_filter(["https://api.stacspec.org/v1.0.0/item-search"])
 'client'
->>> supported_cloud_filter(["https://api.stacspec.org/v1.0.0-rc.2/item-search#filter", "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json"])
+>>> supported_cloud_filter(["https://api.stacspec.org/v1.0.0-rc.2/item-search#filter",
+...                         "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json"])
 'filter'
 """
 

@@ -278,7 +278,7 @@ def feature_table(
     band_names: Sequence[str] = S2_BAND_KEYS,
     percentiles: Sequence[int] = PERCENTILES,
 ) -> np.ndarray:
-    """The features of :func:`pixel_features` as a C-ordered ``(pixel, feature)`` table, the layout scikit-learn predicts on.
+    """The features of :func:`pixel_features` as a C-ordered ``(pixel, feature)`` table (what scikit-learn predicts on).
 
     Pixels are in C order of the spatial axes. Building the table slab by slab
     avoids transposing a whole chunk's features afterwards.
@@ -392,8 +392,9 @@ def cube_features(cube, chunks: int | None = None):
     Examples
     --------
     >>> import xarray as xr
+    >>> times = np.array(["2024-01-15", "2024-05-15", "2024-09-15"], dtype="datetime64[ns]")
     >>> cube = xr.DataArray(np.full((3, 11, 4, 4), 0.2, "float32"), dims=("time", "band", "y", "x"),
-    ...                     coords={"time": np.array(["2024-01-15", "2024-05-15", "2024-09-15"], dtype="datetime64[ns]"), "band": list(S2_BAND_KEYS)})
+    ...                     coords={"time": times, "band": list(S2_BAND_KEYS)})
     >>> cube_features(cube).sizes["feature"]
     61
     """

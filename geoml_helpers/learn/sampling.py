@@ -56,7 +56,8 @@ def polygon_index_raster(labels, like) -> np.ndarray:
     --------
     >>> import xarray as xr, geopandas as gpd, rioxarray
     >>> from shapely.geometry import box
-    >>> like = xr.DataArray(np.zeros((2, 2)), coords={"y": [15.0, 5.0], "x": [5.0, 15.0]}, dims=("y", "x")).rio.write_crs("EPSG:32734")
+    >>> like = xr.DataArray(np.zeros((2, 2)), coords={"y": [15.0, 5.0], "x": [5.0, 15.0]}, dims=("y", "x"))
+    >>> like = like.rio.write_crs("EPSG:32734")
     >>> polys = gpd.GeoDataFrame(geometry=[box(0, 10, 10, 20)], crs="EPSG:32734")
     >>> polygon_index_raster(polys, like).tolist()
     [[0, -1], [-1, -1]]

@@ -50,7 +50,7 @@ def check_cv_feasible(y, n_splits: int, groups=None, class_names: Mapping[int, s
     >>> check_cv_feasible([1, 1, 1, 2], n_splits=2)
     Traceback (most recent call last):
     ...
-    geoml_helpers.learn.spatial_cv.TooFewSamplesError: Class 2 has 1 sample(s), fewer than the 2 CV folds. Lower n_splits, digitise more polygons of that class, or merge it with a similar class.
+    geoml_helpers.learn.spatial_cv.TooFewSamplesError: Class 2 has 1 sample(s), fewer than the 2 CV folds. Lower ...
     """
     y = np.asarray(y)
     names = class_names or {}

@@ -1,4 +1,4 @@
-"""Load: STAC loading, preparation (scaling, masking, indices, composites), the analysis-ready cube, COGs and rasterising vectors.
+"""Load: STAC loading, preparation (scaling, masking, indices, composites), the analysis-ready cube, COGs, rasterising.
 
 Used by notebook 02 (load and prepare). Internal code imports from the modules, not from this package,
 so that the stage packages never import each other in a cycle.

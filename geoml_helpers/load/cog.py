@@ -8,7 +8,8 @@ Examples
 >>> import numpy as np, tempfile, pathlib
 >>> from affine import Affine
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "example.tif"
->>> _ = write_cog(path, np.ones((1, 64, 64), "uint16"), transform=Affine(10, 0, 300000, 0, -10, 6250000), crs="EPSG:32734", nodata=0)
+>>> transform = Affine(10, 0, 300000, 0, -10, 6250000)
+>>> _ = write_cog(path, np.ones((1, 64, 64), "uint16"), transform=transform, crs="EPSG:32734", nodata=0)
 >>> path.exists()
 True
 """

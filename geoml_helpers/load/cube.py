@@ -238,7 +238,8 @@ def ensure_analysis_ready_cube(
     else:
         write_zarr_atomic(ds, path)
     if progress:
-        print(f"Built the analysis-ready cube of profile {profile!r} in {time.perf_counter() - started:.1f} s at {path}")
+        seconds = time.perf_counter() - started
+        print(f"Built the analysis-ready cube of profile {profile!r} in {seconds:.1f} s at {path}")
     return _open(path, fingerprint)
 
 

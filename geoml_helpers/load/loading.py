@@ -327,7 +327,8 @@ def apply_scaling(dn, items: Iterable[Any], *, nodata: int = 0):
     --------
     >>> import xarray as xr
     >>> item = {"id": "a", "properties": {}, "assets": {"red": {"raster:bands": [{"scale": 0.0001, "offset": -0.1}]}}}
-    >>> dn = xr.DataArray(np.array([[[[0, 3000]]]], "uint16"), dims=("time", "band", "y", "x"), coords={"band": ["red"]})
+    >>> dn = xr.DataArray(np.array([[[[0, 3000]]]], "uint16"), dims=("time", "band", "y", "x"),
+    ...                   coords={"band": ["red"]})
     >>> [round(float(v), 3) for v in apply_scaling(dn, [item]).values.ravel()]
     [nan, 0.2]
     """
@@ -432,7 +433,8 @@ def compute_indices(reflectance):
     Examples
     --------
     >>> import xarray as xr
-    >>> r = xr.DataArray(np.array([0.05, 0.1, 0.4, 0.2]), dims="band", coords={"band": ["red", "green", "nir", "swir22"]})
+    >>> r = xr.DataArray(np.array([0.05, 0.1, 0.4, 0.2]), dims="band",
+    ...                  coords={"band": ["red", "green", "nir", "swir22"]})
     >>> round(float(compute_indices(r)["ndvi"]), 3)
     0.778
     """

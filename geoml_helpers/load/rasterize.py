@@ -12,7 +12,8 @@ Examples
 --------
 >>> import numpy as np, xarray as xr, geopandas as gpd
 >>> from shapely.geometry import box
->>> like = xr.DataArray(np.zeros((4, 4)), coords={"y": [35.0, 25.0, 15.0, 5.0], "x": [5.0, 15.0, 25.0, 35.0]}, dims=("y", "x"))
+>>> like = xr.DataArray(np.zeros((4, 4)), dims=("y", "x"),
+...                     coords={"y": [35.0, 25.0, 15.0, 5.0], "x": [5.0, 15.0, 25.0, 35.0]})
 >>> polys = gpd.GeoDataFrame({"class_id": [3]}, geometry=[box(0, 20, 20, 40)], crs="EPSG:32734")
 >>> rasterize_labels(polys, like, crs="EPSG:32734").values.tolist()
 [[3, 3, 0, 0], [3, 3, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
@@ -171,7 +172,8 @@ def rasterize_splits(blocks, like: xr.DataArray | xr.Dataset, crs: str | None = 
     >>> import geopandas as gpd
     >>> from shapely.geometry import box
     >>> like = xr.DataArray(np.zeros((2, 2)), coords={"y": [15.0, 5.0], "x": [5.0, 15.0]}, dims=("y", "x"))
-    >>> blocks = gpd.GeoDataFrame({"split": ["train", "test"]}, geometry=[box(0, 0, 10, 20), box(10, 0, 20, 20)], crs="EPSG:32734")
+    >>> blocks = gpd.GeoDataFrame({"split": ["train", "test"]}, geometry=[box(0, 0, 10, 20), box(10, 0, 20, 20)],
+    ...                           crs="EPSG:32734")
     >>> rasterize_splits(blocks, like, crs="EPSG:32734").values.tolist()
     [[1, 3], [1, 3]]
     """

@@ -114,7 +114,10 @@ class ServerProcess:
         *terminate_args: Any,
         cwd: Path | None = None,
     ) -> None:
-        """Start ``command`` in its own session, logging to ``log_path``; ``terminate(process, workdir, *args)`` stops it."""
+        """Start ``command`` in its own session, logging to ``log_path``.
+
+        ``terminate(process, workdir, *args)`` stops it.
+        """
         with open(log_path, "wb") as log:
             self._process = subprocess.Popen(
                 command,

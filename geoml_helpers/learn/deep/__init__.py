@@ -1,4 +1,4 @@
-"""Deep learning: torchgeo datasets and samplers, datamodule, models, training, time-series models and the xbatcher dataset.
+"""Deep learning: torchgeo datasets and samplers, datamodule, models, training, time-series models, xbatcher dataset.
 
 Used by notebooks 05 (torchgeo) and 06 (time series and hyperspectral). Internal code imports from the modules, not
 from this package,

@@ -11,7 +11,9 @@ stopped (same epoch, optimiser and scheduler state) instead of starting over.
 
 Examples
 --------
->>> trainer, run_dir = make_trainer("ci", "demo-run", max_epochs=1, data_dir="/tmp/geoml-example", logger=False)  # doctest: +SKIP
+>>> trainer, run_dir = make_trainer(  # doctest: +SKIP
+...     "ci", "demo-run", max_epochs=1, data_dir="/tmp/geoml-example", logger=False
+... )
 >>> fit(trainer, task, datamodule, run_dir)  # doctest: +SKIP
 """
 
@@ -106,7 +108,7 @@ def make_trainer(
     accelerator: str = "auto",
     **trainer_kwargs: Any,
 ):
-    """A Trainer with ModelCheckpoints (best by ``monitor``, and last every epoch), EarlyStopping and an offline W&B logger.
+    """A Trainer with ModelCheckpoints (best by ``monitor``, last every epoch), EarlyStopping and an offline W&B logger.
 
     Parameters
     ----------

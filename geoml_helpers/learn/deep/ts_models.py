@@ -164,7 +164,8 @@ class PixelTileModule(_ClassifierModule):
     Examples
     --------
     >>> m = PixelTileModule(n_bands=11, n_classes=6)
-    >>> px, py = m._inputs((torch.zeros(2, 12, 11, 4, 4), torch.full((2, 4, 4), -1).index_fill_(1, torch.tensor([0]), 1)))
+    >>> labels = torch.full((2, 4, 4), -1).index_fill_(1, torch.tensor([0]), 1)
+    >>> px, py = m._inputs((torch.zeros(2, 12, 11, 4, 4), labels))
     >>> m.model(px).shape, py.shape
     (torch.Size([8, 6]), torch.Size([8]))
     """
