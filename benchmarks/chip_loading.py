@@ -65,6 +65,7 @@ def _raw_rate(stack_path: Path, patch: int, n_samples: int, batch_size: int, see
 
 
 def main(argv=None) -> dict:
+    """Time both chip loaders, print the table and write the JSON result."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="workshop")
     parser.add_argument("--data-dir", default=None)

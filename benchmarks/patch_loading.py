@@ -19,6 +19,7 @@ import numpy as np
 
 
 def main(argv=None) -> int:
+    """Time loading the same patches with each loader, print the table and write the JSON result."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="ci")
     parser.add_argument("--data-dir", default=None)

@@ -94,6 +94,7 @@ class TreeRssSampler:
             self._stop.wait(self.interval)
 
     def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) of the process and its children so far."""
         import psutil
 
         total = 0.0
@@ -151,6 +152,7 @@ def _baseline_worker(model_path: str, size: int, seed: int, n_jobs: int, queue) 
 
 
 def run_baseline(model, size: int, seed: int, n_jobs: int) -> dict:
+    """Predict a ``size`` x ``size`` scene in memory in a fresh process; return its timings and peak memory."""
     import pickle
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -176,6 +178,7 @@ def run_lazy(
     out_dir: Path,
     adaptive_malloc: bool = True,
 ) -> dict:
+    """Predict a lazy synthetic tile on a local dask cluster into COGs; return timings and memory peaks."""
     from distributed.diagnostics import MemorySampler
 
     from geoml_helpers.demo.lazy_tile import lazy_s2_tile
@@ -210,6 +213,7 @@ def run_lazy(
 
 
 def main(argv: list[str] | None = None) -> dict:
+    """Run the baseline and the lazy path, print the comparison and write the JSON result."""
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -25,6 +25,7 @@ print = functools.partial(print, flush=True)  # noqa: A001 - show progress when 
 
 
 def main(argv=None) -> int:
+    """Time the time-series loaders against a simulated training step; write the JSON result."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="ci")
     parser.add_argument("--data-dir", default=None)
