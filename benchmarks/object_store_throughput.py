@@ -38,7 +38,7 @@ def read_cog(path: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Time reading the demo COGs from disk and from the local object store; write the JSON result."""
+    """Time reads from local disk, a COG over HTTP and zarr on the S3-compatible store; write the JSON result."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="ci")
     parser.add_argument("--data-dir", default=None)
