@@ -132,6 +132,7 @@ class ServerProcess:
         atexit.register(self._finalizer)
 
     def start(self) -> ServerProcess:  # pragma: no cover - every subclass defines it
+        """Start the server and wait until it answers; return ``self``."""
         raise NotImplementedError
 
     def stop(self) -> None:

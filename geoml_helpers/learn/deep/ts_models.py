@@ -56,6 +56,7 @@ class TemporalCNN(nn.Module):
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * hidden, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(N, classes)`` of pixel time series ``(N, time, band)``."""
         h = self.features(x.transpose(1, 2))  # (N, hidden, time)
         return self.head(torch.cat([h.mean(dim=2), h.amax(dim=2)], dim=1))
 
@@ -95,6 +96,7 @@ class SpectralCNN(nn.Module):
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(dropout), nn.Linear(2 * channels, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits ``(N, classes)`` of hyperspectral patches ``(N, band, y, x)``."""
         n, b, h, w = x.shape
         spectra = x.permute(0, 2, 3, 1).reshape(n * h * w, 1, b)
         f = self.spectral(spectra)  # (n*h*w, channels, 8)
@@ -214,6 +216,7 @@ class PatchModule(_ClassifierModule):
         self.save_hyperparameters()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class logits of the wrapped :class:`SpectralCNN`."""
         return self.model(x)
 
     def _inputs(self, batch):
