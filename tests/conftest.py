@@ -77,3 +77,37 @@ def cube(demo_ci, data_root):
     from geoml_helpers.load.cube import ensure_analysis_ready_cube
 
     return ensure_analysis_ready_cube("ci", data_root)
+
+
+@pytest.fixture(scope="session")
+def ci_rf_map(demo_ci, cube):
+    """A real random-forest class map of the ci demo (notebook 04's recipe, 30 trees), with the truth and the samples.
+
+    Returns a SimpleNamespace: ``samples`` (every labelled pixel), ``model``, ``class_map`` and ``truth`` ``(y, x)``,
+    ``transform``, ``test_polygon_mask`` (pixels inside the test polygons).
+    """
+    from types import SimpleNamespace
+
+    import numpy as np
+    import rasterio
+    from sklearn.ensemble import RandomForestClassifier
+
+    from geoml_helpers.learn.prediction import predict_lazy
+    from geoml_helpers.learn.sampling import balance_classes, feature_matrix, polygon_index_raster, sample_pixels
+
+    labels = demo_ci.read_labels()
+    samples = sample_pixels(cube, labels, max_pixels_per_polygon=40, seed=42)
+    X, y = feature_matrix(balance_classes(samples[samples["split"] != "test"], seed=42))
+    model = RandomForestClassifier(n_estimators=30, min_samples_leaf=2, class_weight="balanced", n_jobs=1,
+                                   random_state=42)
+    model.fit(X, y)
+    class_map = predict_lazy(model, cube)["class_id"].compute(scheduler="threads").values
+    with rasterio.open(demo_ci.truth_path) as src:
+        truth, transform = src.read(1), src.transform
+    polygons = polygon_index_raster(labels, cube["reflectance"])
+    test_ids = np.flatnonzero(labels["split"].to_numpy() == "test")
+    test_polygon_mask = np.isin(polygons, test_ids)
+    return SimpleNamespace(
+        samples=samples, model=model, class_map=class_map, truth=truth, transform=transform,
+        test_polygon_mask=test_polygon_mask,
+    )
