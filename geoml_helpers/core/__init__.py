@@ -3,6 +3,7 @@
 Used by all notebooks. Internal code imports from the modules, not from this package,
 so that the stage packages never import each other in a cycle.
 """
+from geoml_helpers.core.atomic import atomic_dir, atomic_write, write_atomic
 from geoml_helpers.core.classes import (
     NODATA_CLASS,
     PALETTE,
@@ -53,6 +54,9 @@ from geoml_helpers.core.project import (
 )
 
 __all__ = [
+    "atomic_dir",
+    "atomic_write",
+    "write_atomic",
     "AoiTooLargeError",
     "COURSE_BANDS",
     "DEMO_LABELS",
