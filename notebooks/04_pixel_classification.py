@@ -63,7 +63,7 @@ from sklearn.pipeline import Pipeline
 
 from geoml_helpers.load import ensure_analysis_ready_cube
 from geoml_helpers.demo import ensure_demo_data
-from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_NAMES
+from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_NAMES, demo_class_table
 from geoml_helpers.learn import feature_names
 from geoml_helpers.core import outputs_dir
 from geoml_helpers.learn import balance_classes, feature_matrix, sample_pixels
@@ -257,10 +257,10 @@ from dask.diagnostics import ProgressBar
 from geoml_helpers.learn import predict_lazy, write_prediction_cogs
 
 best = models["random_forest"]
-pred = predict_lazy(best, cube)
+pred = predict_lazy(best, cube, classes=demo_class_table())
 print(pred["class_id"].data)  # a dask array: a graph of chunk tasks, nothing computed yet
 with ProgressBar():
-    cogs = write_prediction_cogs(pred, out / "scene", prefix=f"landcover_{profile}")
+    cogs = write_prediction_cogs(pred, out / "scene", prefix=f"landcover_{profile}", classes=demo_class_table())
 cogs
 
 # %%

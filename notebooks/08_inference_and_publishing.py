@@ -67,7 +67,7 @@ from geoml_helpers.publish import area_by_block, confusion_counts, management_bl
 from geoml_helpers.load import is_valid_cog, write_cog
 from geoml_helpers.load import ensure_analysis_ready_cube
 from geoml_helpers.demo import ensure_demo_data
-from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_LABELS, CLASS_NAMES, class_colormap
+from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_LABELS, CLASS_NAMES, class_colormap, demo_class_table
 from geoml_helpers.learn import day_of_year, feature_names, pixel_features
 from geoml_helpers.core import outputs_dir
 from geoml_helpers.publish import ModelDescription, find_published, prediction_collection, prediction_item, publish_item, validate_item
@@ -269,6 +269,7 @@ item = prediction_item(
         version="1.0.0", bands=bands, n_times=len(times), features=names,
         hyperparameters={k: v for k, v in model.get_params().items() if isinstance(v, (int, float, str, bool)) and not k.endswith("n_jobs")},
     ),
+    classes=demo_class_table(),
     class_percentages={c: 100 * float((rf.classes == c).mean()) for c in CLASS_IDS},
     properties={"geoml:test_block_accuracy": round(test_accuracy, 4), "geoml:profile": profile},
 )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import dask
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ import rasterio
 from sklearn.ensemble import RandomForestClassifier
 
 from geoml_helpers.load.cog import is_valid_cog
-from geoml_helpers.demo.classes import NODATA_CLASS
+from geoml_helpers.demo.classes import NODATA_CLASS, demo_class_table
 from geoml_helpers.demo.lazy_tile import lazy_s2_tile, lattice_noise, tile_truth
 from geoml_helpers.learn.features import day_of_year
 from geoml_helpers.learn.prediction import PROBABILITY_NODATA, predict_chunk, predict_lazy, write_prediction_cogs
@@ -60,8 +62,9 @@ def test_never_observed_pixels_become_nodata(cube, model):
 
 @pytest.mark.parametrize("max_in_memory_mb", [256.0, 0.0])
 def test_cogs_are_valid_and_georeferenced(cube, model, tmp_path, max_in_memory_mb):
-    pred = predict_lazy(model, cube, chunk_px=96)
-    paths = write_prediction_cogs(pred, tmp_path, max_in_memory_mb=max_in_memory_mb)
+    table = demo_class_table()
+    pred = predict_lazy(model, cube, classes=table, chunk_px=96)
+    paths = write_prediction_cogs(pred, tmp_path, classes=table, max_in_memory_mb=max_in_memory_mb)
     for path in paths.values():
         valid, errors = is_valid_cog(path)
         assert valid, errors
@@ -70,6 +73,7 @@ def test_cogs_are_valid_and_georeferenced(cube, model, tmp_path, max_in_memory_m
         assert src.transform == cube.rio.transform()
         assert src.overviews(1), "COGs need overviews"
         assert src.colormap(1)[1][:3] == (155, 191, 74)
+        assert json.loads(src.tags()["classes"]) == table.to_records()
         np.testing.assert_array_equal(src.read(1), pred["class_id"].values)
     with rasterio.open(paths["probability"]) as src:
         assert src.count == len(model.classes_)
@@ -101,7 +105,7 @@ def test_lattice_noise_is_seamless_across_windows():
 
 def test_tile_prediction_goes_through_the_same_helper(model, tmp_path):
     tile = lazy_s2_tile(size_px=300, chunk_px=128, seed=1)
-    pred = predict_lazy(model, tile)
+    pred = predict_lazy(model, tile, classes=demo_class_table())
     assert pred["class_id"].data.numblocks == (3, 3)
     # Generating a chunk and classifying it fuse into one task: the 12-month reflectance chunk (138 MB at 512 px)
     # is never stored by a worker or sent to another one.

@@ -7,7 +7,8 @@ import pystac
 import pytest
 
 from geoml_helpers.load.cog import write_cog
-from geoml_helpers.demo.classes import CLASS_NAMES, class_colormap
+from geoml_helpers.core.classes import ClassTable
+from geoml_helpers.demo.classes import CLASS_NAMES, class_colormap, demo_class_table
 from geoml_helpers.core.errors import EmptySearchError
 from geoml_helpers.publish.stac_publish import (
     PREDICTION_COLLECTION_ID,
@@ -42,8 +43,32 @@ def item(demo_ci, tmp_path_factory):
         shape=classes.shape,
         transform=list(demo_ci.transform)[:6],
         model=model,
+        classes=demo_class_table(),
         class_percentages={c: 100 * float((classes == c).mean()) for c in CLASS_NAMES},
     )
+
+
+def test_item_carries_the_projects_own_classes(item):
+    """A user's table (string codes, no colours given) reaches the classification and mlm extensions."""
+    table = ClassTable.from_codes(["wetland", "forest", "crop"], colours={"forest": "#117733"})
+    other = prediction_item(
+        "geoml-user-prediction",
+        bounds=(0.0, 0.0, 100.0, 100.0),
+        crs="EPSG:32633",
+        start="2024-01-01T00:00:00Z",
+        end="2024-12-31T23:59:59Z",
+        assets={"classification": item.assets["classification"].href},
+        shape=(10, 10),
+        transform=(10, 0, 0, 0, -10, 100),
+        model=ModelDescription("rf", "RandomForestClassifier", "scikit-learn", "1.9", "1"),
+        classes=table,
+    )
+    classes = other.assets["classification"].ext.classification.classes
+    assert [(c.value, c.name) for c in classes] == [(0, "nodata"), (1, "crop"), (2, "forest"), (3, "wetland")]
+    assert classes[2].color_hint == "117733" and classes[1].color_hint == table.colours[1].lstrip("#").upper()
+    mlm_output = other.to_dict()["properties"]["mlm:output"][0]
+    assert [c["name"] for c in mlm_output["classification:classes"]] == ["crop", "forest", "wetland"]
+    assert mlm_output["result"]["shape"] == [-1, 3]
 
 
 def test_item_validates(item):

@@ -8,6 +8,7 @@ import pytest
 import torch
 import xarray as xr
 
+from geoml_helpers.demo.classes import demo_class_table
 from geoml_helpers.load.rasterize import rasterize_labels, rasterize_splits
 from geoml_helpers.learn.deep.ts_models import PatchModule, PixelTileModule, SpectralCNN, TemporalCNN, class_weights, gradient_saliency, predict_labels, tile_pixels
 from geoml_helpers.learn.deep.xbatcher_data import LoaderSettings, XBatcherDataset, band_statistics, make_loader
@@ -36,7 +37,7 @@ def hs_data(demo_ci):
     labels = rasterize_labels(demo_ci.read_labels(), hs)
     splits = rasterize_splits(demo_ci.read_blocks(), hs)
     mean, std = band_statistics(hs)
-    kw = dict(input_dims={"band": hs.sizes["band"], "y": 3, "x": 3}, input_overlap={"y": 2, "x": 2}, target="centre", mean=mean, std=std, check_chunks=False)
+    kw = dict(input_dims={"band": hs.sizes["band"], "y": 3, "x": 3}, input_overlap={"y": 2, "x": 2}, target="centre", mean=mean, std=std, check_chunks=False, class_ids=demo_class_table())
     return {s: XBatcherDataset(hs, labels, splits, s, **kw) for s in ("train", "test")}, hs
 
 

@@ -46,6 +46,19 @@ def _dataset(s, split, **kw):
     return XBatcherDataset(s["tiles"], s["labels"], s["splits"], split, s["dims"], **args)
 
 
+def test_class_ids_come_from_the_project_table_or_the_labels(setup):
+    """No demo default: a ClassTable gives ids 1..K; without one the ids found in the labels are used."""
+    from geoml_helpers.core.classes import ClassTable
+
+    found = sorted(int(c) for c in np.unique(setup["labels"].values) if c)
+    assert _dataset(setup, "train").class_ids == found
+    table = ClassTable.from_codes(["a", "b", "c", "d", "e", "f", "g"])
+    assert _dataset(setup, "train", class_ids=table).class_ids == [1, 2, 3, 4, 5, 6, 7]
+    only_two = _dataset(setup, "train", class_ids=[found[1], found[0]])
+    targets = set(np.unique(only_two.target_map).tolist())
+    assert targets <= {IGNORE_INDEX, 0, 1} and {0, 1} <= targets
+
+
 def test_batch_shapes_and_values(setup):
     ds = _dataset(setup, "train")
     loader = make_loader(ds, LoaderSettings.naive(batch_size=4))

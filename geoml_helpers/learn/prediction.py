@@ -23,14 +23,14 @@ Examples
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-from geoml_helpers.demo.classes import CLASS_NAMES, NODATA_CLASS, class_colormap
+from geoml_helpers.core.atomic import atomic_write
+from geoml_helpers.core.classes import NODATA_CLASS, ClassTable
 from geoml_helpers.learn.features import day_of_year, feature_names, feature_table, map_time_band_chunks
 
 PROBABILITY_NODATA: int = 255
@@ -62,7 +62,7 @@ def predict_chunk(model, reflectance: np.ndarray, doy: Sequence[float], band_nam
     -------
     numpy.ndarray
         ``uint8`` ``(1 + n_classes, y, x)``: layer 0 is the class id
-        (:data:`~geoml_helpers.demo.classes.NODATA_CLASS` where a band was never
+        (:data:`~geoml_helpers.core.classes.NODATA_CLASS` where a band was never
         observed), then one probability layer per class in percent
         (:data:`PROBABILITY_NODATA` where no prediction was made).
 
@@ -109,7 +109,7 @@ def _single_threaded(model):
     return model
 
 
-def predict_lazy(model, cube, *, chunk_px: int | None = None, batch_size: int = 16384):
+def predict_lazy(model, cube, *, classes: ClassTable | None = None, chunk_px: int | None = None, batch_size: int = 16384):
     """Lazy class map and probabilities of a whole cube.
 
     Parameters
@@ -119,6 +119,9 @@ def predict_lazy(model, cube, *, chunk_px: int | None = None, batch_size: int = 
         the same bands. Its ``n_jobs`` are set to 1 (dask parallelises).
     cube : xarray.Dataset or xarray.DataArray
         ``reflectance`` ``(time, band, y, x)``, dask-backed or not.
+    classes : ClassTable, optional
+        The project's classes: the ``class_name`` coordinate takes their names
+        (default: the model's class ids as text).
     chunk_px : int, optional
         Spatial chunk side; default: the cube's chunks.
     batch_size : int
@@ -150,11 +153,11 @@ def predict_lazy(model, cube, *, chunk_px: int | None = None, batch_size: int = 
     data = refl.data if isinstance(refl.data, da.Array) else da.from_array(refl.values, chunks=(-1, -1, chunk_px or 256, chunk_px or 256))
     data = data.rechunk((-1, -1, chunk_px, chunk_px) if chunk_px else {0: -1, 1: -1})
     model = _single_threaded(model)
-    classes = np.asarray(model.classes_)
+    model_classes = np.asarray(model.classes_)
     layers = map_time_band_chunks(
         _predict_block,
         data,
-        1 + classes.size,
+        1 + model_classes.size,
         np.uint8,
         token="predict-chunk",
         doy=doy,
@@ -168,12 +171,18 @@ def predict_lazy(model, cube, *, chunk_px: int | None = None, batch_size: int = 
             "class_id": (("y", "x"), layers[0], {"long_name": "predicted class", "nodata": NODATA_CLASS}),
             "probability": (("class", "y", "x"), layers[1:], {"long_name": "class probability", "units": "percent", "nodata": PROBABILITY_NODATA}),
         },
-        coords={**coords, "class": classes.astype(np.int32), "class_name": ("class", [CLASS_NAMES.get(int(c), str(c)) for c in classes])},
+        coords={**coords, "class": model_classes.astype(np.int32), "class_name": ("class", _class_names(model_classes, classes))},
     )
     crs = refl.rio.crs
     if crs is not None:
         out = out.rio.write_crs(crs)
     return out
+
+
+def _class_names(class_ids, classes: ClassTable | None) -> list[str]:
+    """Names of raster class ids: the project's where it has them, else the id as text."""
+    names = classes.names if classes is not None else {}
+    return [names.get(int(c), str(int(c))) for c in class_ids]
 
 
 def _grid(pred):
@@ -191,6 +200,7 @@ def write_prediction_cogs(
     out_dir: str | os.PathLike[str],
     *,
     prefix: str = "landcover",
+    classes: ClassTable | None = None,
     max_in_memory_mb: float = 256.0,
     progress: bool = False,
 ) -> dict[str, Path]:
@@ -204,6 +214,9 @@ def write_prediction_cogs(
         Folder for the two COGs (created if needed).
     prefix : str
         File name prefix.
+    classes : ClassTable, optional
+        The project's classes: the class COG gets their colour table and the
+        table as a ``classes`` tag (JSON); without it, no colour table.
     max_in_memory_mb : float
         Layers up to this size are computed at once and written with
         :func:`geoml_helpers.load.cog.write_cog`; bigger ones are streamed by rows
@@ -223,12 +236,14 @@ def write_prediction_cogs(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     transform, crs = _grid(pred)
-    classes = [int(c) for c in pred["class"].values]
-    class_names = [CLASS_NAMES.get(c, str(c)) for c in classes]
+    class_ids = [int(c) for c in pred["class"].values]
+    class_names = [str(n) for n in pred["class_name"].values] if "class_name" in pred.coords else _class_names(class_ids, classes)
     paths = {"class": out_dir / f"{prefix}_class.tif", "probability": out_dir / f"{prefix}_probability.tif"}
-    size_mb = (1 + len(classes)) * pred.sizes["y"] * pred.sizes["x"] / 1e6
+    size_mb = (1 + len(class_ids)) * pred.sizes["y"] * pred.sizes["x"] / 1e6
     blocksize = 256 if min(pred.sizes["y"], pred.sizes["x"]) >= 512 else 128  # small scenes still get an overview
-    class_kw = dict(nodata=NODATA_CLASS, colormap=class_colormap(), overview_resampling="mode", band_names=["class_id"], tags={"classes": str(dict(zip(classes, class_names)))})
+    class_tag = classes.to_json() if classes is not None else str(dict(zip(class_ids, class_names)))
+    colormap = classes.colormap() if classes is not None else None
+    class_kw = dict(nodata=NODATA_CLASS, colormap=colormap, overview_resampling="mode", band_names=["class_id"], tags={"classes": class_tag})
     proba_kw = dict(nodata=PROBABILITY_NODATA, overview_resampling="average", band_names=[f"p_{n}" for n in class_names], tags={"units": "percent"})
     if size_mb <= max_in_memory_mb:
         from geoml_helpers.load.cog import write_cog
@@ -258,7 +273,6 @@ def _stream_cogs(pred, paths, transform, crs, class_kw, proba_kw, progress, bloc
     base = dict(driver="GTiff", height=height, width=width, dtype="uint8", crs=crs, transform=transform, tiled=True, blockxsize=256, blockysize=256, compress="zstd", zstd_level=1, predictor=2, BIGTIFF="IF_SAFER")
     # The staged files are ours alone, so they use the fastest codec (ZSTD level 1 compresses 9x faster than DEFLATE);
     # the COGs made from them use DEFLATE, which every GeoTIFF reader understands.
-    tmp = {key: Path(tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tif.partial", dir=path.parent)[1]) for key, path in paths.items()}
     staged = {key: path.with_name(f".{path.stem}.staged.tif") for key, path in paths.items()}
     try:
         with (
@@ -266,7 +280,8 @@ def _stream_cogs(pred, paths, transform, crs, class_kw, proba_kw, progress, bloc
             rasterio.open(staged["class"], "w", count=1, nodata=class_kw["nodata"], **base) as dst_class,
             rasterio.open(staged["probability"], "w", count=n_classes, nodata=proba_kw["nodata"], **base) as dst_proba,
         ):
-            dst_class.write_colormap(1, class_kw["colormap"])
+            if class_kw["colormap"]:
+                dst_class.write_colormap(1, class_kw["colormap"])
             dst_class.set_band_description(1, class_kw["band_names"][0])
             for i, name in enumerate(proba_kw["band_names"], start=1):
                 dst_proba.set_band_description(i, name)
@@ -302,9 +317,8 @@ def _stream_cogs(pred, paths, transform, crs, class_kw, proba_kw, progress, bloc
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
             for key, path in paths.items():
                 resampling = (class_kw if key == "class" else proba_kw)["overview_resampling"].upper()
-                rasterio.shutil.copy(staged[key], tmp[key], driver="COG", OVERVIEW_RESAMPLING=resampling, **options)
-                os.replace(tmp[key], path)
+                with atomic_write(path) as tmp:
+                    rasterio.shutil.copy(staged[key], str(tmp), driver="COG", OVERVIEW_RESAMPLING=resampling, **options)
     finally:
         for key in paths:
-            tmp[key].unlink(missing_ok=True)
             staged[key].unlink(missing_ok=True)

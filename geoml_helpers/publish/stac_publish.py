@@ -20,7 +20,8 @@ Examples
 ...                        start="2024-01-01T00:00:00Z", end="2024-12-31T23:59:59Z",
 ...                        assets={"classification": "/tmp/classes.tif"}, shape=(240, 240),
 ...                        transform=(10, 0, 310800, 0, -10, 6239200),
-...                        model=ModelDescription("rf", "RandomForestClassifier", "scikit-learn", "1.9", "1"))
+...                        model=ModelDescription("rf", "RandomForestClassifier", "scikit-learn", "1.9", "1"),
+...                        classes=ClassTable.from_codes(["forest", "water"]))
 >>> sorted(e.split("/")[3] for e in item.stac_extensions)
 ['classification', 'mlm', 'projection', 'version']
 """
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_LABELS, CLASS_NAMES, NODATA_CLASS
+from geoml_helpers.core.classes import NODATA_CLASS, ClassTable
 from geoml_helpers.core.errors import EmptySearchError, GeomlError
 
 PREDICTION_COLLECTION_ID = "geoml-landcover-predictions"
@@ -78,7 +79,7 @@ class ModelDescription:
     tasks: Sequence[str] = ("classification", "semantic-segmentation")
 
 
-def prediction_collection(bounds_4326: Sequence[float], start: str, end: str) -> dict:
+def prediction_collection(bounds_4326: Sequence[float], start: str, end: str, *, project_name: str | None = None) -> dict:
     """The Collection document of geoml's land-cover predictions.
 
     Examples
@@ -90,7 +91,7 @@ def prediction_collection(bounds_4326: Sequence[float], start: str, end: str) ->
 
     collection = pystac.Collection(
         id=PREDICTION_COLLECTION_ID,
-        description="Land-cover maps predicted by the geoml course models (synthetic demo world).",
+        description="Land-cover maps predicted by the geoml course models" + (f" for the project {project_name!r}." if project_name else "."),
         extent=pystac.Extent(
             pystac.SpatialExtent([list(bounds_4326)]),
             pystac.TemporalExtent([[_parse(start), _parse(end)]]),
@@ -123,9 +124,7 @@ def prediction_item(
     shape: Sequence[int],
     transform: Sequence[float],
     model: ModelDescription,
-    class_names: Mapping[int, str] = CLASS_NAMES,
-    class_labels: Mapping[int, str] = CLASS_LABELS,
-    class_colors: Mapping[int, str] = CLASS_COLORS,
+    classes: ClassTable,
     class_percentages: Mapping[int, float] | None = None,
     properties: Mapping[str, Any] | None = None,
     collection_href: str | None = None,
@@ -147,8 +146,8 @@ def prediction_item(
     shape, transform : sequence
         ``(rows, cols)`` and the affine's first six numbers (projection extension).
     model : ModelDescription
-    class_names, class_labels, class_colors : mapping
-        Class id -> machine name, human label, ``#rrggbb`` colour.
+    classes : ClassTable
+        The project's classes: raster id, name, label (the description) and colour of each.
     class_percentages : mapping, optional
         Class id -> percent of mapped pixels.
     properties : mapping, optional
@@ -196,17 +195,17 @@ def prediction_item(
     proj.shape = [int(s) for s in shape]
     proj.transform = [float(t) for t in list(transform)[:6]]
 
-    classes = [
+    stac_classes = [
         Classification.create(value=NODATA_CLASS, name="nodata", description="No prediction (no clear observation)", nodata=True)
     ] + [
         Classification.create(
-            value=int(c),
-            name=str(class_names[c]),
-            description=str(class_labels.get(c, class_names[c])),
-            color_hint=str(class_colors.get(c, "#000000")).lstrip("#").upper(),
-            percentage=None if class_percentages is None else round(float(class_percentages.get(c, 0.0)), 3),
+            value=c.id,
+            name=c.name,
+            description=c.label,
+            color_hint=c.colour.lstrip("#").upper(),
+            percentage=None if class_percentages is None else round(float(class_percentages.get(c.id, 0.0)), 3),
         )
-        for c in sorted(class_names)
+        for c in classes.classes
     ]
     item.add_asset(
         "classification",
@@ -217,7 +216,7 @@ def prediction_item(
             roles=["data", "classification"],
         ),
     )
-    ClassificationExtension.ext(item.assets["classification"], add_if_missing=True).classes = classes
+    ClassificationExtension.ext(item.assets["classification"], add_if_missing=True).classes = stac_classes
     if "confidence" in assets:
         item.add_asset(
             "confidence",
@@ -241,8 +240,8 @@ def prediction_item(
         )
 
     mlm_classes = [
-        mlm.Classification.create(value=int(c), name=str(class_names[c]), description=str(class_labels.get(c, "")), color_hint=str(class_colors.get(c, "#000000")).lstrip("#").upper())
-        for c in sorted(class_names)
+        mlm.Classification.create(value=c.id, name=c.name, description=c.label, color_hint=c.colour.lstrip("#").upper())
+        for c in classes.classes
     ]
     bands = list(model.bands)
     n_inputs = len(model.features) or len(bands)
@@ -264,7 +263,7 @@ def prediction_item(
     model_output = mlm.ModelOutput.create(
         name="class probabilities",
         tasks=[mlm.TaskType(t) for t in model.tasks],
-        result=mlm.ResultStructure.create(shape=[-1, len(class_names)], dim_order=["batch", "channel"], data_type=mlm.DataType.FLOAT32),
+        result=mlm.ResultStructure.create(shape=[-1, len(classes)], dim_order=["batch", "channel"], data_type=mlm.DataType.FLOAT32),
         classes=mlm_classes,
         description="Probability per class; the class map is the arg max, the confidence its value",
     )

@@ -46,6 +46,8 @@ from urllib.parse import unquote, urlparse
 
 import numpy as np
 
+from geoml_helpers.core.atomic import atomic_write
+from geoml_helpers.core.classes import NODATA_CLASS, ClassTable
 from geoml_helpers.core.errors import GeomlError, LabelError
 from geoml_helpers.discover.stac_metadata import reflectance_scaling
 
@@ -342,7 +344,14 @@ def check_labels_inside(labels, bounds: tuple[float, float, float, float], crs: 
         )
 
 
-def rasterize_label_cog(labels: Any, image_like: str | os.PathLike[str], path: str | os.PathLike[str], blocksize: int = 256, column: str = "class_id") -> Path:
+def rasterize_label_cog(
+    labels: Any,
+    image_like: str | os.PathLike[str],
+    path: str | os.PathLike[str],
+    blocksize: int = 256,
+    column: str = "class_id",
+    classes: ClassTable | None = None,
+) -> Path:
     """Burn label polygons onto the 10 m grid of ``image_like`` and write a uint8 COG (0 = unlabelled).
 
     A pixel gets a polygon's class when its centre is inside the polygon.
@@ -358,6 +367,10 @@ def rasterize_label_cog(labels: Any, image_like: str | os.PathLike[str], path: s
         Destination ``.tif``.
     blocksize : int
         Internal tile size; use the chip stack's so both are read block-aligned.
+    column : str
+        The column of raster class ids (``1..K``).
+    classes : ClassTable, optional
+        The project's classes: their colours become the COG's colour table.
 
     Raises
     ------
@@ -373,7 +386,6 @@ def rasterize_label_cog(labels: Any, image_like: str | os.PathLike[str], path: s
     from rasterio import features
 
     from geoml_helpers.load.cog import write_cog
-    from geoml_helpers.demo.classes import class_colormap
 
     path = Path(path)
     source = Path(labels) if isinstance(labels, (str, os.PathLike)) else None
@@ -385,7 +397,17 @@ def rasterize_label_cog(labels: Any, image_like: str | os.PathLike[str], path: s
     check_labels_inside(gdf, bounds, crs)
     gdf = gdf.to_crs(crs)
     burnt = features.rasterize(((g, int(v)) for g, v in zip(gdf.geometry, gdf[column])), out_shape=shape, transform=transform, fill=0, dtype="uint8")
-    return write_cog(path, burnt, transform=transform, crs=crs, nodata=0, colormap=class_colormap(), overview_resampling="nearest", band_names=[column], blocksize=blocksize)
+    return write_cog(
+        path,
+        burnt,
+        transform=transform,
+        crs=crs,
+        nodata=NODATA_CLASS,
+        colormap=None if classes is None else classes.colormap(),
+        overview_resampling="nearest",
+        band_names=[column],
+        blocksize=blocksize,
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -466,22 +488,18 @@ def build_chip_stack(
     else:
         dtype, predictor = "uint16", 2
         file_scales, file_offsets = [s.scale for s in scalings], [s.offset for s in scalings]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
     options: dict[str, Any] = {"tiled": True, "blockxsize": blocksize, "blockysize": blocksize, "interleave": "pixel", "compress": compress}
     if compress.upper() in ("ZSTD", "DEFLATE", "LZW"):
         options["predictor"] = predictor
-    try:
-        with rasterio.open(tmp, "w", driver="GTiff", width=width, height=height, count=len(bands), dtype=dtype, crs=crs, transform=transform, nodata=None if reflectance else 0, **options) as dst:
-            dst.write(data)
-            dst.descriptions = tuple(bands)
-            dst.scales = tuple(file_scales)
-            dst.offsets = tuple(file_offsets)
-            dst.update_tags(item_id=item.get("id", ""), datetime=item.get("properties", {}).get("datetime", ""))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with (
+        atomic_write(path) as tmp,
+        rasterio.open(tmp, "w", driver="GTiff", width=width, height=height, count=len(bands), dtype=dtype, crs=crs, transform=transform, nodata=None if reflectance else 0, **options) as dst,
+    ):
+        dst.write(data)
+        dst.descriptions = tuple(bands)
+        dst.scales = tuple(file_scales)
+        dst.offsets = tuple(file_offsets)
+        dst.update_tags(item_id=item.get("id", ""), datetime=item.get("properties", {}).get("datetime", ""))
     return path
 
 

@@ -44,6 +44,7 @@ import numpy as np
 import xarray as xr
 from torch.utils.data import Dataset
 
+from geoml_helpers.core.classes import NODATA_CLASS, ClassTable
 from geoml_helpers.core.errors import GeomlError
 from geoml_helpers.load.rasterize import SPLIT_CODES
 
@@ -335,8 +336,10 @@ class XBatcherDataset(Dataset):
         Overlap between samples; must be 0 for ``target="pixels"`` in val/test.
     target : {"pixels", "centre"}
         See the module docstring.
-    class_ids : sequence of int
+    class_ids : sequence of int or ClassTable, optional
         Class ids in the order of the model's outputs; id ``class_ids[k]`` becomes target ``k``.
+        A project's :class:`~geoml_helpers.core.classes.ClassTable` gives its ids ``1..K``;
+        default: the non-zero ids found in ``labels``.
     mean, std : array-like, optional
         Per-band normalisation; NaN becomes 0 (the mean) after it.
     reader : {"xarray", "zarr"}
@@ -370,7 +373,7 @@ class XBatcherDataset(Dataset):
         input_dims: dict[str, int],
         input_overlap: dict[str, int] | None = None,
         target: Literal["pixels", "centre"] = "pixels",
-        class_ids: Sequence[int] = (1, 2, 3, 4, 5, 6),
+        class_ids: Sequence[int] | ClassTable | None = None,
         mean: Sequence[float] | np.ndarray | None = None,
         std: Sequence[float] | np.ndarray | None = None,
         band_dim: str = "band",
@@ -409,6 +412,10 @@ class XBatcherDataset(Dataset):
         self.reader = reader
         self.zarr_path = None if zarr_path is None else str(zarr_path)
         self.variable = variable or data.name
+        if class_ids is None:
+            class_ids = [int(c) for c in np.unique(np.asarray(labels)) if c != NODATA_CLASS]
+        elif isinstance(class_ids, ClassTable):
+            class_ids = class_ids.ids
         self.class_ids = [int(c) for c in class_ids]
         self.band_axis = self.dims.index(band_dim) if band_dim in self.dims else None
         self._zarr = None
