@@ -4,10 +4,17 @@ It stops on the first failure and names the notebook and the cell, and it
 writes per-notebook wall time and peak memory (of the kernel and its child
 processes) to ``<output>/<profile>/run-summary.json``.
 
+From the command line it is incremental: each executed copy records a key (:func:`run_key`) made of
+the notebook's source and every earlier notebook's, the parameters, the data folder and the demo
+data's completion marker, the package's source and the lock file. A notebook whose executed copy
+holds the same key is not run again (``--force`` runs it anyway); once one notebook runs, every
+later one runs too, since it may read what the earlier one wrote.
+
 Command line::
 
     python -m geoml_helpers.course.runner --profile ci
     python -m geoml_helpers.course.runner --profile workshop --only 04 05
+    python -m geoml_helpers.course.runner --profile ci --force
 
 Examples
 --------
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import functools
+import hashlib
 import json
 import os
 import sys
@@ -29,10 +37,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from geoml_helpers.core.atomic import atomic_write, write_atomic
 from geoml_helpers.core.errors import GeomlError
 from geoml_helpers.core.profiles import PROFILE_NAMES, data_root, find_project_root, get_profile
 
 SUMMARY_NAME = "run-summary.json"
+RUN_KEY_METADATA = "geoml"
+"""The executed notebook's metadata entry holding the run key and what it was made of."""
 
 
 @dataclass
@@ -45,6 +56,7 @@ class NotebookRun:
     peak_rss_mb: float
     output: str
     error: dict | None = None
+    reused: bool = False
 
 
 @dataclass
@@ -114,12 +126,6 @@ class _PeakMemory:
         self._thread.join()
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _source_cell(executed: Path) -> dict:
     """Find the failing cell in the executed copy and number it as in the source notebook.
 
@@ -141,6 +147,110 @@ def _source_cell(executed: Path) -> dict:
     return {}
 
 
+def _sha256_files(paths: Sequence[Path], base: Path | None = None) -> str:
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(str(path.relative_to(base) if base else path.name).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+@functools.cache
+def _package_fingerprint() -> str:
+    """The geoml version and a hash of the package's Python source (editable installs change without a new version)."""
+    import importlib.metadata
+
+    import geoml_helpers
+
+    package = Path(geoml_helpers.__file__).parent
+    try:
+        version = importlib.metadata.version("geoml")
+    except importlib.metadata.PackageNotFoundError:
+        version = "not installed"
+    sources = sorted(p for p in package.rglob("*.py") if "__pycache__" not in p.parts)
+    return f"{version}:{_sha256_files(sources, package)[:16]}"
+
+
+def _data_fingerprint(profile: str, data_dir: Path) -> str:
+    """The data folder, and the demo build's completion marker (its hashes of every file) with its time.
+
+    The marker's modification time is in it so that a rebuilt world, whose notebook outputs are gone
+    with the old folder, re-executes the notebooks even when the rebuild is identical.
+    """
+    from geoml_helpers.demo.build import MARKER_NAME
+
+    marker = data_dir / profile / MARKER_NAME
+    if not marker.is_file():
+        return f"{data_dir}:no demo data"
+    return f"{data_dir}:{hashlib.sha256(marker.read_bytes()).hexdigest()[:16]}:{marker.stat().st_mtime_ns}"
+
+
+def run_key(notebook: Path, earlier: Sequence[Path], parameters: dict, data_dir: Path, project_root: Path | None = None) -> dict:
+    """What an executed notebook depends on, and its hash under ``"key"``.
+
+    Parameters
+    ----------
+    notebook : pathlib.Path
+        The source notebook.
+    earlier : sequence of pathlib.Path
+        The notebooks before it in the course: a change to one of them re-executes this one.
+    parameters : dict
+        The papermill parameters (profile, project, ...).
+    data_dir : pathlib.Path
+        The data root; the demo data's marker of ``parameters["profile"]`` is read from it.
+    project_root : pathlib.Path, optional
+        Where ``requirements.lock`` lives (a changed lock re-executes everything).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> _ = (folder / "00_a.ipynb").write_text("{}")
+    >>> first = run_key(folder / "00_a.ipynb", [], {"profile": "ci"}, folder)
+    >>> first == run_key(folder / "00_a.ipynb", [], {"profile": "ci"}, folder)
+    True
+    >>> first["key"] == run_key(folder / "00_a.ipynb", [], {"profile": "workshop"}, folder)["key"]
+    False
+    """
+    lock = project_root / "requirements.lock" if project_root else None
+    parts = {
+        "notebook": _sha256_files([notebook])[:16],
+        "earlier_notebooks": _sha256_files(list(earlier))[:16],
+        "parameters": json.dumps(parameters, sort_keys=True, default=str),
+        "data": _data_fingerprint(str(parameters.get("profile", "")), Path(data_dir)),
+        "package": _package_fingerprint(),
+        "lock": _sha256_files([lock])[:16] if lock is not None and lock.is_file() else "no lock",
+    }
+    parts["key"] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+    return parts
+
+
+def _recorded_key(executed: Path) -> str | None:
+    """The run key stored in a successful executed copy (None when missing, failed or unreadable)."""
+    try:
+        metadata = json.loads(executed.read_text()).get("metadata", {})
+    except (OSError, ValueError):
+        return None
+    if metadata.get("papermill", {}).get("exception"):
+        return None
+    return metadata.get(RUN_KEY_METADATA, {}).get("run_key", {}).get("key")
+
+
+def _record_key(executed: Path, key: dict) -> None:
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    nb.metadata.setdefault(RUN_KEY_METADATA, {})["run_key"] = key
+    with atomic_write(executed) as tmp:
+        nbformat.write(nb, str(tmp))
+
+
+def _previous_runs(summary_path: Path) -> dict[str, dict]:
+    try:
+        return {run["notebook"]: run for run in json.loads(summary_path.read_text()).get("notebooks", [])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
 def run_notebooks(
     profile: str = "ci",
     notebooks_dir: Path | None = None,
@@ -149,6 +259,7 @@ def run_notebooks(
     data_dir: str | None = None,
     extra_parameters: dict | None = None,
     log=functools.partial(print, flush=True),
+    reuse: bool = False,
 ) -> RunSummary:
     """Execute notebooks in order; stop at the first failure.
 
@@ -166,6 +277,10 @@ def run_notebooks(
         Data folder, exported to the kernels as ``GEOML_DATA_DIR``.
     extra_parameters : dict, optional
         More papermill parameters for every notebook.
+    reuse : bool
+        Skip a notebook whose executed copy records the same :func:`run_key`, as long as no earlier
+        notebook of this run was executed (the command line's default; ``--force`` turns it off).
+        A run that skips every notebook leaves ``run-summary.json`` as it was.
 
     Raises
     ------
@@ -180,7 +295,8 @@ def run_notebooks(
     notebooks_dir = Path(notebooks_dir or root / "notebooks")
     output_dir = Path(output_dir or root / "build" / "executed") / prof.name
     output_dir.mkdir(parents=True, exist_ok=True)
-    os.environ["GEOML_DATA_DIR"] = str(data_root(data_dir))
+    data_folder = data_root(data_dir)
+    os.environ["GEOML_DATA_DIR"] = str(data_folder)
     os.environ.setdefault("WANDB_MODE", "offline")
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
     notebooks = discover_notebooks(notebooks_dir, only)
@@ -198,9 +314,22 @@ def run_notebooks(
         },
     )
     summary_path = output_dir / SUMMARY_NAME
+    previous = _previous_runs(summary_path)
+    parameters = {"profile": prof.name, **(extra_parameters or {})}
+    course = discover_notebooks(notebooks_dir)
+    executed_one = False
     run_started = time.perf_counter()
     for notebook in notebooks:
         target = output_dir / notebook.name
+        earlier = [p for p in course if p.name < notebook.name]
+        if reuse and not executed_one and _recorded_key(target) == run_key(notebook, earlier, parameters, data_folder, root)["key"]:
+            before = previous.get(notebook.name, {})
+            summary.notebooks.append(
+                NotebookRun(notebook.name, "ok", before.get("wall_s", 0.0), before.get("peak_rss_mb", 0.0), str(target), reused=True)
+            )
+            log(f"[{prof.name}] {notebook.name} unchanged since its last run: not re-executed (--force runs it)")
+            continue
+        executed_one = True
         log(f"[{prof.name}] {notebook.name} ...")
         started = time.perf_counter()
         error = None
@@ -209,7 +338,7 @@ def run_notebooks(
                 papermill.execute_notebook(
                     str(notebook),
                     str(target),
-                    parameters={"profile": prof.name, **(extra_parameters or {})},
+                    parameters=parameters,
                     cwd=str(notebook.parent),
                     kernel_name="python3",
                     progress_bar=False,
@@ -233,9 +362,12 @@ def run_notebooks(
             output=str(target),
             error=error,
         )
+        if error is None:
+            # Made after the run: a notebook that built the demo data is keyed on that data.
+            _record_key(target, run_key(notebook, earlier, parameters, data_folder, root))
         summary.notebooks.append(run)
         summary.total_wall_s = round(time.perf_counter() - run_started, 2)
-        _write_atomic(summary_path, json.dumps(asdict(summary), indent=1))
+        write_atomic(summary_path, json.dumps(asdict(summary), indent=1))
         if error is not None:
             where = (
                 f"cell {error['source_cell']} (counting from 1, execution count {error['execution_count']}): "
@@ -261,16 +393,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notebooks-dir", type=Path, default=None)
     parser.add_argument("--output-dir", type=Path, default=None)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--force", action="store_true", help="execute every notebook, even those whose executed copy is up to date")
     args = parser.parse_args(argv)
     try:
-        summary = run_notebooks(args.profile, args.notebooks_dir, args.output_dir, args.only, args.data_dir)
+        summary = run_notebooks(args.profile, args.notebooks_dir, args.output_dir, args.only, args.data_dir, reuse=not args.force)
     except NotebookFailed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
     except GeomlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"All {len(summary.notebooks)} notebooks ran in profile {summary.profile!r} in {summary.total_wall_s:.1f} s.")
+    reused = sum(run.reused for run in summary.notebooks)
+    print(
+        f"All {len(summary.notebooks)} notebooks ran in profile {summary.profile!r} in {summary.total_wall_s:.1f} s"
+        + (f" ({reused} up to date, not re-executed)." if reused else ".")
+    )
     return 0
 
 

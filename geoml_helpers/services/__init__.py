@@ -1,4 +1,4 @@
-"""Services: local processes, the STAC API server and the S3-compatible object store.
+"""Services: local processes, the STAC API server, the S3-compatible object store, and their addresses behind a Jupyter proxy.
 
 Used by notebooks 01, 07 and 08. Internal code imports from the modules, not from this package,
 so that the stage packages never import each other in a cycle.
@@ -25,6 +25,13 @@ from geoml_helpers.services.processes import (
     port_is_free,
     terminate_process,
 )
+from geoml_helpers.services.proxy import (
+    DASK_DEFAULT_LINK,
+    app_url,
+    dask_dashboard_link,
+    jupyter_base_url,
+    use_proxy_for_dask_dashboard,
+)
 from geoml_helpers.services.stac_server import (
     LocalStacServer,
     main,
@@ -32,6 +39,7 @@ from geoml_helpers.services.stac_server import (
 
 __all__ = [
     "BucketExistsError",
+    "DASK_DEFAULT_LINK",
     "DEFAULT_ACCESS_KEY",
     "DEFAULT_SECRET_KEY",
     "HOST",
@@ -41,14 +49,18 @@ __all__ = [
     "ObjectStoreUnreachableError",
     "ServerProcess",
     "StorePorts",
+    "app_url",
     "check_endpoint",
     "connect_s3",
     "create_bucket",
+    "dask_dashboard_link",
     "die_with_parent",
     "free_port",
+    "jupyter_base_url",
     "main",
     "port_is_free",
     "terminate_process",
     "upload_tree",
+    "use_proxy_for_dask_dashboard",
     "weed_executable",
 ]
