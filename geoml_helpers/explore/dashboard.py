@@ -11,6 +11,10 @@ As a web app on this machine only (127.0.0.1)::
     # or
     python -m geoml_helpers.explore.dashboard --profile ci --port 5006
 
+The second form prints the address to open: ``http://127.0.0.1:5006/dashboard``, or, in SageMaker
+Studio, on a JupyterHub or on Binder, the same app through the Jupyter server's proxy
+(``/user/<name>/proxy/5006/dashboard``; see :mod:`geoml_helpers.services.proxy`).
+
 Examples
 --------
 >>> DASHBOARD_TITLE
@@ -24,6 +28,8 @@ import os
 import sys
 
 import numpy as np
+
+from geoml_helpers.services.proxy import app_url, jupyter_base_url
 
 DASHBOARD_TITLE = "geoml: explore the analysis-ready cube"
 INDEX_VARIABLES: tuple[str, ...] = ("ndvi", "ndwi", "nbr")
@@ -165,11 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--port", type=int, default=5006)
     args = parser.parse_args(argv)
+    behind_proxy = jupyter_base_url() is not None
+    print(f"Dashboard: {app_url(args.port, 'dashboard')}", flush=True)
     pn.serve(
         {"dashboard": lambda: build_dashboard(args.profile, args.data_dir)},
         address="127.0.0.1",
         port=args.port,
-        allow_websocket_origin=[f"127.0.0.1:{args.port}", f"localhost:{args.port}"],
+        # Behind a Jupyter proxy the page's origin is the hub's or Studio's host; the server still listens on
+        # loopback only, so only that authenticated proxy can reach it.
+        allow_websocket_origin=["*"] if behind_proxy else [f"127.0.0.1:{args.port}", f"localhost:{args.port}"],
         show=False,
         title=DASHBOARD_TITLE,
     )

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from geoml_helpers.core.errors import GeomlError, MissingDependencyError, OfflineError
+from geoml_helpers.services.proxy import use_proxy_for_dask_dashboard
 
 HOST = "127.0.0.1"
 CLUSTER_KINDS: tuple[str, ...] = ("local", "coiled")
@@ -59,7 +60,8 @@ class ClusterHandle:
 
     @property
     def dashboard_link(self) -> str:
-        """URL of the dask dashboard."""
+        """URL of the dask dashboard: ``http://127.0.0.1:PORT/status``, or through the Jupyter proxy
+        (``/user/ada/proxy/PORT/status``) in SageMaker Studio, on a JupyterHub or on Binder."""
         return str(self.client.dashboard_link)
 
     def workers(self):
@@ -253,6 +255,8 @@ def start_cluster(
     import dask
     from distributed import LocalCluster
 
+    # The browser may not reach 127.0.0.1 (a hub, SageMaker Studio): link through the Jupyter proxy there.
+    use_proxy_for_dask_dashboard()
     kwargs: dict[str, Any] = {}
     if local_directory is not None:
         Path(local_directory).mkdir(parents=True, exist_ok=True)
