@@ -29,12 +29,18 @@ from geoml_helpers.core.errors import (
 from geoml_helpers.core.profiles import (
     _PROFILES,
     PROFILE_NAMES,
+    SENTINEL2_REVISIT_DAYS,
+    STORAGE_TIERS,
     DemoProfile,
+    ImageryEstimate,
+    check_imagery_size,
     data_root,
     ensure_writable,
+    estimate_imagery,
     find_project_root,
     get_profile,
     outputs_dir,
+    storage_tier,
 )
 from geoml_helpers.core.project import (
     COURSE_BANDS,
@@ -54,6 +60,12 @@ from geoml_helpers.core.project import (
 )
 
 __all__ = [
+    "ImageryEstimate",
+    "SENTINEL2_REVISIT_DAYS",
+    "STORAGE_TIERS",
+    "check_imagery_size",
+    "estimate_imagery",
+    "storage_tier",
     "atomic_dir",
     "atomic_write",
     "write_atomic",

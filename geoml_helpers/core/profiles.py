@@ -22,7 +22,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from geoml_helpers.core.errors import DataDirectoryError, UnknownProfileError
+from geoml_helpers.core.errors import AoiTooLargeError, DataDirectoryError, UnknownProfileError
 
 PROFILE_NAMES: tuple[str, ...] = ("ci", "workshop", "full")
 
@@ -47,6 +47,9 @@ class DemoProfile:
         Label polygons digitised per spatial block.
     hyperspectral_bands : int
         Number of bands of the EnMAP-like cube.
+    max_imagery_gb : float
+        The most imagery (estimated by :func:`estimate_imagery`) a project may ask
+        for in this profile; ``geoml init`` and the cube refuse larger AOIs.
     """
 
     name: str
@@ -55,6 +58,7 @@ class DemoProfile:
     block_px: int
     polygons_per_block: int
     hyperspectral_bands: int = 200
+    max_imagery_gb: float = 2.0
 
     @property
     def size_m(self) -> int:
@@ -63,9 +67,13 @@ class DemoProfile:
 
 
 _PROFILES: dict[str, DemoProfile] = {
-    "ci": DemoProfile("ci", size_px=240, n_dates=12, block_px=48, polygons_per_block=4),
-    "workshop": DemoProfile("workshop", size_px=960, n_dates=24, block_px=96, polygons_per_block=5),
-    "full": DemoProfile("full", size_px=4800, n_dates=36, block_px=240, polygons_per_block=8),
+    # max_imagery_gb: ci reads a few km2 on 2 cores in minutes; workshop stays a laptop download; full is a VM
+    # with object storage (beyond 1 TB the tier is zarr on object storage).
+    "ci": DemoProfile("ci", size_px=240, n_dates=12, block_px=48, polygons_per_block=4, max_imagery_gb=2.0),
+    "workshop": DemoProfile(
+        "workshop", size_px=960, n_dates=24, block_px=96, polygons_per_block=5, max_imagery_gb=25.0
+    ),
+    "full": DemoProfile("full", size_px=4800, n_dates=36, block_px=240, polygons_per_block=8, max_imagery_gb=5000.0),
 }
 
 
@@ -184,3 +192,135 @@ def outputs_dir(profile: str, *parts: str, data_dir: str | os.PathLike[str] | No
     if create:
         ensure_writable(folder)
     return folder
+
+
+SENTINEL2_REVISIT_DAYS: int = 5
+"""Revisit of the two Sentinel-2 satellites at the equator (more often at high latitudes, where orbits overlap)."""
+
+STORAGE_TIERS: tuple[tuple[float, str, str], ...] = (
+    (10e9, "cloud", "read from the cloud on demand (stream COGs from the STAC API)"),
+    (1e12, "local-disk", "copy the scenes to local disk first, then load"),
+    (float("inf"), "object-storage", "write zarr to object storage and compute next to it"),
+)
+"""Upper volume in bytes, tier name, and what to do: the seed workflow's tiers (< 10 GB, < 1 TB, more)."""
+
+
+@dataclass(frozen=True)
+class ImageryEstimate:
+    """An estimate of the imagery a project reads: bands x pixels x dates x bytes.
+
+    Attributes
+    ----------
+    bands, pixels, dates, bytes_per_value : int
+    volume_bytes : float
+    tier : str
+        ``cloud``, ``local-disk`` or ``object-storage``.
+    advice : str
+    """
+
+    bands: int
+    pixels: int
+    dates: int
+    bytes_per_value: int
+    volume_bytes: float
+    tier: str
+    advice: str
+
+    @property
+    def volume_gb(self) -> float:
+        """The volume in GB (10^9 bytes)."""
+        return self.volume_bytes / 1e9
+
+    def __str__(self) -> str:
+        return (
+            f"{self.bands} bands x {self.pixels:,} pixels x {self.dates} dates x {self.bytes_per_value} bytes "
+            f"= {_human(self.volume_bytes)}; storage tier {self.tier!r}: {self.advice}"
+        )
+
+
+def _human(n: float) -> str:
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+def storage_tier(volume_bytes: float) -> tuple[str, str]:
+    """The storage tier and its advice for a volume in bytes.
+
+    Examples
+    --------
+    >>> storage_tier(5e9)[0], storage_tier(50e9)[0], storage_tier(5e12)[0]
+    ('cloud', 'local-disk', 'object-storage')
+    """
+    for limit, tier, advice in STORAGE_TIERS:
+        if volume_bytes < limit:
+            return tier, advice
+    raise AssertionError("unreachable: the last tier has no limit")
+
+
+def estimate_imagery(
+    area_m2: float,
+    days: int,
+    *,
+    resolution_m: float = 10.0,
+    bands: int = 12,
+    bytes_per_value: int = 2,
+    revisit_days: int = SENTINEL2_REVISIT_DAYS,
+) -> ImageryEstimate:
+    """Estimate the imagery volume of an AOI over a date range (all dates, before cloud filtering).
+
+    Parameters
+    ----------
+    area_m2 : float
+        AOI area in square metres.
+    days : int
+        Length of the date range in days.
+    resolution_m : float
+    bands : int
+        11 reflective bands and SCL by default.
+    bytes_per_value : int
+        2 for Sentinel-2's uint16.
+    revisit_days : int
+
+    Examples
+    --------
+    >>> e = estimate_imagery(2400 * 2400, 366)
+    >>> e.dates, e.pixels, e.tier
+    (74, 57600, 'cloud')
+    >>> round(e.volume_gb, 3)
+    0.102
+    """
+    pixels = int(round(area_m2 / resolution_m**2))
+    dates = int(days // revisit_days) + 1
+    volume = float(bands) * pixels * dates * bytes_per_value
+    tier, advice = storage_tier(volume)
+    return ImageryEstimate(bands, pixels, dates, bytes_per_value, volume, tier, advice)
+
+
+def check_imagery_size(estimate: ImageryEstimate, profile: str) -> ImageryEstimate:
+    """Refuse imagery larger than ``profile`` allows.
+
+    Raises
+    ------
+    AoiTooLargeError
+        Giving the estimated volume, the tier and the fixes.
+
+    Examples
+    --------
+    >>> check_imagery_size(estimate_imagery(1e12, 366), "ci")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    geoml_helpers.core.errors.AoiTooLargeError: The AOI needs about ...
+    """
+    prof = get_profile(profile)
+    if estimate.volume_gb > prof.max_imagery_gb:
+        fits = [p.name for p in _PROFILES.values() if p.max_imagery_gb >= estimate.volume_gb]
+        raise AoiTooLargeError(
+            f"The AOI needs about {_human(estimate.volume_bytes)} of imagery ({estimate}); "
+            f"profile {prof.name!r} allows "
+            f"{prof.max_imagery_gb:g} GB. Use a smaller AOI (`[area] aoi`) or a shorter `[imagery] datetime`"
+            + (f", or the {' or '.join(repr(f) for f in fits)} profile" if fits else "")
+            + "."
+        )
+    return estimate

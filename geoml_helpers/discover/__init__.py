@@ -5,11 +5,28 @@ so that the stage packages never import each other in a cycle.
 """
 from geoml_helpers.discover.labels import (
     REQUIRED_COLUMNS,
+    SPLITS,
     LabelReport,
+    PreparedLabelsReport,
+    ProjectLabels,
+    assign_block_splits,
     class_means,
+    prepare_labels,
     rasterize_labels,
+    read_label_file,
     read_labels,
+    snap_bounds,
+    utm_crs,
+    utm_zones,
     validate_labels,
+)
+from geoml_helpers.discover.project_init import InitResult, init_project, propose_block_sizes
+from geoml_helpers.discover.source_checks import (
+    SourceCheck,
+    SourceFinding,
+    check_collection,
+    check_items,
+    check_source,
 )
 from geoml_helpers.discover.stac_metadata import (
     BAND_ID_TO_EARTH_SEARCH,
@@ -35,6 +52,23 @@ from geoml_helpers.discover.stac_search import (
 )
 
 __all__ = [
+    "InitResult",
+    "PreparedLabelsReport",
+    "ProjectLabels",
+    "SPLITS",
+    "SourceCheck",
+    "SourceFinding",
+    "assign_block_splits",
+    "check_collection",
+    "check_items",
+    "check_source",
+    "init_project",
+    "prepare_labels",
+    "propose_block_sizes",
+    "read_label_file",
+    "snap_bounds",
+    "utm_crs",
+    "utm_zones",
     "BAND_ID_TO_EARTH_SEARCH",
     "DEFAULT_COLLECTION",
     "EARTH_SEARCH_TO_BAND_ID",

@@ -438,7 +438,10 @@ def read_label_file(path: str | os.PathLike[str]):
 
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise LabelError(f"No labels file at {os.path.abspath(path)}. Check `[labels] path` in the project file (relative paths are relative to it).")
+        raise LabelError(
+            f"No labels file at {os.path.abspath(path)}. Check `[labels] "
+            "path` in the project file (relative paths are relative to it)."
+        )
     try:
         if path.endswith((".parquet", ".geoparquet")):
             gdf = gpd.read_parquet(path)
@@ -446,7 +449,8 @@ def read_label_file(path: str | os.PathLike[str]):
             gdf = gpd.read_file(path)
     except Exception as exc:  # pyogrio/arrow raise many types; the fix is the same
         raise LabelError(
-            f"Could not read {path} as vector data ({type(exc).__name__}: {exc}). Use GeoParquet, FlatGeobuf, GeoPackage, "
+            f"Could not read {path} as vector data ({type(exc).__name__}: "
+            f"{exc}). Use GeoParquet, FlatGeobuf, GeoPackage, "
             "GeoJSON or a zipped Shapefile (.zip holding .shp, .shx, .dbf and .prj)."
         ) from exc
     if gdf.crs is None:
@@ -500,6 +504,19 @@ def snap_bounds(bounds: Sequence[float], resolution: float) -> tuple[float, floa
     )
 
 
+def _slug(text: str) -> str:
+    """A machine-friendly class name.
+
+    Examples
+    --------
+    >>> _slug("Rock & sand / gravel")
+    'rock_sand_gravel'
+    """
+    import re
+
+    return re.sub(r"[^0-9a-z]+", "_", text.lower()).strip("_") or "class"
+
+
 def _normalise_codes(values):
     """Class codes as Python ints where they are whole numbers, else strings."""
     import pandas as pd
@@ -523,7 +540,9 @@ def _clean_geometries(gdf, report: PreparedLabelsReport):
         gdf = gdf.explode(index_parts=False)
     invalid = ~gdf.geometry.is_valid
     if invalid.any():
-        repaired = gdf.geometry[invalid].apply(lambda g: _polygonal(shapely.make_valid(g)) if g.geom_type in ("Polygon", "MultiPolygon") else g)
+        repaired = gdf.geometry[invalid].apply(
+            lambda g: _polygonal(shapely.make_valid(g)) if g.geom_type in ("Polygon", "MultiPolygon") else g
+        )
         gdf = gdf.copy()
         gdf.loc[invalid, gdf.geometry.name] = repaired.values
         report.repaired_invalid = int(invalid.sum())
@@ -565,7 +584,9 @@ def _block_of(labels, blocks) -> np.ndarray:
     return joined["block_id"].fillna(-1).astype(int).to_numpy()
 
 
-def assign_block_splits(block_of_label: np.ndarray, class_of_label: np.ndarray, n_blocks: int, seed: int = 0, attempts: int = 400) -> np.ndarray:
+def assign_block_splits(
+    block_of_label: np.ndarray, class_of_label: np.ndarray, n_blocks: int, seed: int = 0, attempts: int = 400
+) -> np.ndarray:
     """Seeded split of spatial blocks so that every class lands in train, val and test where possible.
 
     Labelled blocks are split 60/20/20; among ``attempts`` seeded draws the one covering the most
@@ -581,8 +602,8 @@ def assign_block_splits(block_of_label: np.ndarray, class_of_label: np.ndarray, 
     >>> blocks = np.array([0, 1, 2, 3, 4, 5])
     >>> classes = np.array([1, 1, 1, 2, 2, 2])
     >>> split = assign_block_splits(blocks, classes, 6, seed=0)
-    >>> sorted({(int(c), str(split[b])) for b, c in zip(blocks, classes)}) == [(c, s) for c in (1, 2) for s in sorted(SPLITS)]
-    True
+    >>> sorted({(int(c), str(split[b])) for b, c in zip(blocks, classes)})
+    [(1, 'test'), (1, 'train'), (1, 'val'), (2, 'test'), (2, 'train'), (2, 'val')]
     """
     rng = np.random.default_rng([seed, 13])
     split = np.array(rng.choice(list(SPLIT_SHARES), size=n_blocks, p=list(SPLIT_SHARES.values())), dtype=object)
@@ -610,11 +631,36 @@ def assign_block_splits(block_of_label: np.ndarray, class_of_label: np.ndarray, 
             best, best_score = draw, score
         if best_score == 3 * classes.size:
             break
+    best = _repair_coverage(best, presence, rng)
     split[labelled] = best
     return split.astype(str)
 
 
-def prepare_labels(project, data_dir: str | os.PathLike[str] | None = None, *, seed: int = 0, footprint=None) -> ProjectLabels:
+def _repair_coverage(draw: np.ndarray, presence: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Move single blocks between splits, rarest class first, until each class is in each split where possible.
+
+    A block moves only out of a split where every class it holds keeps another block,
+    so a move never takes a class out of a split it was in.
+    """
+    draw = draw.copy()
+    for k in np.argsort(presence.sum(axis=0), kind="stable"):
+        for wanted in SPLITS:
+            if presence[draw == wanted, k].any():
+                continue
+            candidates = []
+            for b in rng.permutation(np.flatnonzero(presence[:, k])):
+                donor = draw[b]
+                others = (draw == donor) & (np.arange(draw.size) != b)
+                if all(presence[others, j].any() for j in np.flatnonzero(presence[b])):
+                    candidates.append(b)
+            if candidates:
+                draw[candidates[0]] = wanted
+    return draw
+
+
+def prepare_labels(
+    project, data_dir: str | os.PathLike[str] | None = None, *, seed: int = 0, footprint=None
+) -> ProjectLabels:
     """Read a project's labels as users have them and make them ready for every notebook.
 
     In order: read any vector format; refuse a file with no CRS or without the class
@@ -654,11 +700,8 @@ def prepare_labels(project, data_dir: str | os.PathLike[str] | None = None, *, s
     ('water', (310800.0, 6236800.0, 313200.0, 6239200.0))
     """
     import geopandas as gpd
-    import pandas as pd
     from pyproj import Transformer
     from shapely.geometry import box
-
-    from geoml_helpers.core.classes import ClassTable
 
     path = project.labels_path(data_dir)
     raw = read_label_file(path)
@@ -667,45 +710,25 @@ def prepare_labels(project, data_dir: str | os.PathLike[str] | None = None, *, s
     for column, key in ((project.class_column, "class_column"), (project.split_column, "split_column")):
         if column is not None and column not in raw.columns:
             columns = [c for c in raw.columns if c != raw.geometry.name]
-            raise LabelError(f"The labels in {path} have no column {column!r}; they have {columns}. Set `[labels] {key}` to one of them{where}.")
+            raise LabelError(
+                f"The labels in {path} have no column {column!r}; they have "
+                f"{columns}. Set `[labels] {key}` to one of them{where}."
+            )
     no_class = raw[project.class_column].isna()
     if raw[project.class_column].dtype == object:
         no_class |= raw[project.class_column].astype(str).str.strip().isin(["", "None", "nan"])
     report.dropped_no_class = int(no_class.sum())
     gdf = _clean_geometries(raw.loc[~no_class], report)
     if gdf.empty:
-        raise LabelError(f"No usable labels in {path}: {report.rows_read} rows, {report.dropped_empty} empty, {report.dropped_no_class} without a class. Check the file and the class column.")
+        raise LabelError(
+            f"No usable labels in {path}: {report.rows_read} rows, {report.dropped_empty} empty, "
+            f"{report.dropped_no_class} without a class. Check the file and the class column."
+        )
     codes = _normalise_codes(gdf[project.class_column])
-    if project.classes is not None:
-        table = project.classes
-        known = {str(c.code) for c in table.classes}
-        unknown = sorted({str(c) for c in codes} - known)
-        if unknown:
-            raise LabelError(f"Class codes {unknown} in {path} are not in the project's class table ({sorted(known)}). Add them as `[[classes]]`{where}, or remove the table to derive one.")
-    else:
-        table = ClassTable.from_codes(codes.tolist())
+    table = _class_table_for(project, codes, path, where)
 
     # AOI, CRS and grid.
-    if project.is_demo:
-        from geoml_helpers.demo.build import ensure_demo_data
-
-        demo = ensure_demo_data(project.demo_profile, data_dir, progress=False)
-        crs, bounds = demo.crs, tuple(float(v) for v in demo.bounds)
-    else:
-        if project.aoi is not None:
-            lon_min, lat_min, lon_max, lat_max = project.aoi
-        else:
-            lon_min, lat_min, lon_max, lat_max = gdf.to_crs("EPSG:4326").total_bounds
-        crs = project.crs or utm_crs((lon_min + lon_max) / 2, (lat_min + lat_max) / 2)
-        if project.aoi is not None:
-            # Densified edges: a lon/lat box is curved in UTM.
-            aoi_box = gpd.GeoSeries([box(*project.aoi).segmentize(0.001)], crs="EPSG:4326").to_crs(crs)
-            raw_bounds = aoi_box.total_bounds
-        else:
-            xmin, ymin, xmax, ymax = gdf.to_crs(crs).total_bounds
-            m = project.margin_m
-            raw_bounds = (xmin - m, ymin - m, xmax + m, ymax + m)
-        bounds = snap_bounds(raw_bounds, project.resolution_m)
+    crs, bounds, demo = _grid_for(project, gdf, data_dir)
     to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
     aoi_lonlat = tuple(float(v) for v in to_lonlat.transform_bounds(*bounds, densify_pts=21))
     report.utm_zones = utm_zones(aoi_lonlat[0], aoi_lonlat[2], (aoi_lonlat[1] + aoi_lonlat[3]) / 2)
@@ -725,7 +748,8 @@ def prepare_labels(project, data_dir: str | os.PathLike[str] | None = None, *, s
     gdf = gdf.loc[touches].reset_index(drop=True)
     if gdf.empty:
         raise LabelError(
-            f"None of the {report.rows_read} labels in {path} lies inside the AOI {tuple(round(v, 4) for v in aoi_lonlat)} (lon/lat)"
+            f"None of the {report.rows_read} labels in {path} lies inside "
+            f"the AOI {tuple(round(v, 4) for v in aoi_lonlat)} (lon/lat)"
             + (" and the imagery footprint" if footprint is not None else "")
             + f". Check `[area] aoi`{where} and the labels' CRS ({report.source_crs})."
         )
@@ -745,54 +769,133 @@ def prepare_labels(project, data_dir: str | os.PathLike[str] | None = None, *, s
     gdf["class_label"] = gdf["class_id"].map(table.labels)
 
     # Splits.
-    if project.is_demo:
+    if demo is not None:
         blocks = gpd.read_parquet(demo.blocks_path)[["block_id", "split", "geometry"]]
     else:
         blocks = _make_blocks(bounds, project.block_size_m, crs)
     gdf["block_id"] = _block_of(gdf, blocks)
-    if project.split_column is not None:
-        split = gdf[project.split_column].astype(str).str.strip().str.lower()
-        bad = sorted(set(split) - set(SPLITS))
-        if bad:
-            raise LabelError(f"The split column {project.split_column!r} holds {bad}; use only {list(SPLITS)}, or remove `split_column`{where} to assign spatial blocks.")
-        gdf["split"] = split.values
-        if not project.is_demo:
-            majority = gdf[gdf.block_id >= 0].groupby("block_id")["split"].agg(lambda s: s.mode().iloc[0])
-            fallback = assign_block_splits(np.array([], dtype=int), np.array([]), len(blocks), seed)
-            blocks["split"] = [majority.get(b, fallback[i]) for i, b in enumerate(blocks["block_id"])]
-    else:
-        blocks["split"] = assign_block_splits(gdf["block_id"].to_numpy(), gdf["class_id"].to_numpy(), len(blocks), seed)
-        split_of = dict(zip(blocks["block_id"], blocks["split"]))
-        gdf["split"] = [split_of.get(b, "train") for b in gdf["block_id"]]
+    gdf["split"], blocks["split"] = _splits_for(project, gdf, blocks, seed, where)
     gdf["area_m2"] = gdf.geometry.area.round(1)
     if "polygon_id" not in gdf.columns:
         gdf["polygon_id"] = np.arange(len(gdf), dtype=np.int64)
     columns = ["polygon_id", "code", "class_id", "class_name", "class_label", "split", "block_id", "area_m2"]
     labels = gpd.GeoDataFrame(gdf[columns], geometry=gdf.geometry.values, crs=crs)
 
-    # Counts per class and split.
+    per_class = _per_class(labels, table)
+    report.per_class = per_class
+    report.missing_in_split = [
+        (row.class_name, name) for row in per_class.itertuples() for name in SPLITS if getattr(row, name) == 0
+    ]
+    report.messages = _report_messages(report, crs, project)
+    return ProjectLabels(
+        labels,
+        blocks.reset_index(drop=True),
+        table,
+        crs,
+        tuple(bounds),
+        aoi_lonlat,
+        float(project.resolution_m),
+        report,
+    )
+
+
+def _class_table_for(project, codes, path, where: str):
+    """The project's class table (checked against the codes), or one derived from the codes."""
+    from geoml_helpers.core.classes import ClassTable
+
+    if project.classes is not None:
+        table = project.classes
+        known = {str(c.code) for c in table.classes}
+        unknown = sorted({str(c) for c in codes} - known)
+        if unknown:
+            raise LabelError(
+                f"Class codes {unknown} in {path} are not in the project's class table ({sorted(known)}). "
+                f"Add them as `[[classes]]`{where}, or remove the table to derive one."
+            )
+        return table
+    # String codes get a machine-friendly name ("Alien trees" -> "alien_trees") and keep the string as the label.
+    strings = {c for c in codes if isinstance(c, str)}
+    return ClassTable.from_codes(codes.tolist(), names={c: _slug(c) for c in strings}, labels={c: c for c in strings})
+
+
+def _grid_for(project, gdf, data_dir):
+    """CRS and snapped grid bounds: the demo build's grid, or the AOI's (the labels' extent + margin by default)."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    if project.is_demo:
+        from geoml_helpers.demo.build import ensure_demo_data
+
+        demo = ensure_demo_data(project.demo_profile, data_dir, progress=False)
+        return demo.crs, tuple(float(v) for v in demo.bounds), demo
+    if project.aoi is not None:
+        lon_min, lat_min, lon_max, lat_max = project.aoi
+    else:
+        lon_min, lat_min, lon_max, lat_max = gdf.to_crs("EPSG:4326").total_bounds
+    crs = project.crs or utm_crs((lon_min + lon_max) / 2, (lat_min + lat_max) / 2)
+    if project.aoi is not None:
+        # Densified edges: a lon/lat box is curved in UTM.
+        raw_bounds = gpd.GeoSeries([box(*project.aoi).segmentize(0.001)], crs="EPSG:4326").to_crs(crs).total_bounds
+    else:
+        xmin, ymin, xmax, ymax = gdf.to_crs(crs).total_bounds
+        m = project.margin_m
+        raw_bounds = (xmin - m, ymin - m, xmax + m, ymax + m)
+    return crs, snap_bounds(raw_bounds, project.resolution_m), None
+
+
+def _splits_for(project, gdf, blocks, seed: int, where: str):
+    """Split of each label and of each block: from the split column, or seeded spatial blocks."""
+    if project.split_column is None:
+        block_split = assign_block_splits(gdf["block_id"].to_numpy(), gdf["class_id"].to_numpy(), len(blocks), seed)
+        split_of = dict(zip(blocks["block_id"], block_split))
+        return [split_of.get(b, "train") for b in gdf["block_id"]], block_split
+    split = gdf[project.split_column].astype(str).str.strip().str.lower()
+    bad = sorted(set(split) - set(SPLITS))
+    if bad:
+        raise LabelError(
+            f"The split column {project.split_column!r} holds {bad}; use only "
+            f"{list(SPLITS)}, or remove `split_column`{where} to assign spatial blocks."
+        )
+    if project.is_demo:
+        return split.to_numpy(), blocks["split"].to_numpy()
+    # Each block takes the split most of its labels have; blocks without labels get a seeded one.
+    majority = split[gdf.block_id >= 0].groupby(gdf.block_id[gdf.block_id >= 0]).agg(lambda s: s.mode().iloc[0])
+    fallback = assign_block_splits(np.array([], dtype=int), np.array([]), len(blocks), seed)
+    return split.to_numpy(), np.array([majority.get(b, fallback[i]) for i, b in enumerate(blocks["block_id"])])
+
+
+def _per_class(labels, table):
+    """Polygons, points, area and labels per split of each class."""
+    import pandas as pd
+
     is_point = labels.geom_type == "Point"
+
+    def count(frame):
+        return frame.groupby("class_id").size().reindex(table.ids, fill_value=0).to_numpy()
+
+    area = labels[~is_point].groupby("class_id")["area_m2"].sum().reindex(table.ids, fill_value=0) / 1e6
     per_class = pd.DataFrame(
         {
             "class_id": table.ids,
             "code": [c.code for c in table.classes],
             "class_name": [table.names[i] for i in table.ids],
-            "polygons": labels[~is_point].groupby("class_id").size().reindex(table.ids, fill_value=0).to_numpy(),
-            "points": labels[is_point].groupby("class_id").size().reindex(table.ids, fill_value=0).to_numpy(),
-            "area_km2": (labels[~is_point].groupby("class_id")["area_m2"].sum().reindex(table.ids, fill_value=0) / 1e6).round(4).to_numpy(),
+            "polygons": count(labels[~is_point]),
+            "points": count(labels[is_point]),
+            "area_km2": area.round(4).to_numpy(),
         }
     )
-    by_split = labels.groupby(["class_id", "split"]).size().unstack(fill_value=0).reindex(index=table.ids, columns=list(SPLITS), fill_value=0)
+    by_split = labels.groupby(["class_id", "split"]).size().unstack(fill_value=0)
+    by_split = by_split.reindex(index=table.ids, columns=list(SPLITS), fill_value=0)
     for name in SPLITS:
         per_class[name] = by_split[name].to_numpy()
-    report.per_class = per_class
-    report.missing_in_split = [(row.class_name, name) for row in per_class.itertuples() for name in SPLITS if getattr(row, name) == 0]
-    report.messages = _report_messages(report, crs, project)
-    return ProjectLabels(labels, blocks.reset_index(drop=True), table, crs, tuple(bounds), aoi_lonlat, float(project.resolution_m), report)
+    return per_class
 
 
 def _report_messages(report: PreparedLabelsReport, crs: str, project) -> list[str]:
-    lines = [f"Read {report.rows_read} labels from {report.source} ({report.source_crs}); grid in {crs} at {project.resolution_m:g} m."]
+    lines = [
+        f"Read {report.rows_read} labels from {report.source} "
+        f"({report.source_crs}); grid in {crs} at {project.resolution_m:g} m."
+    ]
     kept = f"{report.polygons} polygons, {report.multipolygons} multipolygons, {report.points} points"
     lines.append(f"Kept {kept}.")
     for count, text in (
@@ -806,7 +909,10 @@ def _report_messages(report: PreparedLabelsReport, crs: str, project) -> list[st
         if count:
             lines.append(f"{count} {text}.")
     zones = ", ".join(report.utm_zones)
-    lines.append(f"AOI {report.aoi_area_km2:g} km2 in UTM zone{'s' if report.crosses_utm_zones else ''} {zones}" + (" (crosses a zone boundary: imagery is reprojected to one grid)." if report.crosses_utm_zones else "."))
+    lines.append(
+        f"AOI {report.aoi_area_km2:g} km2 in UTM zone{'s' if report.crosses_utm_zones else ''} {zones}"
+        + (" (crosses a zone boundary: imagery is reprojected to one grid)." if report.crosses_utm_zones else ".")
+    )
     if report.missing_in_split:
         pairs = ", ".join(f"{c} in {s}" for c, s in report.missing_in_split)
         lines.append(f"Not every class is in every split: no {pairs}. A smaller `block_size_m` or more labels helps.")

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from geoml_helpers.core.errors import EmptySearchError, StacApiUnreachableError
+from geoml_helpers.core.errors import EmptySearchError, MissingDependencyError, StacApiUnreachableError
 
 EARTH_SEARCH_URL = "https://earth-search.aws.element84.com/v1"
 STAC_APIS: dict[str, str | None] = {"local": None, "earth-search": EARTH_SEARCH_URL}
@@ -125,12 +125,28 @@ class StacSource:
 
 
 def open_stac_source(
-    stac_api: str = "local", profile: str = "ci", data_dir: str | None = None, timeout: float = 10.0
+    stac_api: str = "local",
+    profile: str = "ci",
+    data_dir: str | None = None,
+    timeout: float = 10.0,
+    *,
+    collection: str | None = None,
 ) -> StacSource:
-    """Connect to a STAC API by name (``local``, ``earth-search``) or URL.
+    """Connect to a STAC API by name or URL.
 
-    For ``local`` the demo data of ``profile`` is built if missing and served
-    on 127.0.0.1; call :meth:`StacSource.close` (or use ``with``) to stop it.
+    Names are those of :data:`geoml_helpers.core.project.STAC_SOURCES`: ``local``
+    (the demo data of ``profile``, built if missing and served on 127.0.0.1; call
+    :meth:`StacSource.close` or use ``with`` to stop it), ``earth-search``,
+    ``planetary-computer`` (asset URLs signed with the ``planetary-computer``
+    package) and ``earth-search-replica`` (served by ``geoml replica serve``;
+    pass the URL it prints).
+
+    Raises
+    ------
+    UnknownSourceError
+        For a name that is neither known nor a URL; the message lists the names.
+    MissingDependencyError
+        For ``planetary-computer`` without the ``planetary-computer`` package.
 
     Examples
     --------
@@ -140,10 +156,13 @@ def open_stac_source(
     """
     import pystac_client
 
+    from geoml_helpers.core.project import source_spec
     from geoml_helpers.demo.build import ensure_demo_data
     from geoml_helpers.services.stac_server import LocalStacServer
 
-    if stac_api == "local":
+    spec = source_spec(stac_api)
+    collection = collection or spec.default_collection
+    if spec.name == "local":
         demo = ensure_demo_data(profile, data_dir)
         server = LocalStacServer.for_demo(demo).start()
         try:
@@ -151,15 +170,25 @@ def open_stac_source(
         except BaseException:
             server.stop()
             raise
-        return StacSource("local", server.url, client, server=server, demo=demo)
-    url = STAC_APIS.get(stac_api, stac_api)
-    if not url or "://" not in url:
-        raise ValueError(
-            f"Unknown stac_api {stac_api!r}: use 'local', 'earth-search' or a URL such as {EARTH_SEARCH_URL}."
+        return StacSource("local", server.url, client, collection=collection, server=server, demo=demo)
+    if spec.url is None:
+        raise StacApiUnreachableError(
+            f"The {spec.name!r} source runs on this machine and is not started: run "
+            "`geoml replica serve --project FILE` in a terminal and use the URL it prints as `[imagery] stac`."
         )
-    check_reachable(url, timeout)
-    client = pystac_client.Client.open(url, timeout=timeout)
-    return StacSource(stac_api, url, client)
+    modifier = None
+    if spec.signed:
+        try:
+            import planetary_computer
+        except ImportError:
+            raise MissingDependencyError(
+                "The Planetary Computer's asset URLs must be signed with the `planetary-computer` package: "
+                "`pip install planetary-computer` (opt-in; Earth Search needs nothing)."
+            ) from None
+        modifier = planetary_computer.sign_inplace
+    check_reachable(spec.url, timeout)
+    client = pystac_client.Client.open(spec.url, timeout=timeout, modifier=modifier)
+    return StacSource(stac_api, spec.url, client, collection=collection)
 
 
 @dataclass
@@ -247,13 +276,57 @@ def search_items(
     if mode == "client":
         found = [item for item in found if item.properties.get("eo:cloud_cover", 100.0) <= max_cloud_cover]
     if not found:
-        shown = {k: v for k, v in parameters.items() if k not in ("limit", "max_items", "filter_lang")}
-        if max_cloud_cover is not None:
-            shown["max_cloud_cover"] = max_cloud_cover
-        raise EmptySearchError(
-            f"No items matched at {source.url} with {shown}"
-            + (f" ({before} matched before the cloud-cover filter)" if mode == "client" else "")
-            + ". Widen the search: a longer `datetime` range, a larger area (`bbox`/`intersects`), "
-            "a higher `max_cloud_cover`, or check the collection id and that the area is covered by the data."
-        )
+        raise _empty_search_error(source, parameters, max_cloud_cover, before)
     return SearchResult(ItemCollection(found), mode, before, {**parameters, "max_cloud_cover": max_cloud_cover})
+
+
+def _any_item(source: StacSource, parameters: dict) -> bool:
+    try:
+        return next(iter(source.client.search(**parameters, max_items=1).items()), None) is not None
+    except Exception:  # an API that refuses a probe (e.g. unknown collection) matched nothing
+        return False
+
+
+def _empty_search_error(
+    source: StacSource, parameters: dict, max_cloud_cover: float | None, before: int
+) -> EmptySearchError:
+    """Say which filter emptied the search: collection, area, datetime, ids or cloud cover (probed in that order)."""
+    probe: dict[str, Any] = {"collections": parameters["collections"], "limit": 1}
+    steps = [
+        ("collections", {}),
+        ("area", {k: parameters[k] for k in ("bbox", "intersects") if k in parameters}),
+        ("datetime", {k: parameters[k] for k in ("datetime",) if k in parameters}),
+        ("ids", {k: parameters[k] for k in ("ids",) if k in parameters}),
+    ]
+    emptied_by = "max_cloud_cover"
+    for name, extra in steps:
+        if name != "collections" and not extra:
+            continue
+        probe.update(extra)
+        if not _any_item(source, probe):
+            emptied_by = name
+            break
+    area = parameters.get("bbox") or ("the `intersects` geometry" if "intersects" in parameters else "anywhere")
+    why = {
+        "collections": f"the collection {parameters['collections']} has no items at {source.url}. "
+        "Fix: check the collection id (`[imagery] collection`; `geoml check-source` lists them).",
+        "area": f"no item of {parameters['collections']} intersects the area {area}. "
+        "Fix: check the AOI (lon/lat order, `[area] aoi`) and the labels' CRS; the source may not cover this place.",
+        "datetime": f"items cover the area, but none in datetime {parameters.get('datetime')!r}. "
+        "Fix: widen the date range (`[imagery] datetime`); check the mission's archive starts before it.",
+        "ids": f"none of the ids {parameters.get('ids')} matched in the area and dates. Fix: check the ids.",
+        "max_cloud_cover": "items match the area and dates, but none with eo:cloud_cover "
+        f"<= {max_cloud_cover}%. Fix: raise `max_cloud_cover` (`[imagery] max_cloud_cover`) or widen the dates.",
+    }[emptied_by]
+    shown = {k: v for k, v in parameters.items() if k not in ("limit", "max_items", "filter_lang")}
+    if max_cloud_cover is not None:
+        shown["max_cloud_cover"] = max_cloud_cover
+    client_side = max_cloud_cover is not None and source.cloud_filter == "client"
+    error = EmptySearchError(
+        f"No items matched at {source.url} with {shown}"
+        + (f" ({before} matched before the cloud-cover filter)" if client_side else "")
+        + f". The {emptied_by} filter emptied the search: {why} Widen the search where it says; "
+        "the other filters matched items."
+    )
+    error.emptied_by = emptied_by  # type: ignore[attr-defined]
+    return error
