@@ -70,7 +70,7 @@ def _hash_uniform(seed: int, salt: int, iy: np.ndarray, ix: np.ndarray) -> np.nd
     return ((h >> np.uint64(40)).astype(np.float64) / float(1 << 24)).astype(np.float32)
 
 
-def lattice_noise(y0: int, x0: int, height: int, width: int, cell_px: float, seed: int, salt: int) -> np.ndarray:
+def lattice_noise(y0: int, x0: int, height: int, width: int, cell_px: float, *, seed: int, salt: int) -> np.ndarray:
     """Smooth noise in ``[0, 1]`` on a window of the global pixel grid.
 
     Values at the nodes of a lattice with spacing ``cell_px`` come from a hash
@@ -109,7 +109,7 @@ def tile_landscape(y0: int, x0: int, height: int, width: int, seed: int) -> Land
     """
 
     def noise(cell: float, salt: int) -> np.ndarray:
-        return lattice_noise(y0, x0, height, width, cell, seed, salt)
+        return lattice_noise(y0, x0, height, width, cell, seed=seed, salt=salt)
 
     elevation = 0.55 * noise(900, 1) + 0.30 * noise(180, 2) + 0.15 * noise(45, 3)
     vigour = noise(12, 4)
@@ -184,7 +184,7 @@ def _chunk(block_info=None, *, seed: int, doys: np.ndarray, cloud_fraction: floa
         noise *= np.float32(0.004)
         reflectance += noise  # sensor noise, shared by the bands
         if cloud_fraction > 0:
-            cloudy = lattice_noise(y0, x0, y1 - y0, x1 - x0, 50, seed, 100 + t) > (1 - cloud_fraction)
+            cloudy = lattice_noise(y0, x0, y1 - y0, x1 - x0, 50, seed=seed, salt=100 + t) > (1 - cloud_fraction)
             np.copyto(reflectance, np.float32(np.nan), where=cloudy[None])
     return out
 

@@ -123,6 +123,7 @@ class DemoSegmentationDataModule(pl.LightningDataModule):
         self,
         profile: str = "ci",
         data_dir: str | os.PathLike[str] | None = None,
+        *,
         item_id: str | None = None,
         bands: Sequence[str] = REFLECTANCE_BANDS,
         chip_size: int = 32,

@@ -190,6 +190,7 @@ def check_weights_reachable(weights, timeout: float = 3.0) -> None:
 def make_segmentation_task(
     in_channels: int,
     num_classes: int = 7,
+    *,
     model: str = "unet",
     backbone: str = "resnet18",
     weights: Any = None,

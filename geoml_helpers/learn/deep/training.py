@@ -96,6 +96,7 @@ def make_wandb_logger(
 def make_trainer(
     profile: str,
     run_name: str,
+    *,
     max_epochs: int,
     data_dir: str | os.PathLike[str] | None = None,
     patience: int = 5,
