@@ -371,6 +371,7 @@ class XBatcherDataset(Dataset):
         splits: xr.DataArray,
         split: Literal["train", "val", "test"],
         input_dims: dict[str, int],
+        *,
         input_overlap: dict[str, int] | None = None,
         target: Literal["pixels", "centre"] = "pixels",
         class_ids: Sequence[int] | ClassTable | None = None,
