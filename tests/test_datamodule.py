@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from geoml_helpers.learn.deep.datamodule import DemoSegmentationDataModule
+from geoml_helpers.learn.deep.datamodule import DemoSegmentationDataModule, SegmentationDataModule
 from geoml_helpers.learn.deep.torchgeo_data import chip_inside_regions, split_regions
 from geoml_helpers.learn.deep.training import seed_everything
 
@@ -91,4 +91,35 @@ def test_delivered_files_path_gives_the_same_batches(demo_ci, data_root):
 def test_unknown_scene_is_a_clear_error(demo_ci, data_root):
     dm = DemoSegmentationDataModule("ci", data_dir=data_root, item_id="S2Z_00XXX_20990101_0_L2A")
     with pytest.raises(ValueError, match="choose one of"):
+        dm.prepare_data()
+
+
+@pytest.fixture(scope="module")
+def user_projects(demo_ci, data_root, tmp_path_factory):
+    """User-style projects made from the demo's labels: half points, and points only."""
+    from geoml_helpers.demo.user_project import write_user_project
+
+    folder = tmp_path_factory.mktemp("user-projects")
+    return {g: write_user_project(folder / g, data_dir=data_root, geometry=g) for g in ("mixed", "points")}
+
+
+def test_a_users_project_brings_its_classes_and_leaves_its_points_out(user_projects, data_root):
+    from geoml_helpers.core.project import load_project
+    from geoml_helpers.discover.labels import prepare_labels
+
+    prepared = prepare_labels(load_project(user_projects["mixed"]), data_root)
+    dm = _datamodule(data_root, 0, project=str(user_projects["mixed"]))
+    assert dm.class_names == ["unlabelled", *prepared.classes.names.values()]
+    assert dm.num_classes == len(prepared.classes) + 1
+    assert dm.points_left_out == len(prepared.points) > 0
+    assert dm.describe()["points_left_out"] == dm.points_left_out
+    batch = next(iter(dm.val_dataloader()))
+    assert int(batch["mask"].max()) <= dm.num_classes - 1
+
+
+def test_a_points_only_project_says_segmentation_needs_polygons(user_projects, data_root):
+    from geoml_helpers.learn.deep.datamodule import NoPolygonLabelsError
+
+    dm = SegmentationDataModule("ci", data_dir=data_root, project=str(user_projects["points"]))
+    with pytest.raises(NoPolygonLabelsError, match="point labels and no polygons"):
         dm.prepare_data()

@@ -285,3 +285,208 @@ def ensure_composite_cog(
     if path.exists() and not rebuild:
         return path
     return write_composite_cog(ensure_analysis_ready_cube(profile, data_dir), path)
+
+
+# --------------------------------------------------------------------------------------
+# The cube of a project: its STAC source, its AOI and dates, its grid
+# --------------------------------------------------------------------------------------
+
+PROJECT_KEY_ATTR = "geoml_project_key"
+
+
+def project_outputs_dir(
+    project, profile: str = "ci", *parts: str, data_dir: str | os.PathLike[str] | None = None, create: bool = True
+) -> Path:
+    """Folder for what the notebooks derive for one project.
+
+    The demo project of a profile keeps the profile's folder
+    (``<data>/outputs/<profile>/...``); any other project gets its own,
+    ``<data>/outputs/<profile>/<project name>/...``, so two projects never
+    share a cube or a model.
+
+    Parameters
+    ----------
+    project : Project, path or None
+        ``None`` is the demo project of ``profile`` (see :func:`~geoml_helpers.core.project.resolve_project`).
+
+    Examples
+    --------
+    >>> project_outputs_dir(None, "ci", "models", data_dir="/tmp/geoml-example", create=False).as_posix()
+    '/tmp/geoml-example/outputs/ci/models'
+    """
+    from geoml_helpers.core.project import resolve_project
+
+    project = resolve_project(project, profile)
+    if project.is_demo:
+        return outputs_dir(profile, *parts, data_dir=data_dir, create=create)
+    return outputs_dir(profile, project.name, *parts, data_dir=data_dir, create=create)
+
+
+def _course_assets(item: dict, bands) -> dict:
+    """The item with its assets also under the course's band names (``red``, ``scl``...).
+
+    Links to the API are dropped: a local API is stopped after the search, and
+    pystac would try to resolve the item's root link when loading.
+    """
+    assets = dict(item.get("assets", {}))
+    for course, key in dict(bands).items():
+        if key in assets and course not in assets:
+            assets[course] = assets[key]
+    links = [link for link in item.get("links", []) if link.get("rel") not in ("root", "parent", "self", "collection")]
+    return {**item, "assets": assets, "links": links}
+
+
+def search_project_items(
+    project,
+    profile: str = "ci",
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    bbox=None,
+    check: bool = True,
+) -> list[dict]:
+    """The project's Sentinel-2 items: its STAC source searched for its AOI, dates and cloud cover.
+
+    Parameters
+    ----------
+    project : Project, path or None
+    bbox : sequence of float, optional
+        Lon/lat box to search (default: the AOI of the project's prepared labels).
+    check : bool
+        Check the items against what the course assumes (asset keys, ``raster:bands``
+        scaling, ``proj:code``/``proj:epsg``, Earth Search's BOA flag) and raise
+        :class:`~geoml_helpers.core.errors.SourceCheckError` naming the field and the fix.
+
+    Returns
+    -------
+    list of dict
+        Item dicts, their assets also under the course's band names.
+
+    Raises
+    ------
+    EmptySearchError
+        When no item matches, naming the filter that emptied the search.
+
+    Examples
+    --------
+    >>> items = search_project_items("my_project.toml", "ci")  # doctest: +SKIP
+    """
+    from geoml_helpers.core.project import resolve_project
+    from geoml_helpers.discover.stac_search import open_stac_source, search_items
+
+    project = resolve_project(project, profile)
+    if bbox is None:
+        from geoml_helpers.discover.labels import prepare_labels
+
+        bbox = prepare_labels(project, data_dir).aoi_lonlat
+    with open_stac_source(project.stac, profile, data_dir, collection=project.collection) as source:
+        result = search_items(source, bbox=list(bbox), datetime=project.datetime, max_cloud_cover=project.max_cloud_cover)
+        items = [item.to_dict() for item in result.items]
+    if check:
+        try:
+            from geoml_helpers.discover.source_checks import SourceCheck, check_items
+        except ImportError:  # the source checks are optional
+            pass
+        else:
+            SourceCheck(project.stac, project.collection, len(items), check_items(items, project.bands)).raise_for_drift()
+    return [_course_assets(item, project.bands) for item in items]
+
+
+def project_cube_path(project, profile: str = "ci", data_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where the analysis-ready zarr of a project lives (the demo project: :func:`cube_path`).
+
+    Examples
+    --------
+    >>> project_cube_path(None, "ci", "/tmp/geoml-example") == cube_path("ci", "/tmp/geoml-example")
+    True
+    """
+    return project_outputs_dir(project, profile, data_dir=data_dir, create=False) / CUBE_NAME
+
+
+def ensure_project_cube(
+    project,
+    profile: str = "ci",
+    data_dir: str | os.PathLike[str] | None = None,
+    *,
+    rebuild: bool = False,
+    progress: bool = False,
+    labels=None,
+):
+    """Open the analysis-ready cube of a project, building it first if needed.
+
+    The project's STAC source is searched for its AOI, dates and cloud cover
+    (:func:`search_project_items`), and the items are loaded onto the
+    project's grid (its CRS, resolution and snapped bounds from
+    :func:`~geoml_helpers.discover.labels.prepare_labels`). Items from several
+    MGRS tiles or two UTM zones are each reprojected onto that one grid and
+    mosaicked by the monthly median. Same contract as
+    :func:`ensure_analysis_ready_cube`; for the demo project it *is* that cube.
+    A cube built for other project settings (another :meth:`Project.key`) is rebuilt.
+
+    Parameters
+    ----------
+    project : Project, path or None
+        ``None``: the demo project of ``profile``.
+    labels : ProjectLabels, optional
+        The project's prepared labels, if already at hand (saves reading them again).
+
+    Examples
+    --------
+    >>> cube = ensure_project_cube("my_project.toml", "ci")  # doctest: +SKIP
+    >>> cube.rio.crs  # the project's CRS  # doctest: +SKIP
+    """
+    from geoml_helpers.core.project import resolve_project
+
+    project = resolve_project(project, profile)
+    if project.is_demo:
+        return ensure_analysis_ready_cube(profile, data_dir, rebuild=rebuild, progress=progress)
+    path = project_cube_path(project, profile, data_dir)
+    key = project.key()
+    if path.exists() and not rebuild:
+        try:
+            ds = _open(path)
+        except (OSError, ValueError, KeyError):
+            ds = None
+        if ds is not None and ds.attrs.get(PROJECT_KEY_ATTR) == key:
+            return ds
+    if labels is None:
+        from geoml_helpers.discover.labels import prepare_labels
+
+        labels = prepare_labels(project, data_dir)
+    items = search_project_items(project, profile, data_dir, bbox=labels.aoi_lonlat)
+    epsg = int(str(labels.crs).split(":")[1])
+    started = time.perf_counter()
+    ds = build_cube(items, Grid(epsg, tuple(labels.bounds), float(labels.resolution)))
+    ds.attrs.update({PROJECT_KEY_ATTR: key, "geoml_project": project.name})
+    outputs_dir(profile, data_dir=data_dir)  # the data root must be writable
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if progress:
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar():
+            write_zarr_atomic(ds, path)
+        print(f"Built the cube of project {project.name!r} in {time.perf_counter() - started:.1f} s at {path}")
+    else:
+        write_zarr_atomic(ds, path)
+    return _open(path)
+
+
+def ensure_project_composite(
+    project, profile: str = "ci", data_dir: str | os.PathLike[str] | None = None, *, rebuild: bool = False
+) -> Path:
+    """The annual median composite COG of a project, written from its cube if missing.
+
+    Examples
+    --------
+    >>> ensure_project_composite(None, "ci").name  # doctest: +SKIP
+    'composite_median.tif'
+    """
+    from geoml_helpers.core.project import resolve_project
+
+    project = resolve_project(project, profile)
+    if project.is_demo:
+        return ensure_composite_cog(profile, data_dir, rebuild=rebuild)
+    path = project_outputs_dir(project, profile, data_dir=data_dir, create=False) / COMPOSITE_NAME
+    cube = ensure_project_cube(project, profile, data_dir)
+    if path.exists() and not rebuild and path.stat().st_mtime >= project_cube_path(project, profile, data_dir).stat().st_mtime:
+        return path
+    return write_composite_cog(cube, path)

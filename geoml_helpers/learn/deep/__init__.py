@@ -7,6 +7,8 @@ so that the stage packages never import each other in a cycle.
 
 from geoml_helpers.learn.deep.datamodule import (
     DemoSegmentationDataModule,
+    NoPolygonLabelsError,
+    SegmentationDataModule,
     train_statistics,
 )
 from geoml_helpers.learn.deep.loader_benchmark import (
@@ -104,6 +106,8 @@ __all__ = [
     "DemoLabelPolygons",
     "DemoLabels",
     "DemoSegmentationDataModule",
+    "NoPolygonLabelsError",
+    "SegmentationDataModule",
     "DemoSentinel2",
     "EmptyDatasetError",
     "IGNORE_INDEX",

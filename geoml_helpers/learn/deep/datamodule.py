@@ -1,4 +1,4 @@
-"""A LightningDataModule for single-date segmentation of the demo scene.
+"""A LightningDataModule for single-date segmentation of a project's clearest scene.
 
 It puts :mod:`geoml_helpers.learn.deep.torchgeo_data` together: the image (the
 preprocessed chip stack by default, the files as delivered with
@@ -10,7 +10,7 @@ training, flips and rotates it with kornia (image and mask together).
 
 Examples
 --------
->>> dm = DemoSegmentationDataModule("ci", chip_size=32, batch_size=8, seed=0)  # doctest: +SKIP
+>>> dm = SegmentationDataModule("ci", chip_size=32, batch_size=8, seed=0)  # doctest: +SKIP
 >>> dm.prepare_data(); dm.setup("fit")                                           # doctest: +SKIP
 >>> batch = next(iter(dm.train_dataloader()))                                    # doctest: +SKIP
 >>> batch["image"].shape, batch["mask"].shape                                    # doctest: +SKIP
@@ -28,7 +28,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
-from geoml_helpers.core.profiles import outputs_dir
+from geoml_helpers.core.errors import LabelError
 from geoml_helpers.learn.deep.torchgeo_data import (
     REFLECTANCE_BANDS,
     AlignedLabels,
@@ -82,13 +82,21 @@ def train_statistics(
     return torch.from_numpy(mean.astype("float32")), torch.from_numpy(np.maximum(std, 1e-6).astype("float32"))
 
 
-class DemoSegmentationDataModule(pl.LightningDataModule):
-    """Chips, labels and splits of one demo scene for :class:`torchgeo.tasks.SemanticSegmentation`.
+class NoPolygonLabelsError(LabelError):
+    """A project with point labels only: segmentation needs polygons."""
+
+
+class SegmentationDataModule(pl.LightningDataModule):
+    """Chips, labels and splits of one scene of a project for :class:`torchgeo.tasks.SemanticSegmentation`.
+
+    The project's polygon labels are burnt onto the scene's 10 m grid; point
+    labels cannot supervise a segmentation and are left out (counted in
+    :attr:`points_left_out`). Classes come from the project's class table.
 
     Parameters
     ----------
     profile : str
-        Demo profile (``ci``, ``workshop``, ``full``).
+        Course profile (``ci``, ``workshop``, ``full``).
     data_dir : path-like, optional
         Data root (see :func:`geoml_helpers.core.profiles.data_root`).
     item_id : str, optional
@@ -113,10 +121,17 @@ class DemoSegmentationDataModule(pl.LightningDataModule):
         Random flips and 90-degree rotations of training batches.
     tile_size : int
         Internal tile size of the chip stack (a divisor of ``chip_size``).
+    project : str, optional
+        Path of the project TOML; ``None``: the demo project of ``profile``.
+
+    Raises
+    ------
+    NoPolygonLabelsError
+        From :meth:`prepare_data`, for a project whose labels are all points.
 
     Examples
     --------
-    >>> dm = DemoSegmentationDataModule("ci", chip_size=32)  # doctest: +SKIP
+    >>> dm = SegmentationDataModule("ci", chip_size=32)  # doctest: +SKIP
     """
 
     def __init__(
@@ -135,12 +150,14 @@ class DemoSegmentationDataModule(pl.LightningDataModule):
         fast: bool = True,
         augment: bool = True,
         tile_size: int = 16,
+        project: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__()
         data_dir = None if data_dir is None else str(data_dir)  # checkpoints load with weights_only: no Path objects
+        project = None if project is None else str(project)
         bands = list(bands)
         self.save_hyperparameters()
-        self.profile, self.data_dir = profile, data_dir
+        self.profile, self.data_dir, self.project = profile, data_dir, project
         self.item_id, self.bands = item_id, tuple(bands)
         self.chip_size, self.batch_size, self.train_chips = int(chip_size), int(batch_size), int(train_chips)
         self.eval_stride = int(eval_stride or max(chip_size // 2, 1))
@@ -158,28 +175,42 @@ class DemoSegmentationDataModule(pl.LightningDataModule):
     # -- files -------------------------------------------------------------------------
 
     def prepare_data(self) -> None:
-        """Build the demo data if needed, the chip stack and the label COG (once; later calls reuse them)."""
-        from geoml_helpers.demo import ensure_demo_data
+        """Search the project's scenes, build the chip stack and the label COG (once; later calls reuse them)."""
+        from geoml_helpers.core.project import resolve_project
+        from geoml_helpers.discover.labels import prepare_labels
+        from geoml_helpers.load.cube import project_outputs_dir, search_project_items
 
-        self.demo = ensure_demo_data(self.profile, root=self.data_dir, progress=False)
-        items = self.demo.s2_items()
+        project = resolve_project(self.project, self.profile)
+        prepared = prepare_labels(project, self.data_dir)
+        self.classes = prepared.classes
+        polygons = prepared.polygons
+        self.points_left_out = len(prepared.points)
+        if polygons.empty:
+            raise NoPolygonLabelsError(
+                f"The project {project.name!r} has {self.points_left_out} point labels and no polygons: "
+                "segmentation needs polygons. Digitise polygons around the field plots, or use the pixel "
+                "classifiers (notebooks 04, 06, 08), which sample at the points."
+            )
+        if project.is_demo:
+            from geoml_helpers.demo import ensure_demo_data
+
+            items = ensure_demo_data(self.profile, root=self.data_dir, progress=False).s2_items()
+        else:
+            items = search_project_items(project, self.profile, self.data_dir, bbox=prepared.aoi_lonlat)
         if self.item_id is None:
             self.item = clearest_item(items)
         else:
             matches = [i for i in items if i["id"] == self.item_id]
             if not matches:
-                raise ValueError(
-                    f"No scene {self.item_id!r} in the {self.profile} demo; choose one of {[i['id'] for i in items]}."
-                )
+                raise ValueError(f"No scene {self.item_id!r} for the project {project.name!r}; choose one of {[i['id'] for i in items]}.")
             self.item = matches[0]
-        folder = outputs_dir(self.profile, "torchgeo", data_dir=self.data_dir)
-        self.stack_path = build_chip_stack(
-            self.item, folder / f"{self.item['id']}_stack10m.tif", blocksize=self.tile_size
-        )
+        folder = project_outputs_dir(project, self.profile, "torchgeo", data_dir=self.data_dir)
+        self.stack_path = build_chip_stack(self.item, folder / f"{self.item['id']}_stack10m.tif", blocksize=self.tile_size)
+        polygons, self.polygons_outside_scene = _inside_scene(polygons, self.stack_path)
         self.labels_path = rasterize_label_cog(
-            self.demo.labels_path, self.stack_path, folder / "labels_10m.tif", blocksize=self.tile_size
+            polygons, self.stack_path, folder / "labels_10m.tif", blocksize=self.tile_size, classes=self.classes
         )
-        self.blocks = self.demo.read_blocks()
+        self.blocks = prepared.blocks
         self._prepared = True
 
     def setup(self, stage: str | None = None) -> None:
@@ -270,22 +301,27 @@ class DemoSegmentationDataModule(pl.LightningDataModule):
 
     @property
     def num_classes(self) -> int:
-        """7: ``0`` (unlabelled, ignored) and the six land-cover classes."""
-        from geoml_helpers.demo.classes import CLASS_NAMES
-
-        return max(CLASS_NAMES) + 1
+        """``K + 1``: ``0`` (unlabelled, ignored) and the project's ``K`` classes."""
+        self._require_prepared()
+        return len(self.classes) + 1
 
     @property
     def class_names(self) -> list[str]:
-        """Names by class index, ``unlabelled`` first."""
-        from geoml_helpers.demo.classes import CLASS_NAMES
+        """Names by class index, ``unlabelled`` first, then the project's classes."""
+        self._require_prepared()
+        return ["unlabelled"] + [self.classes.names[i] for i in self.classes.ids]
 
-        return ["unlabelled"] + [CLASS_NAMES[i] for i in sorted(CLASS_NAMES)]
+    def _require_prepared(self) -> None:
+        if not self._prepared:
+            self.prepare_data()
 
     def describe(self) -> dict:
         """A short summary for the notebook: scene, chips, splits."""
         return {
             "scene": self.item["id"],
+            "classes": len(self.classes),
+            "points_left_out": self.points_left_out,
+            "polygons_outside_scene": self.polygons_outside_scene,
             "bands": list(self.bands),
             "chip_size": self.chip_size,
             "train_chips_per_epoch": len(self.train_sampler),
@@ -294,3 +330,19 @@ class DemoSegmentationDataModule(pl.LightningDataModule):
             "reader": "chip stack (fast path)" if self.fast else "COGs as delivered",
             "stack": str(Path(self.stack_path)),
         }
+
+
+def _inside_scene(polygons: Any, image_like: str | os.PathLike[str]) -> tuple[Any, int]:
+    """The polygons clipped to the scene's footprint, and how many lay wholly outside it."""
+    import rasterio
+    from shapely.geometry import box
+
+    with rasterio.open(image_like) as src:
+        scene, crs = box(*src.bounds), src.crs
+    frame = polygons.to_crs(crs)
+    touches = frame.geometry.intersects(scene)
+    return frame.loc[touches].clip(scene), int((~touches).sum())
+
+
+DemoSegmentationDataModule = SegmentationDataModule
+"""The former name, kept for old notebooks and checkpoints."""
