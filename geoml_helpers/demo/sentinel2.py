@@ -168,6 +168,37 @@ def acquisition_schedule(n_dates: int, seed: int, year: int = 2024) -> list[Acqu
     return acquisitions
 
 
+CLOUD_SPECTRUM: np.ndarray = np.array([0.52, 0.50, 0.49, 0.48, 0.48, 0.48, 0.47, 0.47, 0.46, 0.38, 0.28], dtype=np.float32)
+"""Reflectance of an opaque cloud in each band of :data:`S2_BANDS`."""
+SHADOW_DARKENING: float = 0.65
+"""Share of the direct light a cloud shadow removes."""
+
+
+def classify_scl(opacity: np.ndarray, shadow: np.ndarray, red: np.ndarray, nir: np.ndarray, water: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A Sen2Cor-like scene classification from cloud opacity, shadow and the clear-sky surface.
+
+    With the imperfections of a real SCL: thin cloud edges are missed, and a
+    few pixels stay unclassified.
+
+    Examples
+    --------
+    >>> z = np.zeros((2, 2), np.float32)
+    >>> classify_scl(np.array([[0, 0.9], [0, 0]], np.float32), z, z + 0.05, z + 0.4, np.zeros((2, 2), bool), np.random.default_rng(0)).tolist()
+    [[4, 9], [4, 4]]
+    """
+    ndvi = (nir - red) / np.maximum(nir + red, 1e-6)
+    scl = np.full(opacity.shape, SCL_NOT_VEGETATED, dtype=np.uint8)
+    scl[ndvi > 0.35] = SCL_VEGETATION
+    scl[(nir < 0.08) & ~water] = SCL_DARK
+    scl[water] = SCL_WATER
+    scl[rng.random(opacity.shape) < 0.004] = SCL_UNCLASSIFIED
+    scl[(shadow > 0.35) & (opacity < 0.1)] = SCL_CLOUD_SHADOW
+    scl[(opacity >= 0.12) & (opacity < 0.35)] = SCL_THIN_CIRRUS
+    scl[(opacity >= 0.35) & (opacity < 0.7)] = SCL_CLOUD_MEDIUM
+    scl[opacity >= 0.7] = SCL_CLOUD_HIGH
+    return scl
+
+
 @dataclass
 class SimulatedScene:
     """The pixels of one acquisition at native resolutions."""
@@ -240,9 +271,8 @@ def simulate_acquisition(landscape: Landscape, acq: Acquisition, seed: int) -> S
         if dx < 0:
             shifted[:, dx:] = 0
         shadow = shifted * (1.0 - opacity)
-    cloud_spectrum = np.array([0.52, 0.50, 0.49, 0.48, 0.48, 0.48, 0.47, 0.47, 0.46, 0.38, 0.28], dtype=np.float32)
-    reflectance = surface * (1.0 - 0.65 * shadow)[None]
-    reflectance = reflectance * (1.0 - opacity)[None] + cloud_spectrum[:, None, None] * opacity[None]
+    reflectance = surface * (1.0 - SHADOW_DARKENING * shadow)[None]
+    reflectance = reflectance * (1.0 - opacity)[None] + CLOUD_SPECTRUM[:, None, None] * opacity[None]
 
     # Nodata swath edge across one corner.
     yy, xx = np.mgrid[0:size, 0:size] / size
@@ -263,17 +293,8 @@ def simulate_acquisition(landscape: Landscape, acq: Acquisition, seed: int) -> S
     sh20 = _block_mean(shadow, 2)
     red20 = _block_mean(surface[3], 2)
     nir20 = _block_mean(surface[7], 2)
-    ndvi20 = (nir20 - red20) / np.maximum(nir20 + red20, 1e-6)
     water20 = _block_mean((landscape.classes == WATER).astype(np.float32), 2) > 0.5
-    scl = np.full(op20.shape, SCL_NOT_VEGETATED, dtype=np.uint8)
-    scl[ndvi20 > 0.35] = SCL_VEGETATION
-    scl[(nir20 < 0.08) & ~water20] = SCL_DARK
-    scl[water20] = SCL_WATER
-    scl[rng.random(op20.shape) < 0.004] = SCL_UNCLASSIFIED
-    scl[(sh20 > 0.35) & (op20 < 0.1)] = SCL_CLOUD_SHADOW
-    scl[(op20 >= 0.12) & (op20 < 0.35)] = SCL_THIN_CIRRUS
-    scl[(op20 >= 0.35) & (op20 < 0.7)] = SCL_CLOUD_MEDIUM
-    scl[op20 >= 0.7] = SCL_CLOUD_HIGH
+    scl = classify_scl(op20, sh20, red20, nir20, water20, rng)
     scl[_block_mean(edge.astype(np.float32), 2) > 0] = SCL_NODATA
 
     rgb = reflectance[[3, 2, 1]]
