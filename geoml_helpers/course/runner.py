@@ -383,10 +383,14 @@ def run_notebooks(
     return summary
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``geoml-run-notebooks``: returns 0 when every notebook ran, 1 on a failure, 2 on bad input."""
-    parser = argparse.ArgumentParser(
-        prog="geoml-run-notebooks", description="Execute the course notebooks with papermill."
+def main(argv: list[str] | None = None, prog: str = "geoml-run-notebooks") -> int:
+    """``geoml run`` (alias ``geoml-run-notebooks``): 0 when every notebook ran, 1 on a failure, 2 on bad input."""
+    parser = argparse.ArgumentParser(prog=prog, description="Execute the course notebooks with papermill.")
+    parser.add_argument(
+        "--project",
+        default=None,
+        help="project TOML passed to every notebook as `project` (default: projects/demo-<profile>.toml, the demo); "
+        "write one with `geoml init`",
     )
     parser.add_argument("--profile", default="ci", help=f"one of {', '.join(PROFILE_NAMES)}")
     parser.add_argument("--only", nargs="*", help="notebook prefixes or names to run, e.g. 00 03")
@@ -396,7 +400,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="execute every notebook, even those whose executed copy is up to date")
     args = parser.parse_args(argv)
     try:
-        summary = run_notebooks(args.profile, args.notebooks_dir, args.output_dir, args.only, args.data_dir, reuse=not args.force)
+        extra, output_dir = _project_parameters(args.project, args.output_dir)
+        summary = run_notebooks(
+            args.profile, args.notebooks_dir, output_dir, args.only, args.data_dir, extra, reuse=not args.force
+        )
     except NotebookFailed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
         return 1
@@ -409,6 +416,22 @@ def main(argv: list[str] | None = None) -> int:
         + (f" ({reused} up to date, not re-executed)." if reused else ".")
     )
     return 0
+
+
+def _project_parameters(project: str | None, output_dir: Path | None) -> tuple[dict | None, Path | None]:
+    """Check a ``--project`` file before any notebook runs; its papermill parameter and default output folder.
+
+    A project other than the demo gets its own ``build/executed/<project name>/`` so that its executed
+    notebooks do not replace the demo's (which the book is built from).
+    """
+    if not project:
+        return None, output_dir
+    from geoml_helpers.core.project import load_project
+
+    loaded = load_project(project)
+    if output_dir is None and not loaded.is_demo:
+        output_dir = (find_project_root() or Path.cwd()) / "build" / "executed" / loaded.name
+    return {"project": str(loaded.path)}, output_dir
 
 
 if __name__ == "__main__":

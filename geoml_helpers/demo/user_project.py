@@ -159,12 +159,13 @@ def write_user_project(
     block size, split) is what ``geoml init`` derives.
     """
     from geoml_helpers.demo.build import ensure_demo_data
+    from geoml_helpers.discover.labels import inner_lonlat_box
     from geoml_helpers.discover.project_init import init_project
 
     folder = Path(folder)
     labels = write_user_labels(folder, data_dir=data_dir, profile=profile, fmt=fmt, geometry=geometry, seed=seed)
     demo = ensure_demo_data(profile, data_dir, progress=False)
-    aoi = _inner_lonlat(demo.bounds, demo.crs, inset_m=15.0)
+    aoi = inner_lonlat_box(demo.bounds, demo.crs, inset_m=15.0)
     out = folder / f"{name or 'field-survey-' + geometry}.toml"
     init_project(
         labels,
@@ -178,28 +179,7 @@ def write_user_project(
         profile=profile,
         seed=seed,
         overwrite=True,
+        data_dir=data_dir,
     )
     return out
 
-
-def _inner_lonlat(bounds, crs: str, inset_m: float) -> tuple[float, float, float, float]:
-    """The largest lon/lat box inside ``bounds`` shrunk by ``inset_m``."""
-    from pyproj import Transformer
-
-    xmin, ymin, xmax, ymax = bounds
-    xmin, ymin, xmax, ymax = xmin + inset_m, ymin + inset_m, xmax - inset_m, ymax - inset_m
-    to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    xs = np.concatenate(
-        [np.linspace(xmin, xmax, 21), np.full(21, xmax), np.linspace(xmax, xmin, 21), np.full(21, xmin)]
-    )
-    ys = np.concatenate(
-        [np.full(21, ymin), np.linspace(ymin, ymax, 21), np.full(21, ymax), np.linspace(ymax, ymin, 21)]
-    )
-    lon, lat = to_lonlat.transform(xs, ys)
-    n = 21
-    # Inner box: the innermost of each edge's coordinates.
-    west = float(np.max(lon[3 * n :]))
-    east = float(np.min(lon[n : 2 * n]))
-    south = float(np.max(lat[:n]))
-    north = float(np.min(lat[2 * n : 3 * n]))
-    return (round(west, 6), round(south, 6), round(east, 6), round(north, 6))

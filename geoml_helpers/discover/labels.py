@@ -504,6 +504,37 @@ def snap_bounds(bounds: Sequence[float], resolution: float) -> tuple[float, floa
     )
 
 
+def inner_lonlat_box(bounds: Sequence[float], crs: str, inset_m: float = 0.0) -> tuple[float, float, float, float]:
+    """The largest lon/lat box inside projected ``bounds`` (shrunk by ``inset_m``), rounded inwards to 1e-6 degrees.
+
+    A lon/lat box turned back into the projected CRS and snapped outwards to the grid
+    then gives (at most) the same grid, never a larger one.
+
+    Examples
+    --------
+    >>> box = inner_lonlat_box((310800.0, 6236800.0, 313200.0, 6239200.0), "EPSG:32734")
+    >>> [round(v, 3) for v in box]
+    [18.952, -33.992, 18.978, -33.971]
+    """
+    from pyproj import Transformer
+
+    xmin, ymin, xmax, ymax = (v + d for v, d in zip(bounds, (inset_m, inset_m, -inset_m, -inset_m)))
+    n = 21
+    edge = np.linspace(0.0, 1.0, n)
+    xs = np.concatenate([xmin + edge * (xmax - xmin), np.full(n, xmax), xmin + edge * (xmax - xmin), np.full(n, xmin)])
+    ys = np.concatenate([np.full(n, ymin), ymin + edge * (ymax - ymin), np.full(n, ymax), ymin + edge * (ymax - ymin)])
+    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(xs, ys)
+    west, east = float(np.max(lon[3 * n :])), float(np.min(lon[n : 2 * n]))
+    south, north = float(np.max(lat[:n])), float(np.min(lat[2 * n : 3 * n]))
+    q = 1e6
+    return (
+        float(np.ceil(west * q) / q),
+        float(np.ceil(south * q) / q),
+        float(np.floor(east * q) / q),
+        float(np.floor(north * q) / q),
+    )
+
+
 def _slug(text: str) -> str:
     """A machine-friendly class name.
 
@@ -727,8 +758,14 @@ def prepare_labels(
     codes = _normalise_codes(gdf[project.class_column])
     table = _class_table_for(project, codes, path, where)
 
-    # AOI, CRS and grid.
-    crs, bounds, demo = _grid_for(project, gdf, data_dir)
+    # AOI, CRS and grid (from the labels on the imagery, when the imagery's footprint is known).
+    foot = None
+    if footprint is not None:
+        foot = box(*footprint) if isinstance(footprint, (list, tuple)) else footprint
+        on_imagery = gdf.to_crs("EPSG:4326").intersects(foot)
+        crs, bounds, demo = _grid_for(project, gdf[on_imagery] if on_imagery.any() else gdf, data_dir, foot)
+    else:
+        crs, bounds, demo = _grid_for(project, gdf, data_dir)
     to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
     aoi_lonlat = tuple(float(v) for v in to_lonlat.transform_bounds(*bounds, densify_pts=21))
     report.utm_zones = utm_zones(aoi_lonlat[0], aoi_lonlat[2], (aoi_lonlat[1] + aoi_lonlat[3]) / 2)
@@ -738,8 +775,7 @@ def prepare_labels(
 
     # Labels outside the AOI or the imagery.
     inside_area = box(*bounds)
-    if footprint is not None:
-        foot = box(*footprint) if isinstance(footprint, (list, tuple)) else footprint
+    if foot is not None:
         inside_area = inside_area.intersection(gpd.GeoSeries([foot], crs="EPSG:4326").to_crs(crs).iloc[0])
     touches = gdf.geometry.intersects(inside_area)
     within = gdf.geometry.within(inside_area)
@@ -818,8 +854,11 @@ def _class_table_for(project, codes, path, where: str):
     return ClassTable.from_codes(codes.tolist(), names={c: _slug(c) for c in strings}, labels={c: c for c in strings})
 
 
-def _grid_for(project, gdf, data_dir):
-    """CRS and snapped grid bounds: the demo build's grid, or the AOI's (the labels' extent + margin by default)."""
+def _grid_for(project, gdf, data_dir, footprint=None):
+    """CRS and snapped grid bounds: the demo build's grid, or the AOI's (the labels' extent + margin by default).
+
+    A default AOI is cut to the imagery's ``footprint`` (lon/lat), so the margin adds no empty pixels.
+    """
     import geopandas as gpd
     from shapely.geometry import box
 
@@ -840,6 +879,14 @@ def _grid_for(project, gdf, data_dir):
         xmin, ymin, xmax, ymax = gdf.to_crs(crs).total_bounds
         m = project.margin_m
         raw_bounds = (xmin - m, ymin - m, xmax + m, ymax + m)
+        if footprint is not None:
+            covered = gpd.GeoSeries([footprint], crs="EPSG:4326").to_crs(crs).iloc[0].intersection(box(*raw_bounds))
+            if not covered.is_empty:
+                # Inside the footprint: snap inwards, so no pixel of the grid is off the imagery.
+                r = project.resolution_m
+                fx0, fy0, fx1, fy1 = covered.bounds
+                inner = (np.ceil(fx0 / r) * r, np.ceil(fy0 / r) * r, np.floor(fx1 / r) * r, np.floor(fy1 / r) * r)
+                return crs, tuple(float(v) for v in inner), None
     return crs, snap_bounds(raw_bounds, project.resolution_m), None
 
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
-from geoml_helpers.core.errors import ProjectFileError
+from geoml_helpers.core.errors import MissingDependencyError, ProjectFileError, StacApiUnreachableError
 from geoml_helpers.core.profiles import ImageryEstimate, check_imagery_size, estimate_imagery
 from geoml_helpers.core.project import FrozenMapping, Project, default_bands, load_project, project_to_toml, source_spec
-from geoml_helpers.discover.labels import ProjectLabels, prepare_labels
+from geoml_helpers.discover.labels import ProjectLabels, inner_lonlat_box, prepare_labels
 
 __all__ = ["InitResult", "init_project", "propose_block_sizes"]
 
@@ -94,6 +95,8 @@ def init_project(
     profile: str = "ci",
     seed: int = 0,
     overwrite: bool = False,
+    check_imagery: bool = True,
+    data_dir: str | os.PathLike[str] | None = None,
 ) -> InitResult:
     """Inspect ``labels`` and write a commented project file to ``out``.
 
@@ -112,6 +115,12 @@ def init_project(
         The compute budget the imagery estimate is checked against.
     block_size_m : float, optional
         None: the largest of :func:`propose_block_sizes` that puts every class in every split.
+    check_imagery : bool
+        Search the source for the AOI and dates: no item raises :class:`EmptySearchError` naming the
+        filter that emptied the search; labels off the items' footprints are counted and dropped.
+        An unreachable source is noted, not fatal.
+    data_dir : path, optional
+        Data folder for the ``local`` demo source.
 
     Returns
     -------
@@ -148,12 +157,19 @@ def init_project(
         path=out,
     )
     project.date_range  # a malformed datetime fails here, before the labels are read
-    prepared, tried = _prepare_with_blocks(project, block_size_m, seed)
+    footprint, imagery_note = None, "imagery not checked (--no-imagery-check)"
+    if check_imagery:
+        first = prepare_labels(replace(project, block_size_m=2000.0), seed=seed)
+        footprint, imagery_note = _imagery_footprint(project, first.aoi_lonlat, profile, data_dir)
+    prepared, tried = _prepare_with_blocks(project, block_size_m, seed, footprint)
+    if footprint is not None and project.aoi is None and prepared.report.dropped_outside:
+        # Labels lie off the imagery: record the AOI cut to the imagery, so runs need no footprint to find it.
+        project = replace(project, aoi=inner_lonlat_box(prepared.bounds, prepared.crs))
     project = replace(project, block_size_m=tried[-1], crs=prepared.crs, classes=prepared.classes)
     xmin, ymin, xmax, ymax = prepared.bounds
     estimate = estimate_imagery((xmax - xmin) * (ymax - ymin), _days(project), resolution_m=project.resolution_m)
     check_imagery_size(estimate, profile)
-    summary = _summary(project, prepared, estimate, tried, profile)
+    summary = _summary(project, prepared, estimate, tried, profile, imagery_note)
     comments = {
         "": "geoml project file written by `geoml init`. Edit it freely; `geoml run --project THIS_FILE` uses it.\n\n"
         + "What geoml init found:\n"
@@ -174,19 +190,43 @@ def init_project(
     return InitResult(load_project(out), prepared, estimate, out, summary)
 
 
-def _prepare_with_blocks(project: Project, block_size_m: float | None, seed: int) -> tuple[ProjectLabels, list[float]]:
+def _imagery_footprint(project: Project, aoi_lonlat, profile: str, data_dir) -> tuple[Any, str]:
+    """Search the project's source over the AOI and dates: the union of the items' footprints, and a note."""
+    from shapely.geometry import shape
+    from shapely.ops import unary_union
+
+    from geoml_helpers.discover.stac_search import open_stac_source, search_items
+
+    try:
+        with open_stac_source(project.stac, profile, data_dir, collection=project.collection) as source:
+            found = search_items(
+                source, bbox=aoi_lonlat, datetime=project.datetime, max_cloud_cover=project.max_cloud_cover
+            )
+    except (StacApiUnreachableError, MissingDependencyError) as exc:
+        return None, f"imagery not checked: {str(exc).split('. ')[0]}"
+    footprint = unary_union([shape(item.geometry) for item in found.items])
+    note = (
+        f"imagery: {len(found)} items with eo:cloud_cover <= {project.max_cloud_cover:g}% "
+        f"({found.matched_before_cloud_filter} in the AOI and dates)"
+    )
+    return footprint, note
+
+
+def _prepare_with_blocks(
+    project: Project, block_size_m: float | None, seed: int, footprint=None
+) -> tuple[ProjectLabels, list[float]]:
     """Prepare the labels; without a block size, try :func:`propose_block_sizes` until every class is in every split."""
     if block_size_m is not None or project.split_column is not None:
         size = float(block_size_m or project.block_size_m)
-        return prepare_labels(replace(project, block_size_m=size), seed=seed), [size]
-    first = prepare_labels(replace(project, block_size_m=2000.0), seed=seed)
+        return prepare_labels(replace(project, block_size_m=size), seed=seed, footprint=footprint), [size]
+    first = prepare_labels(replace(project, block_size_m=2000.0), seed=seed, footprint=footprint)
     xmin, ymin, xmax, ymax = first.bounds
     sizes = propose_block_sizes(((xmax - xmin) * (ymax - ymin)) ** 0.5)
     tried: list[float] = []
     best: tuple[int, ProjectLabels, float] | None = None
     for size in sizes:
         tried.append(size)
-        prepared = prepare_labels(replace(project, block_size_m=size), seed=seed)
+        prepared = prepare_labels(replace(project, block_size_m=size), seed=seed, footprint=footprint)
         missing = len(prepared.report.missing_in_split)
         if best is None or missing < best[0]:
             best = (missing, prepared, size)
@@ -210,7 +250,12 @@ def _wrap(text: str, width: int = 100) -> str:
 
 
 def _summary(
-    project: Project, prepared: ProjectLabels, estimate: ImageryEstimate, tried: list[float], profile: str
+    project: Project,
+    prepared: ProjectLabels,
+    estimate: ImageryEstimate,
+    tried: list[float],
+    profile: str,
+    imagery_note: str,
 ) -> str:
     report = prepared.report
     lines = [f"labels: {report.source} ({report.rows_read} rows, CRS {report.source_crs})"]
@@ -221,7 +266,8 @@ def _summary(
     )
     if report.dropped_outside or report.partly_outside:
         lines.append(
-            f"outside the AOI: {report.dropped_outside} dropped, {report.partly_outside} partly outside (kept)"
+            f"outside the AOI or the imagery: {report.dropped_outside} dropped, "
+            f"{report.partly_outside} partly outside (kept)"
         )
     lines.append(f"classes ({len(prepared.classes)}), from column {project.class_column!r}:")
     for row in report.per_class.itertuples():
@@ -252,5 +298,6 @@ def _summary(
     )
     lines.append(f"split: {split}; {verdict}")
     lines.append(f"imagery {project.datetime} ({source_spec(project.stac).name}, {project.collection}): {estimate}")
+    lines.append(imagery_note)
     lines.append(f"profile {profile!r}: within its imagery limit")
     return "\n".join(lines)
