@@ -6,6 +6,8 @@
 # key: notebook, parameters, data, package, lock) and does not rebuild the book (a stamp newer
 # than its inputs). `make all FORCE=1` re-installs, re-executes and rebuilds everything but the data.
 PROFILE ?= ci
+# A project file (`geoml init` writes one); empty = the demo project of PROFILE (projects/demo-$(PROFILE).toml).
+PROJECT ?=
 VENV ?= .venv
 PY := $(VENV)/bin/python
 FORCE ?= 0
@@ -15,7 +17,7 @@ export WANDB_MODE ?= offline
 # uv must never try to download a Python build (it fails offline): it uses the Python 3.12 it is given.
 export UV_PYTHON_DOWNLOADS := never
 
-RUNNER_FLAGS := $(if $(filter 1,$(FORCE)),--force)
+RUNNER_FLAGS := $(if $(filter 1,$(FORCE)),--force) $(if $(PROJECT),--project $(PROJECT))
 BOOK_STAMP := build/book/$(PROFILE)/.geoml-built
 # What the book is built from: its sources, the builder, every executed notebook and timing table
 # of this profile (the landing page shows every profile's times) and the benchmark tables.
@@ -26,6 +28,7 @@ BOOK_INPUTS := $(shell find book geoml_helpers/course -type f -not -name '*.pyc'
 
 help:
 	@echo "make all      build the demo data, execute every notebook (PROFILE=$(PROFILE)), build the book"
+	@echo "make all PROJECT=my.toml   execute every notebook on your project (from 'geoml init'); the book stays the demo's"
 	@echo "make test     unit tests + every notebook in the ci profile"
 	@echo "make test-fast  unit tests only (no notebook execution)"
 	@echo "make env      install requirements.lock into $(VENV) with uv and register the '$(KERNEL_DISPLAY_NAME)' kernel"
@@ -35,7 +38,9 @@ help:
 	@echo "make book-check  rebuild the book from executed notebooks and check every page in headless chromium"
 	@echo "FORCE=1       re-install, re-execute every notebook and rebuild the book even when nothing changed"
 
-all: book
+# With PROJECT, `all` executes the notebooks on that project (build/executed/<project name>/<profile>/);
+# the course book is built from the demo project's notebooks, so it is not rebuilt then.
+all: $(if $(PROJECT),notebooks,book)
 
 env:
 	@FORCE=$(FORCE) scripts/bootstrap_env.sh $(VENV)
@@ -72,9 +77,10 @@ always:
 book-check: env
 	$(PY) book/build.py --profile $(PROFILE) --check
 
-# Two workers: tests/test_notebooks.py (every notebook executed once, then the book) runs beside the unit tests.
+# Two workers: tests/test_notebooks.py (every notebook executed once, then the book) runs beside the unit tests,
+# the package's docstring examples (--doctest-modules) and tests/test_conventions.py (ruff, mypy, signatures).
 test: env
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile --doctest-modules tests geoml_helpers
 
 test-fast: env
 	$(PY) -m pytest -m "not notebooks"
