@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ import numpy as np
 from affine import Affine
 
 from geoml_helpers import __version__
+from geoml_helpers.core.atomic import atomic_dir, write_atomic
 from geoml_helpers.core.errors import IncompleteDataError
 from geoml_helpers.core.profiles import DemoProfile, data_root, ensure_writable, get_profile
 from geoml_helpers.demo.classes import CLASS_NAMES, class_colormap
@@ -229,6 +228,7 @@ def file_hashes(folder: Path) -> dict[str, str]:
 
     Examples
     --------
+    >>> import tempfile
     >>> file_hashes(Path(tempfile.mkdtemp()))
     {}
     """
@@ -274,9 +274,8 @@ def build_demo_data(
         except IncompleteDataError:
             pass
     started = time.perf_counter()
-    staging = Path(tempfile.mkdtemp(prefix=f".{prof.name}-building-", dir=base))
-    staging.chmod(0o755)  # mkdtemp makes it private; the finished folder is ordinary, readable data
-    try:
+    # The completion marker is the last file written into the staging folder, so a folder with a marker is whole.
+    with atomic_dir(final) as staging:
         _build_into(staging, prof, seed, progress)
         marker = {
             "profile": prof.name,
@@ -286,12 +285,6 @@ def build_demo_data(
             "files": file_hashes(staging),
         }
         (staging / MARKER_NAME).write_text(json.dumps(marker, indent=1, sort_keys=True))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     elapsed = time.perf_counter() - started
     size = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
     _record_build_time(base, prof.name, elapsed, size)
@@ -307,9 +300,7 @@ def _record_build_time(base: Path, profile: str, seconds: float, size_bytes: int
     except (OSError, ValueError):
         times = {}
     times[profile] = {"seconds": round(seconds, 2), "bytes": size_bytes}
-    tmp = log.with_suffix(".json.partial")
-    tmp.write_text(json.dumps(times, indent=1, sort_keys=True))
-    os.replace(tmp, log)
+    write_atomic(log, json.dumps(times, indent=1, sort_keys=True))
 
 
 def _build_into(folder: Path, prof: DemoProfile, seed: int, progress: bool) -> None:

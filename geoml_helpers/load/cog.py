@@ -17,11 +17,12 @@ True
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from geoml_helpers.core.atomic import atomic_write
 
 
 def write_cog(
@@ -94,38 +95,30 @@ def write_cog(
         "transform": transform,
         "nodata": nodata,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tif.partial", dir=path.parent)
-    os.close(fd)
-    try:
-        with MemoryFile() as memfile:
-            with memfile.open(**profile) as mem:
-                mem.write(array)
-                if band_names:
-                    for index, name in enumerate(band_names, start=1):
-                        mem.set_band_description(index, name)
-                if colormap:
-                    mem.write_colormap(1, dict(colormap))
-                if scales is not None:
-                    mem.scales = tuple(float(s) for s in scales)
-                if offsets is not None:
-                    mem.offsets = tuple(float(o) for o in offsets)
-                if tags:
-                    mem.update_tags(**tags)
-                options = {
-                    "COMPRESS": "DEFLATE",
-                    "PREDICTOR": "2" if array.dtype.kind in "iu" else "3" if array.dtype.kind == "f" else "1",
-                    "BLOCKSIZE": str(blocksize),
-                    "OVERVIEW_RESAMPLING": overview_resampling.upper(),
-                    "NUM_THREADS": "1",
-                }
-                if photometric:
-                    options["PHOTOMETRIC"] = photometric
-                rasterio.shutil.copy(mem, tmp_name, driver="COG", **options)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as tmp_name, MemoryFile() as memfile:
+        with memfile.open(**profile) as mem:
+            mem.write(array)
+            if band_names:
+                for index, name in enumerate(band_names, start=1):
+                    mem.set_band_description(index, name)
+            if colormap:
+                mem.write_colormap(1, dict(colormap))
+            if scales is not None:
+                mem.scales = tuple(float(s) for s in scales)
+            if offsets is not None:
+                mem.offsets = tuple(float(o) for o in offsets)
+            if tags:
+                mem.update_tags(**tags)
+            options = {
+                "COMPRESS": "DEFLATE",
+                "PREDICTOR": "2" if array.dtype.kind in "iu" else "3" if array.dtype.kind == "f" else "1",
+                "BLOCKSIZE": str(blocksize),
+                "OVERVIEW_RESAMPLING": overview_resampling.upper(),
+                "NUM_THREADS": "1",
+            }
+            if photometric:
+                options["PHOTOMETRIC"] = photometric
+            rasterio.shutil.copy(mem, str(tmp_name), driver="COG", **options)
     return path
 
 

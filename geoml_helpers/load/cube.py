@@ -32,14 +32,13 @@ Examples
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
+from geoml_helpers.core.atomic import atomic_dir
 from geoml_helpers.core.profiles import outputs_dir
 from geoml_helpers.load.loading import REFLECTANCE_BANDS, Grid, compute_indices, load_reflectance, monthly_median
 
@@ -141,9 +140,7 @@ def write_zarr_atomic(ds, path: str | os.PathLike[str]) -> Path:
     >>> write_zarr_atomic(ds, "/tmp/example.zarr")  # doctest: +SKIP
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.stem}-", suffix=".zarr.partial", dir=path.parent))
-    try:
+    with atomic_dir(path, keep_existing_on_race=True) as staging:
         full = {d: -1 for d in ds.dims if d not in ("y", "x")}
         ds = ds.chunk({**full, "y": min(SPATIAL_CHUNK, ds.sizes["y"]), "x": min(SPATIAL_CHUNK, ds.sizes["x"])})
         for var in ds.variables.values():
@@ -152,17 +149,6 @@ def write_zarr_atomic(ds, path: str | os.PathLike[str]) -> Path:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
             ds.to_zarr(staging, mode="w", consolidated=True, encoding=_encoding(ds), zarr_format=2)
-        if path.exists():
-            shutil.rmtree(path)
-        try:
-            os.replace(staging, path)
-        except OSError:
-            if not path.exists():
-                raise
-            shutil.rmtree(staging, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return path
 
 

@@ -595,22 +595,19 @@ def save_items(items: Iterable[Any], folder, name: str = "items") -> dict[str, A
     >>> paths = save_items(result.items, outputs_dir("ci", "discovery"))  # doctest: +SKIP
     """
     import json
-    import os
     from pathlib import Path
 
     import stac_geoparquet.arrow
 
+    from geoml_helpers.core.atomic import atomic_write, write_atomic
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     dicts = [_portable(i) for i in items]
-    ndjson = folder / f"{name}.ndjson"
-    tmp = ndjson.with_suffix(".ndjson.partial")
-    tmp.write_text("".join(json.dumps(d) + "\n" for d in dicts))
-    os.replace(tmp, ndjson)
+    ndjson = write_atomic(folder / f"{name}.ndjson", "".join(json.dumps(d) + "\n" for d in dicts))
     parquet = folder / f"{name}.parquet"
-    tmp_parquet = folder / f".{name}.parquet.partial"
-    stac_geoparquet.arrow.to_parquet(stac_geoparquet.arrow.parse_stac_items_to_arrow(dicts), tmp_parquet)
-    os.replace(tmp_parquet, parquet)
+    with atomic_write(parquet) as tmp:
+        stac_geoparquet.arrow.to_parquet(stac_geoparquet.arrow.parse_stac_items_to_arrow(dicts), tmp)
     return {"ndjson": ndjson, "parquet": parquet}
 
 

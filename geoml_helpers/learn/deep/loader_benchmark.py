@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from geoml_helpers.core.atomic import write_atomic
+
 
 @dataclass
 class LoaderMeasurement:
@@ -155,16 +157,9 @@ def write_benchmark_json(name: str, payload: dict, folder: str | os.PathLike[str
     >>> write_benchmark_json("demo", {"rows": []}, tempfile.mkdtemp()).name
     'demo.json'
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    out = folder / f"{name}.json"
-    tmp = folder / f".{name}.json.partial"
     record = {"benchmark": name, "machine": machine_info(), **payload}
-    tmp.write_text(
-        json.dumps(record, indent=1, default=lambda o: asdict(o) if hasattr(o, "__dataclass_fields__") else str(o))
-    )
-    os.replace(tmp, out)
-    return out
+    text = json.dumps(record, indent=1, default=lambda o: asdict(o) if hasattr(o, "__dataclass_fields__") else str(o))
+    return write_atomic(Path(folder) / f"{name}.json", text)
 
 
 def _href_path(href: str) -> str:
