@@ -109,6 +109,11 @@ def make_label_polygons(
     geopandas.GeoDataFrame
         Columns ``polygon_id``, ``class_id``, ``class_name``, ``block_id``,
         ``split``, ``area_m2``, ``geometry``.
+
+    Notes
+    -----
+    Long because: one seeded loop draws every polygon in turn; helpers would pass the generator and the used-pixel
+    mask back and forth, and any change in draw order changes the demo's labels.
     """
     import geopandas as gpd
     from rasterio import features

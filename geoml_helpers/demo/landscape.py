@@ -220,6 +220,12 @@ def make_landscape(size_px: int, seed: int) -> Landscape:
     -------
     Landscape
 
+    Notes
+    -----
+    Long because: every layer comes from the one seeded generator in a fixed order, so the function reads top to
+    bottom as the recipe of the landscape; moving a draw into a helper that reorders them would change the demo
+    world.
+
     Examples
     --------
     >>> a = make_landscape(96, seed=3)

@@ -76,7 +76,13 @@ def footprint_lonlat(bounds_utm: Sequence[float], epsg: int = EPSG, densify: int
 def s2_item_document(
     acq: Acquisition, bounds_utm: Sequence[float], size_px: int, properties_from_scl: dict, asset_dir: str
 ) -> dict:
-    """The STAC Item of one acquisition, with Earth Search v1's properties and extensions."""
+    """The STAC Item of one acquisition, with Earth Search v1's properties and extensions.
+
+    Notes
+    -----
+    Long because: most of it is the literal Item (assets, properties, extensions), kept whole so that it reads like
+    the JSON it writes.
+    """
     xmin, _ymin, _xmax, ymax = bounds_utm
     geometry, bbox = footprint_lonlat(bounds_utm)
     assets: dict[str, dict] = {}
@@ -232,7 +238,13 @@ def s2_collection_document(bbox: Sequence[float], start: str, end: str) -> dict:
 def hyperspectral_documents(
     bounds_utm: Sequence[float], wavelengths_nm: np.ndarray, size_px: int, datetime: str
 ) -> tuple[dict, dict]:
-    """Collection and Item of the EnMAP-like scene (COG and zarr assets)."""
+    """Collection and Item of the EnMAP-like scene (COG and zarr assets).
+
+    Notes
+    -----
+    Long because: most of it is the literal Collection and Item, kept whole so that they read like the JSON they
+    write.
+    """
     geometry, bbox = footprint_lonlat(bounds_utm)
     xmin, _ymin, _xmax, ymax = bounds_utm
     bands = [

@@ -96,6 +96,11 @@ def validate_labels(
         No CRS, missing columns, unrepairable or refused invalid geometries,
         or no overlap with ``data_bounds``.
 
+    Notes
+    -----
+    Long because: the checks run in the order a reader fixes labels (CRS, columns, empty, invalid, extent), each
+    with its own message, and feed one report.
+
     Examples
     --------
     >>> import geopandas as gpd
