@@ -52,8 +52,8 @@ def make_blocks(
     rows, cols = np.divmod(np.arange(n * n), n)
     geoms = []
     for r, c in zip(rows, cols):
-        x0, y0 = transform * (c * block_px, r * block_px)
-        x1, y1 = transform * ((c + 1) * block_px, (r + 1) * block_px)
+        x0, y0 = transform @ (c * block_px, r * block_px)
+        x1, y1 = transform @ ((c + 1) * block_px, (r + 1) * block_px)
         geoms.append(box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
     n_val = max(1, round(n * n * SPLIT_SHARES["val"]))
     n_test = max(1, round(n * n * SPLIT_SHARES["test"]))
