@@ -31,6 +31,23 @@ def test_build_dashboard_has_widgets(demo_ci, data_root):
     widgets["Month"].value = widgets["Month"].options[0]
 
 
+def test_dashboard_of_a_users_project_shows_its_classes(demo_ci, data_root, tmp_path):
+    """A user-style project (string classes, half points): the class widget lists its labels, not the demo's."""
+    import panel as pn
+
+    from geoml_helpers.core.project import load_project
+    from geoml_helpers.demo.user_project import write_user_project
+    from geoml_helpers.discover.labels import prepare_labels
+    from geoml_helpers.explore.dashboard import build_dashboard
+
+    toml = write_user_project(tmp_path, data_dir=data_root, geometry="mixed")
+    table = prepare_labels(load_project(toml), data_root).classes
+    app = build_dashboard("ci", data_root, project=toml)
+    widgets = {w.name: w for w in app.select(pn.widgets.Widget)}
+    assert list(widgets["Land-cover class"].options) == list(table.labels.values())
+    widgets["Land-cover class"].value = table.ids[-1]  # re-renders the map with that class's polygons and points
+
+
 def test_panel_serve_answers_on_loopback(demo_ci, data_root):
     from geoml_helpers.load.cube import ensure_analysis_ready_cube
 

@@ -3,6 +3,13 @@
 Used by notebook 03 (explore with HoloViz). Internal code imports from the modules, not from this package,
 so that the stage packages never import each other in a cycle.
 """
+from geoml_helpers.explore.class_plots import (
+    class_colour_cycle,
+    class_legend,
+    class_lines,
+    class_map,
+    label_overlay,
+)
 from geoml_helpers.explore.dashboard import (
     DASHBOARD_TITLE,
     INDEX_VARIABLES,
@@ -29,6 +36,11 @@ from geoml_helpers.explore.plotting import (
 )
 
 __all__ = [
+    "class_colour_cycle",
+    "class_legend",
+    "class_lines",
+    "class_map",
+    "label_overlay",
     "DASHBOARD_TITLE",
     "FALSE_COLOUR_BANDS",
     "INDEX_VARIABLES",

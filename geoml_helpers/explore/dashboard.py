@@ -35,46 +35,64 @@ DASHBOARD_TITLE = "geoml: explore the analysis-ready cube"
 INDEX_VARIABLES: tuple[str, ...] = ("ndvi", "ndwi", "nbr")
 
 
-def dashboard_data(profile: str = "ci", data_dir: str | os.PathLike[str] | None = None, max_pixels: int = 300):
+def dashboard_data(
+    profile: str = "ci", data_dir: str | os.PathLike[str] | None = None, max_pixels: int = 300, *, project=None
+):
     """Everything the dashboard shows, computed once: cube (small, in Web Mercator), labels, class means.
+
+    Parameters
+    ----------
+    project : Project, path or None
+        ``None``: the demo project of ``profile``.
 
     Returns
     -------
     dict
         ``cube`` (Dataset in EPSG:3857, at most ``max_pixels`` a side, loaded in memory),
-        ``labels`` (GeoDataFrame in EPSG:3857), ``means`` (DataFrame: class, time, variable, value).
+        ``labels`` (GeoDataFrame in EPSG:3857), ``means`` (DataFrame: class, time, variable, value),
+        ``classes`` (the project's :class:`~geoml_helpers.core.classes.ClassTable`), ``project``.
 
     Examples
     --------
     >>> sorted(dashboard_data("ci"))  # doctest: +SKIP
-    ['cube', 'labels', 'means']
+    ['classes', 'crs', 'cube', 'labels', 'means', 'project']
     """
     import pandas as pd
 
-    from geoml_helpers.demo import ensure_demo_data
-    from geoml_helpers.demo.classes import CLASS_LABELS
-    from geoml_helpers.discover.labels import class_means, rasterize_labels
+    from geoml_helpers.core.project import resolve_project
+    from geoml_helpers.discover.labels import class_means, prepare_labels, rasterize_labels
     from geoml_helpers.explore.plotting import to_plot_crs, vector_to_plot_crs
-    from geoml_helpers.load.cube import ensure_analysis_ready_cube
+    from geoml_helpers.load.cube import ensure_project_cube
 
-    cube = ensure_analysis_ready_cube(profile, data_dir)
-    demo = ensure_demo_data(profile, data_dir, progress=False)
-    labels = demo.read_labels()
-    classes = rasterize_labels(labels, cube["ndvi"])
+    project = resolve_project(project, profile)
+    prepared = prepare_labels(project, data_dir)
+    cube = ensure_project_cube(project, profile, data_dir, labels=prepared)
+    labels = prepared.labels
+    raster = rasterize_labels(labels, cube["ndvi"])
+    names = prepared.classes.labels
     tables = []
-    refl = class_means(cube["reflectance"], classes, CLASS_LABELS).rename(columns={"band": "variable"})
+    refl = class_means(cube["reflectance"], raster, names).rename(columns={"band": "variable"})
     tables.append(refl)
     for name in INDEX_VARIABLES:
-        frame = class_means(cube[name], classes, CLASS_LABELS)
+        frame = class_means(cube[name], raster, names)
         frame["variable"] = name
         tables.append(frame)
     means = pd.concat(tables, ignore_index=True)
     small = to_plot_crs(cube[["reflectance", *INDEX_VARIABLES]], max_pixels=max_pixels)
-    return {"cube": small, "labels": vector_to_plot_crs(labels), "means": means}
+    return {
+        "cube": small,
+        "labels": vector_to_plot_crs(labels),
+        "means": means,
+        "classes": prepared.classes,
+        "project": project,
+        "crs": prepared.crs,
+    }
 
 
-def build_dashboard(profile: str = "ci", data_dir: str | os.PathLike[str] | None = None, max_pixels: int = 300):
-    """The dashboard as a panel layout (display it, or call ``.servable()``).
+def build_dashboard(
+    profile: str = "ci", data_dir: str | os.PathLike[str] | None = None, max_pixels: int = 300, *, project=None
+):
+    """The dashboard as a panel layout (display it, or call ``.servable()``), in the project's classes.
 
     Examples
     --------
@@ -87,13 +105,14 @@ def build_dashboard(profile: str = "ci", data_dir: str | os.PathLike[str] | None
     import hvplot.xarray  # noqa: F401
     import panel as pn
 
-    from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_LABELS
+    from geoml_helpers.explore.class_plots import label_overlay
 
-    data = dashboard_data(profile, data_dir, max_pixels)
-    cube, labels, means = data["cube"], data["labels"], data["means"]
+    data = dashboard_data(profile, data_dir, max_pixels, project=project)
+    cube, labels, means, table = data["cube"], data["labels"], data["means"], data["classes"]
+    class_labels, class_colours = table.labels, table.colours
     dates = [str(np.datetime_as_string(t, unit="D")) for t in cube["time"].values]
     variables = [*INDEX_VARIABLES, *[str(b) for b in cube["band"].values]]
-    class_options = {CLASS_LABELS[c]: c for c in sorted(CLASS_LABELS) if c in set(means["class_id"])}
+    class_options = {class_labels[c]: c for c in table.ids if c in set(means["class_id"])}
 
     class_w = pn.widgets.Select(
         name="Land-cover class", options=class_options, value=next(iter(class_options.values()))
@@ -124,14 +143,7 @@ def build_dashboard(profile: str = "ci", data_dir: str | os.PathLike[str] | None
             title=f"{variable} {date}",
         )
         chosen = labels[labels["class_id"] == class_id]
-        polygons = gv.Polygons(chosen, vdims=["class_name", "polygon_id"], crs=ccrs.GOOGLE_MERCATOR).opts(
-            fill_alpha=0,
-            line_color=CLASS_COLORS.get(class_id, "white"),
-            line_width=2,
-            tools=["hover"],
-            projection=ccrs.GOOGLE_MERCATOR,
-        )
-        return image * polygons
+        return image * label_overlay(chosen, table, fill_alpha=0.0, line_width=2)
 
     def curve_view(class_id: int, date: str, variable: str):
         rows = means[(means["variable"] == variable)]
@@ -139,8 +151,8 @@ def build_dashboard(profile: str = "ci", data_dir: str | os.PathLike[str] | None
         for cid, frame in rows.groupby("class_id"):
             selected = cid == class_id
             curves.append(
-                hv.Curve(frame, "time", "value", label=CLASS_LABELS[cid]).opts(
-                    color=CLASS_COLORS[cid], line_width=3 if selected else 1, alpha=1.0 if selected else 0.35
+                hv.Curve(frame, "time", "value", label=class_labels[cid]).opts(
+                    color=class_colours[cid], line_width=3 if selected else 1, alpha=1.0 if selected else 0.35
                 )
             )
         marker = hv.VLine(np.datetime64(date)).opts(color="black", line_dash="dashed")
@@ -156,8 +168,8 @@ def build_dashboard(profile: str = "ci", data_dir: str | os.PathLike[str] | None
     map_pane = pn.pane.HoloViews(pn.bind(map_view, class_w, date_w, var_w), linked_axes=False)
     curve_pane = pn.pane.HoloViews(pn.bind(curve_view, class_w, date_w, var_w), linked_axes=False)
     header = pn.pane.Markdown(
-        f"## {DASHBOARD_TITLE}\nProfile `{profile}`: {cube.sizes['time']} monthly composites, {len(labels)} label "
-        "polygons. Map in Web Mercator (the data are UTM 34S)."
+        f"## {DASHBOARD_TITLE}\nProject `{data['project'].name}`, profile `{profile}`: {cube.sizes['time']} "
+        f"monthly composites, {len(labels)} labels. Map in Web Mercator (the data are in {data['crs']})."
     )
     return pn.Column(header, pn.Row(class_w, date_w, var_w), pn.Row(map_pane, curve_pane))
 
@@ -169,12 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve the geoml dashboard on 127.0.0.1.")
     parser.add_argument("--profile", default=os.environ.get("GEOML_PROFILE", "ci"))
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--project", default=os.environ.get("GEOML_PROJECT") or None, help="project TOML (default: the demo)")
     parser.add_argument("--port", type=int, default=5006)
     args = parser.parse_args(argv)
     behind_proxy = jupyter_base_url() is not None
     print(f"Dashboard: {app_url(args.port, 'dashboard')}", flush=True)
     pn.serve(
-        {"dashboard": lambda: build_dashboard(args.profile, args.data_dir)},
+        {"dashboard": lambda: build_dashboard(args.profile, args.data_dir, project=args.project)},
         address="127.0.0.1",
         port=args.port,
         # Behind a Jupyter proxy the page's origin is the hub's or Studio's host; the server still listens on
@@ -187,11 +200,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__.startswith("bokeh"):
-    # Run by `panel serve geoml_helpers/explore/dashboard.py`: profile and data dir come from the environment.
+    # Run by `panel serve geoml_helpers/explore/dashboard.py`: profile, data dir and project come from the environment.
     # The file runs as a plain script there, so import the package's copy (relative imports need the package).
     from geoml_helpers.explore.dashboard import build_dashboard as _build
 
-    _build(os.environ.get("GEOML_PROFILE", "ci"), os.environ.get("GEOML_DATA_DIR") or None).servable(
+    _build(
+        os.environ.get("GEOML_PROFILE", "ci"),
+        os.environ.get("GEOML_DATA_DIR") or None,
+        project=os.environ.get("GEOML_PROJECT") or None,
+    ).servable(
         title=DASHBOARD_TITLE
     )
 elif __name__ == "__main__":
