@@ -94,6 +94,11 @@ def build_dashboard(
 ):
     """The dashboard as a panel layout (display it, or call ``.servable()``), in the project's classes.
 
+    Notes
+    -----
+    Long because: the three widgets and the two views they drive are closures over the same loaded data; panel binds
+    them where they are defined.
+
     Examples
     --------
     >>> app = build_dashboard("ci")  # doctest: +SKIP
@@ -115,10 +120,10 @@ def build_dashboard(
     class_options = {class_labels[c]: c for c in table.ids if c in set(means["class_id"])}
 
     class_w = pn.widgets.Select(
-        name="Land-cover class", options=class_options, value=next(iter(class_options.values()))
+        label="Land-cover class", options=class_options, value=next(iter(class_options.values()))
     )
-    date_w = pn.widgets.DiscreteSlider(name="Month", options=dates, value=dates[len(dates) // 2])
-    var_w = pn.widgets.Select(name="Band or index", options=variables, value="ndvi")
+    date_w = pn.widgets.DiscreteSlider(label="Month", options=dates, value=dates[len(dates) // 2])
+    var_w = pn.widgets.Select(label="Band or index", options=variables, value="ndvi")
 
     def variable_array(variable: str):
         if variable in INDEX_VARIABLES:
@@ -181,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Serve the geoml dashboard on 127.0.0.1.")
     parser.add_argument("--profile", default=os.environ.get("GEOML_PROFILE", "ci"))
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--project", default=os.environ.get("GEOML_PROJECT") or None, help="project TOML (default: the demo)")
+    parser.add_argument(
+        "--project", default=os.environ.get("GEOML_PROJECT") or None, help="project TOML (default: the demo)"
+    )
     parser.add_argument("--port", type=int, default=5006)
     args = parser.parse_args(argv)
     behind_proxy = jupyter_base_url() is not None
@@ -208,8 +215,6 @@ if __name__.startswith("bokeh"):
         os.environ.get("GEOML_PROFILE", "ci"),
         os.environ.get("GEOML_DATA_DIR") or None,
         project=os.environ.get("GEOML_PROJECT") or None,
-    ).servable(
-        title=DASHBOARD_TITLE
-    )
+    ).servable(title=DASHBOARD_TITLE)
 elif __name__ == "__main__":
     sys.exit(main())
