@@ -8,7 +8,7 @@ import torch
 
 from geoml_helpers.learn.deep.datamodule import DemoSegmentationDataModule
 from geoml_helpers.learn.deep.models import make_segmentation_task
-from geoml_helpers.learn.deep.training import fit, last_checkpoint, make_trainer, seed_everything
+from geoml_helpers.learn.deep.training import finish_wandb, fit, last_checkpoint, make_trainer, seed_everything
 
 
 class Interrupt(RuntimeError):
@@ -62,6 +62,7 @@ def test_interrupted_training_resumes_from_last_checkpoint(demo_ci, data_root):
     )
     with pytest.raises(Interrupt):
         fit(trainer, task, dm, folder)
+    finish_wandb()  # the killed kernel's W&B run ends with it; the resumed run is a new one
     ckpt = last_checkpoint(folder)
     assert ckpt is not None
     saved = torch.load(ckpt, map_location="cpu", weights_only=False)

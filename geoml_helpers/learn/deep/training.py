@@ -20,6 +20,7 @@ Examples
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -180,7 +181,10 @@ def fit(trainer: Any, task: Any, datamodule: Any, folder: str | os.PathLike[str]
     >>> resumed_from = fit(trainer, task, datamodule, folder)  # doctest: +SKIP
     """
     ckpt = last_checkpoint(folder) if resume else None
-    trainer.fit(task, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None)
+    with warnings.catch_warnings():
+        # Resuming writes into the run's own checkpoint folder on purpose; lightning warns that it is not empty.
+        warnings.filterwarnings("ignore", "Checkpoint directory .* exists and is not empty", UserWarning)
+        trainer.fit(task, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None)
     return ckpt
 
 
