@@ -69,6 +69,7 @@ def make_blocks(
             best_split, best_score = split, score
         if classes is None or score == 3 * len(CLASS_NAMES):
             break
+    assert best_split is not None  # the loop draws at least once
     split = best_split
     return gpd.GeoDataFrame(
         {

@@ -96,7 +96,7 @@ def _index(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
 
 def olofsson_area(
     counts,
-    mapped_pixels: Sequence[float],
+    mapped_pixels: Sequence[float] | np.ndarray,
     pixel_area_m2: float,
     class_ids: Sequence[int],
     class_names: Mapping[int, str] | None = None,
@@ -457,7 +457,7 @@ def allocate_sample(n_total: int, mapped_pixels: Sequence[float], min_per_class:
     if (pixels < 0).any() or pixels.sum() <= 0:
         raise AreaEstimationError("mapped_pixels must be non-negative with at least one mapped pixel.")
     cap = np.floor(pixels).astype(np.int64)
-    n_total = int(min(max(n_total, min_per_class * int((cap > 0).sum())), cap.sum()))
+    n_total = int(min(max(n_total, min_per_class * int((cap > 0).sum())), int(cap.sum())))
     n = np.minimum(cap, min_per_class)
     while n.sum() < n_total:
         room = cap - n

@@ -237,6 +237,7 @@ class LocalObjectStore(ServerProcess):
     def _wait_until_ready(self, started: float) -> None:
         import requests
 
+        assert self.ports is not None, "start() sets the ports before waiting"
         deadline = started + self.startup_timeout
         last_error = "no answer yet"
         while time.perf_counter() < deadline:
