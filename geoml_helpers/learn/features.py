@@ -91,7 +91,7 @@ def feature_names(band_names: Sequence[str] = S2_BAND_KEYS, percentiles: Sequenc
     return names + list(PHENOLOGY)
 
 
-def fill_temporal_gaps(values: np.ndarray, day_of_year: Sequence[float]) -> np.ndarray:
+def fill_temporal_gaps(values: np.ndarray, day_of_year: Sequence[float] | np.ndarray) -> np.ndarray:
     """Fill NaN gaps along axis 0 by linear interpolation in time.
 
     Leading and trailing gaps take the nearest valid value; a series with no
@@ -211,7 +211,7 @@ def _normalised_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _checked_inputs(
-    reflectance: np.ndarray, day_of_year: Sequence[float], band_names: Sequence[str]
+    reflectance: np.ndarray, day_of_year: Sequence[float] | np.ndarray, band_names: Sequence[str]
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Validate the inputs of :func:`pixel_features` and :func:`feature_table`, with errors that name the fix."""
     refl = np.asarray(reflectance, dtype=np.float32)
@@ -236,7 +236,7 @@ def _checked_inputs(
 
 def pixel_features(
     reflectance: np.ndarray,
-    day_of_year: Sequence[float],
+    day_of_year: Sequence[float] | np.ndarray,
     band_names: Sequence[str] = S2_BAND_KEYS,
     percentiles: Sequence[int] = PERCENTILES,
 ) -> np.ndarray:
@@ -274,7 +274,7 @@ def pixel_features(
 
 def feature_table(
     reflectance: np.ndarray,
-    day_of_year: Sequence[float],
+    day_of_year: Sequence[float] | np.ndarray,
     band_names: Sequence[str] = S2_BAND_KEYS,
     percentiles: Sequence[int] = PERCENTILES,
 ) -> np.ndarray:

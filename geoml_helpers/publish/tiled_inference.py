@@ -46,6 +46,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -419,12 +420,12 @@ def predict_scene(
 
     probs = predict_tiled(data, predictor, len(class_ids), tile=tile, overlap=overlap)
     classes, conf = classes_and_confidence(probs, class_ids)
-    context = contextlib.nullcontext()
+    context: contextlib.AbstractContextManager = contextlib.nullcontext()
     if progress and scheduler is not None:
         from dask.diagnostics import ProgressBar
 
         context = ProgressBar()
-    kwargs = {"scheduler": scheduler} if scheduler is not None else {}
+    kwargs: dict[str, Any] = {"scheduler": scheduler} if scheduler is not None else {}
     if num_workers is not None:
         kwargs["num_workers"] = num_workers
     started = time.perf_counter()

@@ -117,7 +117,7 @@ def rechunk_to_zarr(
     for coord in sub.coords.values():
         coord.encoding.pop("chunks", None)
         coord.encoding.pop("preferred_chunks", None)
-    context = contextlib.nullcontext()
+    context: contextlib.AbstractContextManager = contextlib.nullcontext()
     if progress:
         from dask.diagnostics import ProgressBar
 

@@ -144,6 +144,7 @@ class LocalStacServer(ServerProcess):
     def _wait_until_ready(self, started: float) -> None:
         import requests
 
+        assert self._workdir is not None, "start() makes the work folder before waiting"
         deadline = started + self.startup_timeout
         while time.perf_counter() < deadline:
             if self._process is not None and self._process.poll() is not None:
