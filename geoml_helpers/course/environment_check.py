@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from geoml_helpers.core.errors import GeomlError, MissingDependencyError, OfflineError
+from geoml_helpers.core.errors import MissingCredentialsError, MissingDependencyError, OfflineError
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 
@@ -429,10 +429,6 @@ def style_table(table):
     return table.style.map(lambda v: colours.get(v, ""), subset=["status"]).hide(axis="index")
 
 
-class MissingCredentialsError(GeomlError, PermissionError):
-    """An opt-in online service was asked for, but its credentials are not set."""
-
-
 def require_optional(package: str, purpose: str, install: str | None = None):
     """Import an optional package or fail fast with the install command.
 
@@ -469,7 +465,7 @@ def require_env(names: Sequence[str], purpose: str, how: str) -> dict[str, str]:
     >>> require_env(["GEOML_SURELY_UNSET_VAR"], "A demo", "export it")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    geoml_helpers.course.environment_check.MissingCredentialsError: ...
+    geoml_helpers.core.errors.MissingCredentialsError: ...
     """
     missing = [n for n in names if not os.environ.get(n)]
     if missing:

@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from geoml_helpers.core.atomic import atomic_write, write_atomic
-from geoml_helpers.core.errors import GeomlError
+from geoml_helpers.core.errors import GeomlError, NotebookFailed
 from geoml_helpers.core.profiles import PROFILE_NAMES, data_root, find_project_root, get_profile
 
 SUMMARY_NAME = "run-summary.json"
@@ -73,10 +73,6 @@ class RunSummary:
     def ok(self) -> bool:
         """Whether every notebook succeeded."""
         return all(run.status == "ok" for run in self.notebooks)
-
-
-class NotebookFailed(GeomlError, RuntimeError):
-    """A notebook raised; the message names the notebook and the cell."""
 
 
 def discover_notebooks(folder: Path, only: Sequence[str] | None = None) -> list[Path]:

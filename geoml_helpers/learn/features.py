@@ -41,7 +41,7 @@ from functools import cache
 
 import numpy as np
 
-from geoml_helpers.core.errors import GeomlError
+from geoml_helpers.core.errors import FeatureInputError
 
 S2_BAND_KEYS: tuple[str, ...] = (
     "coastal",
@@ -69,10 +69,6 @@ PHENOLOGY: tuple[str, ...] = (
     "ndvi_senescence_rate",
     "ndvi_std",
 )
-
-
-class FeatureInputError(GeomlError, ValueError):
-    """The reflectance array or its band names cannot produce the features."""
 
 
 def feature_names(band_names: Sequence[str] = S2_BAND_KEYS, percentiles: Sequence[int] = PERCENTILES) -> list[str]:

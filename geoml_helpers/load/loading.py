@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from geoml_helpers.core.errors import GeomlError, LabelError
+from geoml_helpers.core.errors import LabelError, LoadingError
 from geoml_helpers.discover.stac_metadata import reflectance_scaling
 
 REFLECTANCE_BANDS: tuple[str, ...] = (
@@ -79,10 +79,6 @@ SCL_NAMES: dict[int, str] = {
     10: "thin cirrus",
     11: "snow / ice",
 }
-
-
-class LoadingError(GeomlError, ValueError):
-    """Items cannot be loaded onto the requested grid as asked."""
 
 
 @dataclass(frozen=True)

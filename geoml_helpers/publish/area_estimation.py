@@ -52,14 +52,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from geoml_helpers.core.errors import GeomlError
+from geoml_helpers.core.errors import AreaEstimationError
 
 Z_95 = 1.959963984540054
 """Two-sided 95 % normal quantile."""
-
-
-class AreaEstimationError(GeomlError, ValueError):
-    """Inputs that cannot give an area estimate (shapes, empty strata)."""
 
 
 def confusion_counts(mapped, reference, class_ids: Sequence[int]) -> np.ndarray:

@@ -37,13 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from geoml_helpers.core.classes import NODATA_CLASS, ClassTable
-from geoml_helpers.core.errors import EmptySearchError, GeomlError
+from geoml_helpers.core.errors import EmptySearchError, StacValidationError
 
 PREDICTION_COLLECTION_ID = "geoml-landcover-predictions"
-
-
-class StacValidationError(GeomlError, ValueError):
-    """A STAC document does not validate."""
 
 
 @dataclass

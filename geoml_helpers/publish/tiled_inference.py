@@ -50,21 +50,9 @@ from typing import Any
 
 import numpy as np
 
-from geoml_helpers.core.errors import GeomlError
+from geoml_helpers.core.errors import ModelFileError, ModelMismatchError, TiledInferenceError
 
 Predictor = Callable[[np.ndarray], np.ndarray]
-
-
-class TiledInferenceError(GeomlError, ValueError):
-    """Tile settings or model output that cannot work."""
-
-
-class ModelFileError(GeomlError, FileNotFoundError):
-    """A model file is missing or unreadable."""
-
-
-class ModelMismatchError(GeomlError, ValueError):
-    """A model expects other input features/bands than the cube provides."""
 
 
 # --------------------------------------------------------------------- weights
@@ -451,7 +439,7 @@ def check_model_features(model, feature_names: Sequence[str], source: str = "the
     >>> check_model_features(m, ["a", "b"])  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    geoml_helpers.publish.tiled_inference.ModelMismatchError: ...
+    geoml_helpers.core.errors.ModelMismatchError: ...
     """
     names = list(feature_names)
     expected = getattr(model, "feature_names_in_", None)
@@ -489,7 +477,7 @@ def load_sklearn_model(path: str | os.PathLike[str], feature_names: Sequence[str
     >>> load_sklearn_model("/nonexistent/rf.joblib")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    geoml_helpers.publish.tiled_inference.ModelFileError: ...
+    geoml_helpers.core.errors.ModelFileError: ...
     """
     from pathlib import Path
 

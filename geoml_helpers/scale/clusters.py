@@ -26,20 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from geoml_helpers.core.errors import GeomlError, MissingDependencyError, OfflineError
+from geoml_helpers.core.errors import (
+    ClusterConfigError,
+    CoiledCredentialsError,
+    MissingDependencyError,
+    OfflineError,
+)
 from geoml_helpers.services.proxy import use_proxy_for_dask_dashboard
 
 HOST = "127.0.0.1"
 CLUSTER_KINDS: tuple[str, ...] = ("local", "coiled")
 COILED_API = "https://cloud.coiled.io"
-
-
-class ClusterConfigError(GeomlError, ValueError):
-    """Unknown cluster kind or unusable cluster settings."""
-
-
-class CoiledCredentialsError(GeomlError, PermissionError):
-    """coiled is asked for but no credentials are configured."""
 
 
 @dataclass

@@ -32,14 +32,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from geoml_helpers.core.errors import GeomlError
+from geoml_helpers.core.errors import LayoutError
 
 LAYOUTS: tuple[str, ...] = ("spatial", "timeseries")
 ACCESS_PATTERNS: tuple[str, ...] = ("map", "pixel_timeseries")
-
-
-class LayoutError(GeomlError, ValueError):
-    """Unknown chunk layout or access pattern."""
 
 
 def layout_chunks(

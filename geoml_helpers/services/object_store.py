@@ -35,23 +35,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from geoml_helpers.core.errors import GeomlError, MissingDependencyError, PortInUseError
+from geoml_helpers.core.errors import (
+    BucketExistsError,
+    MissingDependencyError,
+    ObjectStoreError,
+    ObjectStoreUnreachableError,
+    PortInUseError,
+)
 from geoml_helpers.services.processes import HOST, ServerProcess, free_port, port_is_free, terminate_process
 
 DEFAULT_ACCESS_KEY = "geoml"
 DEFAULT_SECRET_KEY = "geoml-local-secret"  # a loopback-only practice server, not a real secret
-
-
-class ObjectStoreError(GeomlError, OSError):
-    """The local object store could not start or misbehaved."""
-
-
-class ObjectStoreUnreachableError(GeomlError, ConnectionError):
-    """An S3 endpoint did not answer."""
-
-
-class BucketExistsError(GeomlError, FileExistsError):
-    """A bucket that should be new already exists."""
 
 
 @dataclass(frozen=True)
@@ -318,7 +312,7 @@ def check_endpoint(endpoint_url: str, timeout: float = 3.0) -> None:
     >>> check_endpoint("http://127.0.0.1:9", timeout=1)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    geoml_helpers.services.object_store.ObjectStoreUnreachableError: ...
+    geoml_helpers.core.errors.ObjectStoreUnreachableError: ...
     """
     import requests
 

@@ -28,7 +28,7 @@ import lightning.pytorch as pl
 import numpy as np
 import torch
 
-from geoml_helpers.core.errors import LabelError
+from geoml_helpers.core.errors import NoPolygonLabelsError
 from geoml_helpers.learn.deep.torchgeo_data import (
     REFLECTANCE_BANDS,
     AlignedLabels,
@@ -80,10 +80,6 @@ def train_statistics(
     mean = refl.mean(axis=1)
     std = refl.std(axis=1)
     return torch.from_numpy(mean.astype("float32")), torch.from_numpy(np.maximum(std, 1e-6).astype("float32"))
-
-
-class NoPolygonLabelsError(LabelError):
-    """A project with point labels only: segmentation needs polygons."""
 
 
 class SegmentationDataModule(pl.LightningDataModule):

@@ -27,13 +27,9 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from geoml_helpers.core.errors import GeomlError, OfflineError
+from geoml_helpers.core.errors import GeomlError, OfflineError, UnknownModelError
 
 ARCHITECTURES: tuple[str, ...] = ("unet", "deeplabv3+", "fcn", "upernet", "segformer", "dpt")
-
-
-class UnknownModelError(GeomlError, ValueError):
-    """An unknown architecture, backbone or weights name was given."""
 
 
 # Sentinel-2 band ids used in torchgeo's weight metadata -> Earth Search keys
@@ -101,7 +97,7 @@ def resolve_weights(weights: Any, backbone: str = "resnet18"):
     >>> resolve_weights("sentinel2_typo")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    geoml_helpers.learn.deep.models.UnknownModelError: Unknown weights 'sentinel2_typo' for backbone 'resnet18'...
+    geoml_helpers.core.errors.UnknownModelError: Unknown weights 'sentinel2_typo' for backbone 'resnet18'...
     """
     from torchvision.models._api import WeightsEnum
 
@@ -234,7 +230,7 @@ def make_segmentation_task(
     >>> make_segmentation_task(in_channels=4, backbone="resnet1")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    geoml_helpers.learn.deep.models.UnknownModelError: Unknown backbone 'resnet1'...
+    geoml_helpers.core.errors.UnknownModelError: Unknown backbone 'resnet1'...
     """
     if model not in ARCHITECTURES:
         raise UnknownModelError(

@@ -48,7 +48,7 @@ import numpy as np
 
 from geoml_helpers.core.atomic import atomic_write
 from geoml_helpers.core.classes import NODATA_CLASS, ClassTable
-from geoml_helpers.core.errors import GeomlError, LabelError
+from geoml_helpers.core.errors import BandMissingError, ChipSizeError, DatasetLayoutError, GeomlError, LabelError
 from geoml_helpers.discover.stac_metadata import reflectance_scaling
 
 REFLECTANCE_BANDS: tuple[str, ...] = (
@@ -58,21 +58,6 @@ REFLECTANCE_BANDS: tuple[str, ...] = (
 
 SCENE_DIR_REGEX: str = r"^S2[ABCD]_(?P<tile>\d{2}[A-Z]{3})_(?P<date>\d{8})_\d+_L2A$"
 """Earth Search item ids, which are also the demo's scene folder names (``S2B_34HCH_20240203_0_L2A``)."""
-
-
-class BandMissingError(GeomlError, KeyError):
-    """A band asked for is not in the scene (no asset, or no file on disk)."""
-
-    def __str__(self) -> str:  # KeyError quotes its message; show it plainly
-        return str(self.args[0]) if self.args else ""
-
-
-class ChipSizeError(GeomlError, ValueError):
-    """A chip does not fit inside the regions (spatial blocks) it must be drawn from."""
-
-
-class DatasetLayoutError(GeomlError, ValueError):
-    """A dataset or file is not laid out as the fast path needs (grid, tiles, bands)."""
 
 
 # --------------------------------------------------------------------------------------
@@ -110,7 +95,7 @@ def item_band_path(item: dict, band: str) -> Path:
     >>> item_band_path({"id": "x", "assets": {}}, "red")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    geoml_helpers.learn.deep.torchgeo_data.BandMissingError: Scene 'x' has no band 'red'...
+    geoml_helpers.core.errors.BandMissingError: Scene 'x' has no band 'red'...
     """
     asset = item.get("assets", {}).get(band)
     if asset is None:
@@ -150,7 +135,7 @@ def clearest_item(items: Sequence[dict]) -> dict:
 # torchgeo datasets
 # --------------------------------------------------------------------------------------
 
-from torchgeo.datasets import IntersectionDataset, RasterDataset, VectorDataset  # noqa: E402
+from torchgeo.datasets import RasterDataset, VectorDataset  # noqa: E402
 from torchgeo.datasets.utils import disambiguate_timestamp  # noqa: E402
 
 

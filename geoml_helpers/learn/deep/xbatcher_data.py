@@ -26,7 +26,8 @@ Examples
 ...                     coords={"y": np.arange(8.0)[::-1], "x": np.arange(8.0)})
 >>> labels = xr.zeros_like(cube.isel(time=0, band=0), dtype="uint8"); labels[:4] = 1; labels[4:] = 2
 >>> splits = xr.ones_like(labels)  # everything in "train"
->>> ds = XBatcherDataset(cube, labels, splits, "train", {"time": 3, "band": 2, "y": 4, "x": 4}, class_ids=[1, 2], check_chunks=False)
+>>> ds = XBatcherDataset(cube, labels, splits, "train", {"time": 3, "band": 2, "y": 4, "x": 4},
+...                      class_ids=[1, 2], check_chunks=False)
 >>> len(ds), tuple(ds[0][0].shape), tuple(ds[0][1].shape)
 (4, (3, 2, 4, 4), (4, 4))
 """
@@ -45,27 +46,16 @@ import xarray as xr
 from torch.utils.data import Dataset
 
 from geoml_helpers.core.classes import NODATA_CLASS, ClassTable
-from geoml_helpers.core.errors import GeomlError
+from geoml_helpers.core.errors import (
+    ChunkAlignmentWarning,
+    EmptyDatasetError,
+    InputDimsError,
+    WholeCubeReadWarning,
+)
 from geoml_helpers.load.rasterize import SPLIT_CODES
 
 IGNORE_INDEX: int = -1
 """Target value of pixels that must not count in the loss or the metrics."""
-
-
-class InputDimsError(GeomlError, ValueError):
-    """``input_dims`` do not fit the cube (unknown dimension, larger than the cube, overlapping val/test tiles)."""
-
-
-class EmptyDatasetError(GeomlError, ValueError):
-    """No sample holds a single usable target pixel for the requested split."""
-
-
-class ChunkAlignmentWarning(UserWarning):
-    """``input_dims`` and the zarr chunks disagree, so every sample reads more than it needs."""
-
-
-class WholeCubeReadWarning(ChunkAlignmentWarning):
-    """The cube is stored as one chunk along the sampled dimensions: every sample decompresses all of it."""
 
 
 # --------------------------------------------------------------------------- chunks
@@ -161,7 +151,7 @@ def check_input_dims(data: xr.DataArray, input_dims: dict[str, int], warn: bool 
     >>> check_input_dims(a, {"y": 16, "x": 8})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    geoml_helpers.learn.deep.xbatcher_data.InputDimsError: input_dims['y'] = 16 is larger than the cube ...
+    geoml_helpers.core.errors.InputDimsError: input_dims['y'] = 16 is larger than the cube ...
     """
     for dim, size in input_dims.items():
         if dim not in data.sizes:
