@@ -128,24 +128,35 @@ def _stac(rest: Sequence[str]) -> int:
 
 
 def _replica(rest: Sequence[str]) -> int:
+    """``geoml replica build|serve --project FILE``: the replica's own command line, fed from a project file."""
     if not rest or rest[0] in ("-h", "--help"):
-        print("usage: geoml replica serve --project FILE [--port PORT] [--data-dir DIR]")
+        print("usage: geoml replica {build,serve} --project FILE [--port PORT] [--data-dir DIR]")
+        print("   or: geoml replica {build,serve} --labels PATH --class-column COL --datetime A/B [--aoi W,S,E,N]")
         return 0 if rest else 2
-    if rest[0] != "serve":
-        print(f"error: unknown `geoml replica` command {rest[0]!r}; use `geoml replica serve`", file=sys.stderr)
-        return 2
     try:
-        from geoml_helpers.replica import cli as replica_cli  # type: ignore[attr-defined]
+        from geoml_helpers.replica.__main__ import main as replica_main
     except ImportError:
-        replica_cli = None
-    if replica_cli is None or not hasattr(replica_cli, "serve_main"):
         print(
-            "error: the Earth Search replica is not available yet in this checkout (geoml_helpers.replica has no "
-            "server). Use `--stac local` (the demo) or `--stac earth-search` for now.",
+            "error: the Earth Search replica is not available in this checkout (no geoml_helpers.replica). "
+            "Use `--stac local` (the demo) or `--stac earth-search`.",
             file=sys.stderr,
         )
         return 2
-    return replica_cli.serve_main(list(rest[1:]))
+    command, options = rest[0], list(rest[1:])
+    if "--project" in options:
+        from geoml_helpers.core.project import load_project
+
+        at = options.index("--project")
+        if at + 1 >= len(options):
+            raise GeomlError("--project needs a project file, e.g. `geoml replica serve --project fields.toml`")
+        project = load_project(options[at + 1])
+        del options[at : at + 2]
+        data_dir = options[options.index("--data-dir") + 1] if "--data-dir" in options else None
+        labels = project.labels_path(data_dir)
+        options += ["--labels", str(labels), "--class-column", project.class_column, "--datetime", project.datetime]
+        if project.aoi is not None:
+            options += ["--aoi", ",".join(str(v) for v in project.aoi)]
+    return replica_main([command, *options])
 
 
 _PASS_THROUGH = {"run": _run, "demo": _demo, "stac": _stac, "replica": _replica}

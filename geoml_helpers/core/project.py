@@ -367,7 +367,7 @@ class Project:
         >>> demo_project("ci").labels_path("/tmp/geoml-data").name  # doctest: +SKIP
         'labels.parquet'
         """
-        if self.is_demo and str(self.labels) == DEMO_LABELS:
+        if self.demo_profile is not None and str(self.labels) == DEMO_LABELS:
             from geoml_helpers.demo.build import ensure_demo_data
 
             return ensure_demo_data(self.demo_profile, data_dir, progress=False).labels_path
@@ -541,6 +541,33 @@ def _bands(stac: str, collection: str, overrides: Mapping[str, Any], path: Path 
     return bands
 
 
+def _labels_file(value: str, demo_profile: str | None, path: Path | None) -> Path:
+    """The labels path, resolved against the project file's folder; ``demo:`` needs a ``demo_profile``."""
+    if demo_profile is not None:
+        from geoml_helpers.core.profiles import get_profile
+
+        get_profile(demo_profile)
+    if value != DEMO_LABELS:
+        base = path.parent if path is not None else Path.cwd()
+        return (base / Path(value).expanduser()).resolve()
+    if demo_profile is None:
+        raise ProjectFileError(
+            f'`labels.path = "{DEMO_LABELS}"`{_where(path)} means the '
+            'demo build\'s labels; add `demo_profile = "ci"` at the top.'
+        )
+    return Path(DEMO_LABELS)
+
+
+def _check_positive(labels: Mapping[str, Any], area: Mapping[str, Any], path: Path | None) -> None:
+    if "block_size_m" in labels and not labels["block_size_m"] > 0:
+        raise ProjectFileError(f"`labels.block_size_m`{_where(path)} must be positive, got {labels['block_size_m']}.")
+    for key in ("margin_m", "resolution_m"):
+        if key in area and not (area[key] > 0 or (key == "margin_m" and area[key] == 0)):
+            raise ProjectFileError(
+                f"`area.{key}`{_where(path)} must be {'>= 0' if key == 'margin_m' else 'positive'}, got {area[key]}."
+            )
+
+
 def _project_from_table(data: Mapping[str, Any], path: Path | None) -> Project:
     _check_keys(data, None, path)
     for section in ("labels", "area", "imagery"):
@@ -552,29 +579,9 @@ def _project_from_table(data: Mapping[str, Any], path: Path | None) -> Project:
             'e.g.\n[labels]\npath = "labels.geojson"\nclass_column = "class_id"'
         )
     area, imagery = data.get("area", {}), data.get("imagery", {})
-    base = path.parent if path is not None else Path.cwd()
     demo_profile = data.get("demo_profile")
-    if demo_profile is not None:
-        from geoml_helpers.core.profiles import get_profile
-
-        get_profile(demo_profile)
-    if labels["path"] == DEMO_LABELS:
-        if demo_profile is None:
-            raise ProjectFileError(
-                f'`labels.path = "{DEMO_LABELS}"`{_where(path)} means the '
-                'demo build\'s labels; add `demo_profile = "ci"` at the top.'
-            )
-        labels_file = Path(DEMO_LABELS)
-    else:
-        labels_file = (base / Path(labels["path"]).expanduser()).resolve()
-    for key in ("block_size_m",):
-        if key in labels and not labels[key] > 0:
-            raise ProjectFileError(f"`labels.{key}`{_where(path)} must be positive, got {labels[key]}.")
-    for key in ("margin_m", "resolution_m"):
-        if key in area and not (area[key] > 0 or (key == "margin_m" and area[key] == 0)):
-            raise ProjectFileError(
-                f"`area.{key}`{_where(path)} must be {'>= 0' if key == 'margin_m' else 'positive'}, got {area[key]}."
-            )
+    labels_file = _labels_file(labels["path"], demo_profile, path)
+    _check_positive(labels, area, path)
     aoi = _check_aoi(area.get("aoi"), path)
     crs = _check_crs(area["crs"], path) if "crs" in area else None
     stac = imagery.get("stac", "earth-search")
@@ -755,63 +762,17 @@ def project_to_toml(project: Project, comments: Mapping[str, str] | None = None)
     True
     """
     comments = dict(comments or {})
-    base = project.path.parent if project.path is not None else None
 
     def note(section: str) -> list[str]:
         text = comments.get(section, "")
         return [f"# {line}".rstrip() for line in text.splitlines()] if text else []
 
-    labels_path = str(project.labels)
-    if base is not None and labels_path != DEMO_LABELS:
-        try:
-            labels_path = os.path.relpath(project.labels, base)
-        except ValueError:
-            pass
-    lines = note("")
-    lines.append(f"name = {_toml_value(project.name)}")
+    lines = [*note(""), f"name = {_toml_value(project.name)}"]
     if project.demo_profile:
         lines.append(f"demo_profile = {_toml_value(project.demo_profile)}")
-    lines += [
-        "",
-        *note("labels"),
-        "[labels]",
-        f"path = {_toml_value(labels_path)}",
-        f"class_column = {_toml_value(project.class_column)}",
-    ]
-    if project.split_column:
-        lines.append(f"split_column = {_toml_value(project.split_column)}")
-    else:
-        lines.append('# split_column = "split"   # none: seeded spatial blocks of block_size_m')
-    lines.append(f"block_size_m = {_toml_value(project.block_size_m)}")
-    lines += ["", *note("area"), "[area]"]
-    lines.append(
-        f"aoi = {_toml_value(list(project.aoi))}"
-        if project.aoi
-        else "# aoi = [lon_min, lat_min, lon_max, lat_max]   # none: the labels' extent + margin_m"
-    )
-    lines.append(f"margin_m = {_toml_value(project.margin_m)}")
-    lines.append(
-        f"crs = {_toml_value(project.crs)}"
-        if project.crs
-        else '# crs = "EPSG:326NN"   # none: the UTM zone of the AOI centre'
-    )
-    lines.append(f"resolution_m = {_toml_value(project.resolution_m)}")
-    lines += [
-        "",
-        *note("imagery"),
-        "[imagery]",
-        f"stac = {_toml_value(project.stac)}",
-        f"collection = {_toml_value(project.collection)}",
-    ]
-    lines += [
-        f"datetime = {_toml_value(project.datetime)}",
-        f"max_cloud_cover = {_toml_value(project.max_cloud_cover)}",
-    ]
-    lines.append(f"hyperspectral = {_toml_value(project.hyperspectral)}")
-    defaults = default_bands(project.stac, project.collection)
-    changed = {k: v for k, v in project.bands.items() if defaults.get(k) != v}
-    if changed:
-        lines.append(f"bands = {_toml_value(changed)}")
+    lines += ["", *note("labels"), *_labels_section(project)]
+    lines += ["", *note("area"), *_area_section(project)]
+    lines += ["", *note("imagery"), *_imagery_section(project)]
     if project.classes is not None:
         lines += ["", *note("classes")]
         for record in project.classes.to_records():
@@ -819,3 +780,49 @@ def project_to_toml(project: Project, comments: Mapping[str, str] | None = None)
             lines += [f"{key} = {_toml_value(record[key])}" for key in ("code", "name", "label", "colour")]
             lines.append("")
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _labels_section(project: Project) -> list[str]:
+    labels_path = str(project.labels)
+    if project.path is not None and labels_path != DEMO_LABELS:
+        try:
+            labels_path = os.path.relpath(project.labels, project.path.parent)
+        except ValueError:  # another drive on Windows: keep the absolute path
+            pass
+    lines = ["[labels]", f"path = {_toml_value(labels_path)}", f"class_column = {_toml_value(project.class_column)}"]
+    if project.split_column:
+        lines.append(f"split_column = {_toml_value(project.split_column)}")
+    else:
+        lines.append('# split_column = "split"   # none: seeded spatial blocks of block_size_m')
+    lines.append(f"block_size_m = {_toml_value(project.block_size_m)}")
+    return lines
+
+
+def _area_section(project: Project) -> list[str]:
+    return [
+        "[area]",
+        f"aoi = {_toml_value(list(project.aoi))}"
+        if project.aoi
+        else "# aoi = [lon_min, lat_min, lon_max, lat_max]   # none: the labels' extent + margin_m",
+        f"margin_m = {_toml_value(project.margin_m)}",
+        f"crs = {_toml_value(project.crs)}"
+        if project.crs
+        else '# crs = "EPSG:326NN"   # none: the UTM zone of the AOI centre',
+        f"resolution_m = {_toml_value(project.resolution_m)}",
+    ]
+
+
+def _imagery_section(project: Project) -> list[str]:
+    lines = [
+        "[imagery]",
+        f"stac = {_toml_value(project.stac)}",
+        f"collection = {_toml_value(project.collection)}",
+        f"datetime = {_toml_value(project.datetime)}",
+        f"max_cloud_cover = {_toml_value(project.max_cloud_cover)}",
+        f"hyperspectral = {_toml_value(project.hyperspectral)}",
+    ]
+    defaults = default_bands(project.stac, project.collection)
+    changed = {k: v for k, v in project.bands.items() if defaults.get(k) != v}
+    if changed:
+        lines.append(f"bands = {_toml_value(changed)}")
+    return lines

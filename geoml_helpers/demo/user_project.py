@@ -79,8 +79,7 @@ def write_user_labels(
         The labels file: EPSG:4326, string classes in ``landcover``, no split column.
     """
     import geopandas as gpd
-    from shapely.affinity import translate
-    from shapely.geometry import MultiPolygon, Polygon
+    from shapely.geometry import MultiPolygon
 
     from geoml_helpers.demo.build import ensure_demo_data
 
@@ -97,15 +96,7 @@ def write_user_labels(
         if len(same) == 2:
             geoms[same[0]] = MultiPolygon([geoms[same[0]], geoms[same[1]]])
             geoms[same[1]] = None
-    order = rng.permutation(len(labels))
-    for i in order[:n_invalid]:
-        if geoms[i] is None or geoms[i].geom_type != "Polygon":
-            continue
-        x0, y0, x1, y1 = geoms[i].bounds
-        geoms[i] = Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])  # self-intersecting
-    for i in order[n_invalid : n_invalid + n_outside]:
-        if geoms[i] is not None:
-            geoms[i] = translate(geoms[i], xoff=5000.0)
+    _spoil(geoms, rng.permutation(len(labels)), n_invalid, n_outside)
     frame = gpd.GeoDataFrame(
         {
             "plot": [f"P{int(v):04d}" for v in labels["polygon_id"]],
@@ -120,9 +111,27 @@ def write_user_labels(
         pick = np.ones(len(frame), dtype=bool) if geometry == "points" else (np.arange(len(frame)) % 2 == 0)
         frame.loc[pick, "geometry"] = frame.geometry[pick].buffer(0).representative_point()
     frame = frame.to_crs("EPSG:4326")
-    folder = Path(folder)
+    return _write(frame, Path(folder), f"field_survey_{geometry}", fmt)
+
+
+def _spoil(geoms: list, order: np.ndarray, n_invalid: int, n_outside: int) -> None:
+    """Make ``n_invalid`` polygons self-intersecting bow ties and move ``n_outside`` labels 5 km east, in place."""
+    from shapely.affinity import translate
+    from shapely.geometry import Polygon
+
+    for i in order[:n_invalid]:
+        if geoms[i] is None or geoms[i].geom_type != "Polygon":
+            continue
+        x0, y0, x1, y1 = geoms[i].bounds
+        geoms[i] = Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])  # self-intersecting
+    for i in order[n_invalid : n_invalid + n_outside]:
+        if geoms[i] is not None:
+            geoms[i] = translate(geoms[i], xoff=5000.0)
+
+
+def _write(frame, folder: Path, stem: str, fmt: str) -> Path:
+    """Write ``frame`` as ``folder/stem.<fmt>``; ``shp.zip`` is a Shapefile's parts in one zip."""
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"field_survey_{geometry}"
     if fmt == "parquet":
         target = folder / f"{stem}.parquet"
         frame.to_parquet(target)
@@ -182,4 +191,3 @@ def write_user_project(
         data_dir=data_dir,
     )
     return out
-

@@ -667,6 +667,7 @@ def assign_block_splits(
             best, best_score = draw, score
         if best_score == 3 * classes.size:
             break
+    assert best is not None  # attempts >= 1
     best = _repair_coverage(best, presence, rng)
     split[labelled] = best
     return split.astype(str)
@@ -736,12 +737,107 @@ def prepare_labels(
     ('water', (310800.0, 6236800.0, 313200.0, 6239200.0))
     """
     import geopandas as gpd
-    from pyproj import Transformer
     from shapely.geometry import box
 
     path = project.labels_path(data_dir)
-    raw = read_label_file(path)
     where = f" in {project.path}" if getattr(project, "path", None) else ""
+    gdf, report = _read_and_clean(project, path, where)
+    codes = _normalise_codes(gdf[project.class_column])
+    table = _class_table_for(project, codes, path, where)
+
+    # AOI, CRS and grid (from the labels on the imagery, when the imagery's footprint is known).
+    foot = box(*footprint) if isinstance(footprint, (list, tuple)) else footprint
+    crs, bounds, demo, aoi_lonlat = _area_for(project, gdf, data_dir, foot, report)
+    gdf = gdf.to_crs(crs)
+    gdf["code"] = codes.to_numpy()
+
+    # Labels outside the AOI or the imagery.
+    gdf = _drop_outside(gdf, bounds, foot, report)
+    if gdf.empty:
+        raise LabelError(
+            f"None of the {report.rows_read} labels in {path} lies inside "
+            f"the AOI {tuple(round(v, 4) for v in aoi_lonlat)} (lon/lat)"
+            + (" and the imagery footprint" if footprint is not None else "")
+            + f". Check `[area] aoi`{where} and the labels' CRS ({report.source_crs})."
+        )
+
+    # Classes, too few labels for the splits.
+    gdf["class_id"] = [table.id_of(c) for c in gdf["code"]]
+    _check_enough(gdf, table)
+    gdf["class_name"] = gdf["class_id"].map(table.names)
+    gdf["class_label"] = gdf["class_id"].map(table.labels)
+
+    # Splits.
+    if demo is not None:
+        blocks = gpd.read_parquet(demo.blocks_path)[["block_id", "split", "geometry"]]
+    else:
+        blocks = _make_blocks(bounds, project.block_size_m, crs)
+    gdf["block_id"] = _block_of(gdf, blocks)
+    gdf["split"], blocks["split"] = _splits_for(project, gdf, blocks, seed, where)
+    labels = _label_columns(gdf, crs)
+
+    report.per_class = per_class = _per_class(labels, table)
+    report.missing_in_split = [(r.class_name, n) for r in per_class.itertuples() for n in SPLITS if getattr(r, n) == 0]
+    report.messages = _report_messages(report, crs, project)
+    return ProjectLabels(
+        labels,
+        blocks.reset_index(drop=True),
+        table,
+        crs,
+        (bounds[0], bounds[1], bounds[2], bounds[3]),
+        aoi_lonlat,
+        float(project.resolution_m),
+        report,
+    )
+
+
+def _area_for(project, gdf, data_dir, footprint, report: PreparedLabelsReport):
+    """CRS, grid bounds, the demo build (or None) and the grid's lon/lat box; notes UTM zones and area."""
+    from pyproj import Transformer
+
+    if footprint is not None:
+        on_imagery = gdf.to_crs("EPSG:4326").intersects(footprint)
+        crs, bounds, demo = _grid_for(project, gdf[on_imagery] if on_imagery.any() else gdf, data_dir, footprint)
+    else:
+        crs, bounds, demo = _grid_for(project, gdf, data_dir)
+    to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    west, south, east, north = to_lonlat.transform_bounds(bounds[0], bounds[1], bounds[2], bounds[3], densify_pts=21)
+    aoi_lonlat = (float(west), float(south), float(east), float(north))
+    report.utm_zones = utm_zones(aoi_lonlat[0], aoi_lonlat[2], (aoi_lonlat[1] + aoi_lonlat[3]) / 2)
+    report.aoi_area_km2 = round((bounds[2] - bounds[0]) * (bounds[3] - bounds[1]) / 1e6, 3)
+    return crs, bounds, demo, aoi_lonlat
+
+
+def _drop_outside(gdf, bounds, footprint, report: PreparedLabelsReport):
+    """Drop the labels wholly outside the grid (and the imagery's lon/lat ``footprint``); count those partly out."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    inside_area = box(*bounds)
+    if footprint is not None:
+        inside_area = inside_area.intersection(gpd.GeoSeries([footprint], crs="EPSG:4326").to_crs(gdf.crs).iloc[0])
+    touches = gdf.geometry.intersects(inside_area)
+    within = gdf.geometry.within(inside_area)
+    report.dropped_outside = int((~touches).sum())
+    report.partly_outside = int((touches & ~within).sum())
+    return gdf.loc[touches].reset_index(drop=True)
+
+
+def _label_columns(gdf, crs: str):
+    """The prepared labels' columns, in order, with each polygon's area."""
+    import geopandas as gpd
+
+    gdf = gdf.copy()
+    gdf["area_m2"] = gdf.geometry.area.round(1)
+    if "polygon_id" not in gdf.columns:
+        gdf["polygon_id"] = np.arange(len(gdf), dtype=np.int64)
+    columns = ["polygon_id", "code", "class_id", "class_name", "class_label", "split", "block_id", "area_m2"]
+    return gpd.GeoDataFrame(gdf[columns], geometry=gdf.geometry.values, crs=crs)
+
+
+def _read_and_clean(project, path, where: str):
+    """Read the labels, check the class (and split) column, drop rows without a class, clean the geometries."""
+    raw = read_label_file(path)
     report = PreparedLabelsReport(source=str(path), source_crs=raw.crs.to_string(), rows_read=len(raw))
     for column, key in ((project.class_column, "class_column"), (project.split_column, "split_column")):
         if column is not None and column not in raw.columns:
@@ -760,43 +856,11 @@ def prepare_labels(
             f"No usable labels in {path}: {report.rows_read} rows, {report.dropped_empty} empty, "
             f"{report.dropped_no_class} without a class. Check the file and the class column."
         )
-    codes = _normalise_codes(gdf[project.class_column])
-    table = _class_table_for(project, codes, path, where)
+    return gdf, report
 
-    # AOI, CRS and grid (from the labels on the imagery, when the imagery's footprint is known).
-    foot = None
-    if footprint is not None:
-        foot = box(*footprint) if isinstance(footprint, (list, tuple)) else footprint
-        on_imagery = gdf.to_crs("EPSG:4326").intersects(foot)
-        crs, bounds, demo = _grid_for(project, gdf[on_imagery] if on_imagery.any() else gdf, data_dir, foot)
-    else:
-        crs, bounds, demo = _grid_for(project, gdf, data_dir)
-    to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    aoi_lonlat = tuple(float(v) for v in to_lonlat.transform_bounds(*bounds, densify_pts=21))
-    report.utm_zones = utm_zones(aoi_lonlat[0], aoi_lonlat[2], (aoi_lonlat[1] + aoi_lonlat[3]) / 2)
-    report.aoi_area_km2 = round((bounds[2] - bounds[0]) * (bounds[3] - bounds[1]) / 1e6, 3)
-    gdf = gdf.to_crs(crs)
-    gdf["code"] = codes.to_numpy()
 
-    # Labels outside the AOI or the imagery.
-    inside_area = box(*bounds)
-    if foot is not None:
-        inside_area = inside_area.intersection(gpd.GeoSeries([foot], crs="EPSG:4326").to_crs(crs).iloc[0])
-    touches = gdf.geometry.intersects(inside_area)
-    within = gdf.geometry.within(inside_area)
-    report.dropped_outside = int((~touches).sum())
-    report.partly_outside = int((touches & ~within).sum())
-    gdf = gdf.loc[touches].reset_index(drop=True)
-    if gdf.empty:
-        raise LabelError(
-            f"None of the {report.rows_read} labels in {path} lies inside "
-            f"the AOI {tuple(round(v, 4) for v in aoi_lonlat)} (lon/lat)"
-            + (" and the imagery footprint" if footprint is not None else "")
-            + f". Check `[area] aoi`{where} and the labels' CRS ({report.source_crs})."
-        )
-
-    # Classes, too few labels for the splits.
-    gdf["class_id"] = [table.id_of(c) for c in gdf["code"]]
+def _check_enough(gdf, table) -> None:
+    """Refuse a class with fewer labels than there are splits, naming it and the number needed."""
     counts = gdf.groupby("class_id").size().reindex(table.ids, fill_value=0)
     too_few = [(table.names[i], int(n)) for i, n in counts.items() if n < len(SPLITS)]
     if too_few:
@@ -806,38 +870,6 @@ def prepare_labels(
             f"(one per split, in different blocks). Digitise more for these classes, merge them into another class, "
             f"or drop them from the labels."
         )
-    gdf["class_name"] = gdf["class_id"].map(table.names)
-    gdf["class_label"] = gdf["class_id"].map(table.labels)
-
-    # Splits.
-    if demo is not None:
-        blocks = gpd.read_parquet(demo.blocks_path)[["block_id", "split", "geometry"]]
-    else:
-        blocks = _make_blocks(bounds, project.block_size_m, crs)
-    gdf["block_id"] = _block_of(gdf, blocks)
-    gdf["split"], blocks["split"] = _splits_for(project, gdf, blocks, seed, where)
-    gdf["area_m2"] = gdf.geometry.area.round(1)
-    if "polygon_id" not in gdf.columns:
-        gdf["polygon_id"] = np.arange(len(gdf), dtype=np.int64)
-    columns = ["polygon_id", "code", "class_id", "class_name", "class_label", "split", "block_id", "area_m2"]
-    labels = gpd.GeoDataFrame(gdf[columns], geometry=gdf.geometry.values, crs=crs)
-
-    per_class = _per_class(labels, table)
-    report.per_class = per_class
-    report.missing_in_split = [
-        (row.class_name, name) for row in per_class.itertuples() for name in SPLITS if getattr(row, name) == 0
-    ]
-    report.messages = _report_messages(report, crs, project)
-    return ProjectLabels(
-        labels,
-        blocks.reset_index(drop=True),
-        table,
-        crs,
-        tuple(bounds),
-        aoi_lonlat,
-        float(project.resolution_m),
-        report,
-    )
 
 
 def _class_table_for(project, codes, path, where: str):

@@ -72,11 +72,6 @@ def propose_block_sizes(aoi_side_m: float) -> list[float]:
     return list(dict.fromkeys(sizes))
 
 
-def _days(project: Project) -> int:
-    start, end = project.date_range
-    return (end - start).days + 1
-
-
 def init_project(
     labels: str | os.PathLike[str],
     class_column: str,
@@ -157,19 +152,31 @@ def init_project(
         path=out,
     )
     project.date_range  # a malformed datetime fails here, before the labels are read
+    # The size check comes before any search: a continent-sized AOI is refused without a request.
+    first = prepare_labels(replace(project, block_size_m=2000.0), seed=seed)
+    check_imagery_size(_estimate(project, first.bounds), profile)
     footprint, imagery_note = None, "imagery not checked (--no-imagery-check)"
     if check_imagery:
-        first = prepare_labels(replace(project, block_size_m=2000.0), seed=seed)
         footprint, imagery_note = _imagery_footprint(project, first.aoi_lonlat, profile, data_dir)
     prepared, tried = _prepare_with_blocks(project, block_size_m, seed, footprint)
     if footprint is not None and project.aoi is None and prepared.report.dropped_outside:
         # Labels lie off the imagery: record the AOI cut to the imagery, so runs need no footprint to find it.
         project = replace(project, aoi=inner_lonlat_box(prepared.bounds, prepared.crs))
     project = replace(project, block_size_m=tried[-1], crs=prepared.crs, classes=prepared.classes)
-    xmin, ymin, xmax, ymax = prepared.bounds
-    estimate = estimate_imagery((xmax - xmin) * (ymax - ymin), _days(project), resolution_m=project.resolution_m)
-    check_imagery_size(estimate, profile)
+    estimate = check_imagery_size(_estimate(project, prepared.bounds), profile)
     summary = _summary(project, prepared, estimate, tried, profile, imagery_note)
+    _write_project_file(project, summary, out)
+    return InitResult(load_project(out), prepared, estimate, out, summary)
+
+
+def _estimate(project: Project, bounds) -> ImageryEstimate:
+    start, end = project.date_range
+    area = (bounds[2] - bounds[0]) * (bounds[3] - bounds[1])
+    return estimate_imagery(area, (end - start).days + 1, resolution_m=project.resolution_m)
+
+
+def _write_project_file(project: Project, summary: str, out: Path) -> None:
+    """Write the project with what init found as its header comment (atomically)."""
     comments = {
         "": "geoml project file written by `geoml init`. Edit it freely; `geoml run --project THIS_FILE` uses it.\n\n"
         + "What geoml init found:\n"
@@ -182,12 +189,10 @@ def init_project(
         "classes": "The class table: code (the value in the class column) -> name, legend label, colour.\n"
         "Derived from the labels; rename classes and change colours here.",
     }
-    text = project_to_toml(project, comments)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.partial")
-    tmp.write_text(text)
+    tmp.write_text(project_to_toml(project, comments))
     os.replace(tmp, out)
-    return InitResult(load_project(out), prepared, estimate, out, summary)
 
 
 def _imagery_footprint(project: Project, aoi_lonlat, profile: str, data_dir) -> tuple[Any, str]:

@@ -19,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -127,7 +128,7 @@ class StacSource:
 def open_stac_source(
     stac_api: str = "local",
     profile: str = "ci",
-    data_dir: str | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
     timeout: float = 10.0,
     *,
     collection: str | None = None,
