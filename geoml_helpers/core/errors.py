@@ -85,6 +85,14 @@ class TooFewSamplesError(GeomlError, ValueError):
     """A class has too few samples (or groups) for the folds asked for; use fewer folds or label more polygons."""
 
 
+class UncertaintyError(GeomlError, ValueError):
+    """Inputs that cannot give an interval (lengths differ, a single block or polygon); hold out more units."""
+
+
+class FewPolygonsWarning(UserWarning):
+    """A class has fewer polygons in a split than a score needs; digitise more or merge the class."""
+
+
 class UnknownModelError(GeomlError, ValueError):
     """An unknown architecture, backbone or weights name; the message lists the valid names."""
 

@@ -30,18 +30,10 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from geoml_helpers.core.errors import GeomlError
+from geoml_helpers.core.errors import FewPolygonsWarning, UncertaintyError
 
 DEFAULT_MIN_POLYGONS: int = 5
 """Fewer polygons than this of a class in a split get a warning: a score on them is anecdote, not evidence."""
-
-
-class UncertaintyError(GeomlError, ValueError):
-    """Inputs that cannot give an interval (lengths differ, one group only)."""
-
-
-class FewPolygonsWarning(UserWarning):
-    """A class has fewer polygons in a split than the minimum a score needs."""
 
 
 def _confusion(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[int]) -> np.ndarray:
