@@ -39,7 +39,7 @@ import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import xarray as xr
@@ -71,12 +71,12 @@ def storage_chunks(data: xr.DataArray) -> dict[str, int]:
     """
     enc = data.encoding.get("chunks") or data.encoding.get("preferred_chunks")
     if isinstance(enc, dict):
-        return {d: int(enc.get(d, data.sizes[d])) for d in data.dims}
+        return {str(d): int(enc.get(d, data.sizes[d])) for d in data.dims}
     if enc is not None and len(enc) == data.ndim:
-        return {d: int(c) for d, c in zip(data.dims, enc)}
+        return {str(d): int(c) for d, c in zip(data.dims, enc)}
     if data.chunks is not None:
-        return {d: int(c[0]) for d, c in zip(data.dims, data.chunks)}
-    return {d: int(n) for d, n in data.sizes.items()}
+        return {str(d): int(c[0]) for d, c in zip(data.dims, data.chunks)}
+    return {str(d): int(n) for d, n in data.sizes.items()}
 
 
 def chunk_read_factor(data: xr.DataArray, input_dims: dict[str, int]) -> float:
@@ -93,32 +93,37 @@ def chunk_read_factor(data: xr.DataArray, input_dims: dict[str, int]) -> float:
     chunks = storage_chunks(data)
     factor = 1.0
     for dim, size in data.sizes.items():
-        want = int(input_dims.get(dim, size))
-        chunk = min(chunks[dim], size)
+        want = int(input_dims.get(str(dim), size))
+        chunk = min(chunks[str(dim)], size)
         read = min(math.ceil(want / chunk) * chunk, size)
         factor *= read / want
     return factor
 
 
 def suggest_input_dims(data: xr.DataArray, sample_dims: Sequence[str] = ("y", "x")) -> dict[str, int]:
-    """Chunk-aligned ``input_dims``: full length along every other dimension, and along ``sample_dims``
-    the largest divisor of the dimension that is also a divisor or a multiple of its chunk.
+    """Chunk-aligned ``input_dims`` for a cube.
+
+    Full length along every other dimension, and along ``sample_dims`` the largest divisor of the dimension
+    that is also a divisor or a multiple of its chunk.
 
     Examples
     --------
-    >>> a = xr.DataArray(np.zeros((12, 240, 240), "float32"), dims=("time", "y", "x")).chunk({"time": 12, "y": 48, "x": 48})
+    >>> a = xr.DataArray(np.zeros((12, 240, 240), "float32"), dims=("time", "y", "x"))
+    >>> a = a.chunk({"time": 12, "y": 48, "x": 48})
     >>> suggest_input_dims(a)
     {'time': 12, 'y': 48, 'x': 48}
     """
     chunks = storage_chunks(data)
-    out = {}
+    out: dict[str, int] = {}
     for dim, size in data.sizes.items():
         if dim not in sample_dims:
-            out[dim] = int(size)
+            out[str(dim)] = int(size)
             continue
-        chunk = min(chunks[dim], size)
-        candidates = [d for d in range(1, size + 1) if size % d == 0 and (chunk % d == 0 or d % chunk == 0) and d <= max(chunk, 1)]
-        out[dim] = max(candidates) if candidates else chunk
+        chunk = min(chunks[str(dim)], size)
+        candidates = [
+            d for d in range(1, size + 1) if size % d == 0 and (chunk % d == 0 or d % chunk == 0) and d <= max(chunk, 1)
+        ]
+        out[str(dim)] = max(candidates) if candidates else chunk
     return out
 
 
@@ -155,7 +160,9 @@ def check_input_dims(data: xr.DataArray, input_dims: dict[str, int], warn: bool 
     """
     for dim, size in input_dims.items():
         if dim not in data.sizes:
-            raise InputDimsError(f"input_dims names {dim!r}, which the cube does not have; its dimensions are {dict(data.sizes)}.")
+            raise InputDimsError(
+                f"input_dims names {dim!r}, which the cube does not have; its dimensions are {dict(data.sizes)}."
+            )
         if int(size) < 1:
             raise InputDimsError(f"input_dims[{dim!r}] = {size} must be at least 1.")
         if int(size) > data.sizes[dim]:
@@ -163,7 +170,7 @@ def check_input_dims(data: xr.DataArray, input_dims: dict[str, int], warn: bool 
                 f"input_dims[{dim!r}] = {size} is larger than the cube along {dim!r} ({data.sizes[dim]}); "
                 f"use at most {data.sizes[dim]} (suggest_input_dims(cube) gives chunk-aligned sizes)."
             )
-    messages: list[str] = []
+    messages: list[tuple[type[Warning], str]] = []
     chunks = storage_chunks(data)
     sampled = [d for d, s in input_dims.items() if s < data.sizes[d]]
     if sampled and all(chunks[d] >= data.sizes[d] for d in sampled):
@@ -171,8 +178,10 @@ def check_input_dims(data: xr.DataArray, input_dims: dict[str, int], warn: bool 
         messages.append(
             (
                 WholeCubeReadWarning,
-                f"The cube is stored as a single chunk along {sampled}, so every sample of {dict(input_dims)} decompresses "
-                f"the whole cube. Rechunk it once on disk: cube.chunk({{{rechunk}}}).to_zarr(new_path) and open that instead.",
+                f"The cube is stored as a single chunk along {sampled}, so every sample of {dict(input_dims)} "
+                "decompresses "
+                f"the whole cube. Rechunk it once on disk: cube.chunk({{{rechunk}}}).to_zarr(new_path) and open "
+                "that instead.",
             )
         )
     else:
@@ -182,9 +191,12 @@ def check_input_dims(data: xr.DataArray, input_dims: dict[str, int], warn: bool 
                 messages.append(
                     (
                         ChunkAlignmentWarning,
-                        f"input_dims[{dim!r}] = {size} is neither a divisor nor a multiple of the zarr chunk ({chunk}): samples straddle "
-                        f"chunks and each read decompresses about {chunk_read_factor(data, input_dims):.1f}x the values it uses. "
-                        f"Use {suggest_input_dims(data, sampled or (dim,)).get(dim)} (suggest_input_dims) or rechunk the zarr.",
+                        f"input_dims[{dim!r}] = {size} is neither a divisor nor a multiple of the zarr chunk "
+                        f"({chunk}): samples straddle "
+                        f"chunks and each read decompresses about {chunk_read_factor(data, input_dims):.1f}x the "
+                        "values it uses. "
+                        f"Use {suggest_input_dims(data, sampled or (dim,)).get(dim)} (suggest_input_dims) or "
+                        "rechunk the zarr.",
                     )
                 )
     if warn:
@@ -193,8 +205,10 @@ def check_input_dims(data: xr.DataArray, input_dims: dict[str, int], warn: bool 
     return [m for _, m in messages]
 
 
-def rechunk_to_zarr(data: xr.DataArray, path: str | os.PathLike[str], chunks: dict[str, int], overwrite: bool = False) -> xr.DataArray:
-    """Write ``data`` to a zarr store chunked as ``chunks`` (the fix for misaligned or whole-cube chunks), and open it lazily.
+def rechunk_to_zarr(
+    data: xr.DataArray, path: str | os.PathLike[str], chunks: dict[str, int], overwrite: bool = False
+) -> xr.DataArray:
+    """Write ``data`` to a zarr store chunked as ``chunks`` (fixes misaligned or whole-cube chunks); open it lazily.
 
     The store is written under a temporary name and renamed into place, and it
     is reused when it already exists with the same shape and chunks.
@@ -227,7 +241,7 @@ def rechunk_to_zarr(data: xr.DataArray, path: str | os.PathLike[str], chunks: di
 
     path = Path(path)
     name = data.name or "data"
-    full = {d: min(int(chunks.get(d, n)), n) for d, n in data.sizes.items()}
+    full = {str(d): min(int(chunks.get(str(d), n)), n) for d, n in data.sizes.items()}
     if path.exists() and not overwrite:
         try:
             existing = xr.open_zarr(path, chunks=None)[name]
@@ -243,7 +257,13 @@ def rechunk_to_zarr(data: xr.DataArray, path: str | os.PathLike[str], chunks: di
         ds = arr.to_dataset(name=name)
         for var in ds.variables.values():
             var.encoding = {}  # drop the source's codecs and chunks (zarr v2 codecs break a v3 write)
-        ds.to_zarr(staging / "store.zarr", mode="w", consolidated=True, zarr_format=2, encoding={name: {"chunks": tuple(full[d] for d in arr.dims)}})
+        ds.to_zarr(
+            staging / "store.zarr",
+            mode="w",
+            consolidated=True,
+            zarr_format=2,
+            encoding={name: {"chunks": tuple(full[d] for d in arr.dims)}},
+        )
         if path.exists():
             shutil.rmtree(path)
         os.replace(staging / "store.zarr", path)
@@ -304,6 +324,94 @@ class DatasetReport:
     dropped_crossing_split_samples: int = 0
     uncovered_target_pixels: int = 0
     warnings: list[str] = field(default_factory=list)
+
+
+def _select_samples(
+    selectors: dict,
+    target_map: np.ndarray,
+    valid: np.ndarray,
+    in_split: np.ndarray,
+    lab: np.ndarray,
+    split_codes: np.ndarray,
+    *,
+    split: str,
+    target: str,
+    input_dims: dict[str, int],
+    drop_nan: bool,
+    report: DatasetReport,
+) -> tuple[list[int], np.ndarray]:
+    """Indices of the samples that hold a target of ``split``, and the target pixels they cover.
+
+    Counts the candidates and the reasons samples are dropped in ``report``.
+    """
+    covered = np.zeros(target_map.shape, bool)
+    keep: list[int] = []
+    report.n_candidates = len(selectors)
+    hy, hx = input_dims["y"] // 2, input_dims["x"] // 2
+    for index, sel_list in selectors.items():
+        sel = sel_list[0]
+        ys, xs = sel["y"], sel["x"]
+        if target == "pixels":
+            tile = target_map[ys, xs]
+            covered[ys, xs] = True
+            if (tile >= 0).any():
+                keep.append(index)
+            elif drop_nan and not valid[ys, xs].any():
+                report.dropped_nan_only_samples += 1
+            else:
+                report.dropped_no_target_samples += 1
+        else:
+            cy, cx = ys.start + hy, xs.start + hx
+            if target_map[cy, cx] < 0:
+                if drop_nan and in_split[cy, cx] and lab[cy, cx] and not valid[cy, cx]:
+                    report.dropped_nan_only_samples += 1
+                continue
+            if (split_codes[ys, xs] != SPLIT_CODES[split]).any():
+                report.dropped_crossing_split_samples += 1
+                continue
+            covered[cy, cx] = True
+            keep.append(index)
+    return keep, covered
+
+
+def _checked_dims(
+    data: xr.DataArray,
+    split: str,
+    target: str,
+    reader: str,
+    zarr_path: str | os.PathLike[str] | None,
+    input_dims: dict[str, int],
+    input_overlap: dict[str, int] | None,
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Validate :class:`XBatcherDataset` arguments; return ``input_dims`` and ``input_overlap`` as ints."""
+    if split not in ("train", "val", "test"):
+        raise InputDimsError(f"split must be train, val or test, not {split!r}.")
+    if target not in ("pixels", "centre"):
+        raise InputDimsError(f"target must be 'pixels' or 'centre', not {target!r}.")
+    if reader == "zarr" and zarr_path is None:
+        raise InputDimsError(
+            "reader='zarr' needs zarr_path= (the store) and variable= (the array name), e.g. the cube's path and "
+            "'reflectance'."
+        )
+    input_overlap = {k: int(v) for k, v in (input_overlap or {}).items()}
+    input_dims = {k: int(v) for k, v in input_dims.items()}
+    missing = [d for d in data.dims if d not in input_dims]
+    if missing:
+        # xbatcher would stack these into a "sample" dimension; we want whole series per sample.
+        raise InputDimsError(
+            f"input_dims must name every dimension of the cube; add {missing} (use the full length, e.g. "
+            f"{{{', '.join(f'{d!r}: {data.sizes[d]}' for d in missing)}}})."
+        )
+    if target == "pixels" and split in ("val", "test") and any(input_overlap.get(d, 0) for d in ("y", "x")):
+        raise InputDimsError(
+            f"Overlapping tiles would count {split} pixels more than once per epoch; use input_overlap=0 for the "
+            f"{split} dataset."
+        )
+    if target == "centre" and any(input_dims[d] % 2 == 0 for d in ("y", "x")):
+        raise InputDimsError(
+            f"Centre-pixel patches need odd sizes along y and x, not {input_dims['y']} x {input_dims['x']}."
+        )
+    return input_dims, input_overlap
 
 
 class XBatcherDataset(Dataset):
@@ -377,23 +485,8 @@ class XBatcherDataset(Dataset):
     ) -> None:
         import xbatcher
 
-        if split not in ("train", "val", "test"):
-            raise InputDimsError(f"split must be train, val or test, not {split!r}.")
-        if target not in ("pixels", "centre"):
-            raise InputDimsError(f"target must be 'pixels' or 'centre', not {target!r}.")
-        if reader == "zarr" and zarr_path is None:
-            raise InputDimsError("reader='zarr' needs zarr_path= (the store) and variable= (the array name), e.g. the cube's path and 'reflectance'.")
-        input_overlap = {k: int(v) for k, v in (input_overlap or {}).items()}
-        input_dims = {k: int(v) for k, v in input_dims.items()}
-        missing = [d for d in data.dims if d not in input_dims]
-        if missing:
-            # xbatcher would stack these into a "sample" dimension; we want whole series per sample.
-            raise InputDimsError(f"input_dims must name every dimension of the cube; add {missing} (use the full length, e.g. {{{', '.join(f'{d!r}: {data.sizes[d]}' for d in missing)}}}).")
+        input_dims, input_overlap = _checked_dims(data, split, target, reader, zarr_path, input_dims, input_overlap)
         messages = check_input_dims(data, input_dims, warn=check_chunks)
-        if target == "pixels" and split in ("val", "test") and any(input_overlap.get(d, 0) for d in ("y", "x")):
-            raise InputDimsError(f"Overlapping tiles would count {split} pixels more than once per epoch; use input_overlap=0 for the {split} dataset.")
-        if target == "centre" and any(input_dims[d] % 2 == 0 for d in ("y", "x")):
-            raise InputDimsError(f"Centre-pixel patches need odd sizes along y and x, not {input_dims['y']} x {input_dims['x']}.")
 
         self.data = data
         self.dims = tuple(data.dims)
@@ -433,52 +526,34 @@ class XBatcherDataset(Dataset):
             valid = np.ones(target_map.shape, bool)
         self.target_map = target_map
 
-        covered = np.zeros(target_map.shape, bool)
-        keep: list[int] = []
         selectors = self.generator._batch_selectors.selectors  # xbatcher 0.4: {index: [ {dim: slice} ]}
-        report.n_candidates = len(selectors)
-        hy, hx = input_dims["y"] // 2, input_dims["x"] // 2
         split_codes = np.asarray(splits.transpose("y", "x").values)
-        for index, sel_list in selectors.items():
-            sel = sel_list[0]
-            ys, xs = sel["y"], sel["x"]
-            if target == "pixels":
-                tile = target_map[ys, xs]
-                covered[ys, xs] = True
-                if (tile >= 0).any():
-                    keep.append(index)
-                elif drop_nan and not valid[ys, xs].any():
-                    report.dropped_nan_only_samples += 1
-                else:
-                    report.dropped_no_target_samples += 1
-            else:
-                cy, cx = ys.start + hy, xs.start + hx
-                if target_map[cy, cx] < 0:
-                    if drop_nan and in_split[cy, cx] and lab[cy, cx] and not valid[cy, cx]:
-                        report.dropped_nan_only_samples += 1
-                    continue
-                if (split_codes[ys, xs] != SPLIT_CODES[split]).any():
-                    report.dropped_crossing_split_samples += 1
-                    continue
-                covered[cy, cx] = True
-                keep.append(index)
+        keep, covered = _select_samples(
+            selectors, target_map, valid, in_split, lab, split_codes,
+            split=split, target=target, input_dims=input_dims, drop_nan=drop_nan, report=report,
+        )
         report.uncovered_target_pixels = int(((target_map >= 0) & ~covered).sum())
         if target == "pixels":
-            report.n_target_pixels = int(sum((target_map[s[0]["y"], s[0]["x"]] >= 0).sum() for s in (selectors[i] for i in keep)))
+            report.n_target_pixels = int(
+                sum((target_map[s[0]["y"], s[0]["x"]] >= 0).sum() for s in (selectors[i] for i in keep))
+            )
         else:
             report.n_target_pixels = len(keep)
         report.n_samples = len(keep)
         if report.uncovered_target_pixels and target == "pixels":
             msg = (
-                f"{report.uncovered_target_pixels} labelled {split} pixels lie outside every tile (the cube is not a multiple of "
-                f"input_dims); choose y/x sizes that divide the cube ({dict(data.sizes)}), e.g. suggest_input_dims(cube)."
+                f"{report.uncovered_target_pixels} labelled {split} pixels lie outside every tile (the cube is "
+                "not a multiple of "
+                f"input_dims); choose y/x sizes that divide the cube ({dict(data.sizes)}), e.g. "
+                "suggest_input_dims(cube)."
             )
             report.warnings.append(msg)
             warnings.warn(msg, ChunkAlignmentWarning, stacklevel=2)
         if not keep:
             raise EmptyDatasetError(
                 f"No {target} sample of {dict(input_dims)} holds a labelled, valid {split} pixel "
-                f"(candidates {report.n_candidates}, NaN-only {report.dropped_nan_only_samples}, crossing splits {report.dropped_crossing_split_samples}). "
+                f"(candidates {report.n_candidates}, NaN-only {report.dropped_nan_only_samples}, crossing splits "
+                f"{report.dropped_crossing_split_samples}). "
                 "Use smaller input_dims, check that the labels overlap the cube, or rasterise the splits again."
             )
         self.indices = keep
@@ -508,7 +583,7 @@ class XBatcherDataset(Dataset):
         """Raw values of sample ``i`` as float32 in the cube's dimension order (no normalisation)."""
         sel = self.selector(i)
         if self.reader == "zarr":
-            values = self._zarr_array()[tuple(sel.get(d, slice(None)) for d in self.dims)]
+            values = self._zarr_array()[tuple(sel.get(str(d), slice(None)) for d in self.dims)]
         else:
             values = self.generator[self.indices[i]].transpose(*self.dims).values
         return np.asarray(values, dtype="float32")
@@ -528,7 +603,9 @@ class XBatcherDataset(Dataset):
         if self.target == "pixels":
             target = self.target_map[sel["y"], sel["x"]]
         else:
-            target = self.target_map[sel["y"].start + self.input_dims["y"] // 2, sel["x"].start + self.input_dims["x"] // 2]
+            target = self.target_map[
+                sel["y"].start + self.input_dims["y"] // 2, sel["x"].start + self.input_dims["x"] // 2
+            ]
         return torch.from_numpy(np.ascontiguousarray(values)), torch.as_tensor(np.asarray(target), dtype=torch.long)
 
     def target_pixels(self) -> np.ndarray:
@@ -540,7 +617,9 @@ class XBatcherDataset(Dataset):
                 r, c = np.nonzero(self.target_map[sel["y"], sel["x"]] >= 0)
                 rows.append(np.stack([r + sel["y"].start, c + sel["x"].start], axis=1))
             else:
-                rows.append(np.array([[sel["y"].start + self.input_dims["y"] // 2, sel["x"].start + self.input_dims["x"] // 2]]))
+                rows.append(
+                    np.array([[sel["y"].start + self.input_dims["y"] // 2, sel["x"].start + self.input_dims["x"] // 2]])
+                )
         return np.concatenate(rows) if rows else np.zeros((0, 2), int)
 
 
@@ -605,15 +684,17 @@ def make_loader(dataset, settings: LoaderSettings, shuffle: bool = False, seed: 
     Examples
     --------
     >>> import torch
-    >>> loader = make_loader(list(zip(torch.arange(4.0), torch.arange(4))), LoaderSettings.naive(2), shuffle=True, seed=1)
-    >>> [b[1].tolist() for b in loader] == [b[1].tolist() for b in make_loader(list(zip(torch.arange(4.0), torch.arange(4))), LoaderSettings.naive(2), shuffle=True, seed=1)]
+    >>> pairs = list(zip(torch.arange(4.0), torch.arange(4)))
+    >>> loader = make_loader(pairs, LoaderSettings.naive(2), shuffle=True, seed=1)
+    >>> again = make_loader(pairs, LoaderSettings.naive(2), shuffle=True, seed=1)
+    >>> [b[1].tolist() for b in loader] == [b[1].tolist() for b in again]
     True
     """
     import torch
     from torch.utils.data import DataLoader
 
     generator = torch.Generator().manual_seed(int(seed))
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     if settings.num_workers > 0:
         kwargs["persistent_workers"] = settings.persistent_workers
         if settings.prefetch_factor is not None:
