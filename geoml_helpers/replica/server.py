@@ -80,6 +80,24 @@ def upload_objects(store, objects_dir: Path) -> int:
     return count
 
 
+def _check_not_served(data: ReplicaData) -> None:
+    """Fail clearly if another process serves this replica: SeaweedFS locks its filer store, and a second one dies."""
+    import fcntl
+
+    from geoml_helpers.services.object_store import ObjectStoreError
+
+    for lock in data.store_dir.glob("filerldb2/*/LOCK"):
+        with open(lock, "a") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ObjectStoreError(
+                    f"The replica at {data.root} is already being served by another process (its object store is "
+                    "locked). Use that server's URL, stop it first, or serve a copy of the folder."
+                ) from None
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @contextmanager
 def serve_replica(
     replica: ReplicaSpec | ReplicaData | str | os.PathLike[str],
@@ -119,6 +137,7 @@ def serve_replica(
         data = replica
     else:
         data = open_replica(replica)
+    _check_not_served(data)
     with ExitStack() as stack:
         # The store's data folder already holds the objects (loaded at build time): nothing to upload.
         store = stack.enter_context(LocalObjectStore(data_dir=data.store_dir, stop_grace=2.0))
