@@ -75,7 +75,9 @@ class ModelDescription:
     tasks: Sequence[str] = ("classification", "semantic-segmentation")
 
 
-def prediction_collection(bounds_4326: Sequence[float], start: str, end: str, *, project_name: str | None = None) -> dict:
+def prediction_collection(
+    bounds_4326: Sequence[float], start: str, end: str, *, project_name: str | None = None
+) -> dict:
     """The Collection document of geoml's land-cover predictions.
 
     Examples
@@ -87,7 +89,8 @@ def prediction_collection(bounds_4326: Sequence[float], start: str, end: str, *,
 
     collection = pystac.Collection(
         id=PREDICTION_COLLECTION_ID,
-        description="Land-cover maps predicted by the geoml course models" + (f" for the project {project_name!r}." if project_name else "."),
+        description="Land-cover maps predicted by the geoml course models"
+        + (f" for the project {project_name!r}." if project_name else "."),
         extent=pystac.Extent(
             pystac.SpatialExtent([list(bounds_4326)]),
             pystac.TemporalExtent([[_parse(start), _parse(end)]]),
@@ -107,6 +110,118 @@ def _parse(value: str | dt.datetime) -> dt.datetime:
 def _href(path: str | os.PathLike[str]) -> str:
     text = str(path)
     return text if "://" in text else Path(text).resolve().as_uri()
+
+
+def _add_assets(
+    item: Any,
+    assets: Mapping[str, str | os.PathLike[str]],
+    model: ModelDescription,
+    classes: ClassTable,
+    class_percentages: Mapping[int, float] | None,
+) -> None:
+    """Add the class map (with its classification table), the confidence band and the model file to ``item``."""
+    import pystac
+    from pystac.extensions.classification import Classification, ClassificationExtension
+
+    stac_classes = [
+        Classification.create(
+            value=NODATA_CLASS, name="nodata", description="No prediction (no clear observation)", nodata=True
+        )
+    ] + [
+        Classification.create(
+            value=c.id,
+            name=c.name,
+            description=c.label,
+            color_hint=c.colour.lstrip("#").upper(),
+            percentage=None if class_percentages is None else round(float(class_percentages.get(c.id, 0.0)), 3),
+        )
+        for c in classes.classes
+    ]
+    item.add_asset(
+        "classification",
+        pystac.Asset(
+            _href(assets["classification"]),
+            title="Land-cover class map",
+            media_type=pystac.MediaType.COG,
+            roles=["data", "classification"],
+        ),
+    )
+    ClassificationExtension.ext(item.assets["classification"], add_if_missing=True).classes = stac_classes
+    if "confidence" in assets:
+        item.add_asset(
+            "confidence",
+            pystac.Asset(
+                _href(assets["confidence"]),
+                title="Confidence (highest class probability, 0-100 %)",
+                media_type=pystac.MediaType.COG,
+                roles=["data", "quality"],
+            ),
+        )
+    if "model" in assets:
+        item.add_asset(
+            "model",
+            pystac.Asset(
+                _href(assets["model"]),
+                title=f"{model.name} weights",
+                media_type="application/octet-stream",
+                roles=["mlm:model", "mlm:weights"],
+                extra_fields={"mlm:artifact_type": f"{model.framework}.joblib"},
+            ),
+        )
+
+
+def _add_mlm(item: Any, model: ModelDescription, classes: ClassTable) -> None:
+    """Describe ``model`` on ``item`` with the Machine Learning Model (mlm) and version extensions."""
+    from pystac.extensions import mlm
+    from pystac.extensions.version import VersionExtension
+
+    mlm_classes = [
+        mlm.Classification.create(value=c.id, name=c.name, description=c.label, color_hint=c.colour.lstrip("#").upper())
+        for c in classes.classes
+    ]
+    bands = list(model.bands)
+    n_inputs = len(model.features) or len(bands)
+    model_input = mlm.ModelInput.create(
+        name="pixel time series" if model.features else "image tile",
+        bands=bands,
+        input=mlm.InputStructure.create(
+            shape=[-1, int(model.n_times), len(bands)] if model.features else [-1, len(bands), -1, -1],
+            dim_order=["batch", "time", "bands"] if model.features else ["batch", "bands", "height", "width"],
+            data_type=mlm.DataType.FLOAT32,
+        ),
+        description=(
+            f"Monthly cloud-masked median reflectance; {n_inputs} per-pixel features derived with {model.preprocessing}"
+            if model.features
+            else "Monthly cloud-masked median reflectance"
+        ),
+        pre_processing_function=mlm.ProcessingExpression.create(format="python", expression=model.preprocessing),
+    )
+    model_output = mlm.ModelOutput.create(
+        name="class probabilities",
+        tasks=[mlm.TaskType(t) for t in model.tasks],
+        result=mlm.ResultStructure.create(
+            shape=[-1, len(classes)], dim_order=["batch", "channel"], data_type=mlm.DataType.FLOAT32
+        ),
+        classes=mlm_classes,
+        description="Probability per class; the class map is the arg max, the confidence its value",
+    )
+    ext = mlm.MLMExtension.ext(item, add_if_missing=True)
+    ext.apply(
+        name=model.name,
+        architecture=model.architecture,
+        tasks=[mlm.TaskType(t) for t in model.tasks],
+        input=[model_input],
+        output=[model_output],
+        framework=model.framework,
+        framework_version=model.framework_version,
+        pretrained=False,
+        accelerator=mlm.AcceleratorType.AMD64,
+        total_parameters=model.total_parameters,
+        hyperparameters=mlm.Hyperparameters(model.hyperparameters) if model.hyperparameters else None,
+    )
+    if model.features:
+        item.properties["geoml:features"] = list(model.features)
+    VersionExtension.ext(item, add_if_missing=True).version = str(model.version)
 
 
 def prediction_item(
@@ -157,10 +272,7 @@ def prediction_item(
     """
     import pystac
     from pyproj import Transformer
-    from pystac.extensions import mlm
-    from pystac.extensions.classification import Classification, ClassificationExtension
     from pystac.extensions.projection import ProjectionExtension
-    from pystac.extensions.version import VersionExtension
     from shapely.geometry import Polygon, box, mapping
 
     if "classification" not in assets:
@@ -185,101 +297,18 @@ def prediction_item(
         collection=PREDICTION_COLLECTION_ID,
     )
     # STAC requires a "collection" link whenever the "collection" field is set.
-    item.links.append(pystac.Link("collection", collection_href or f"./{PREDICTION_COLLECTION_ID}.json", media_type=pystac.MediaType.JSON))
+    item.links.append(
+        pystac.Link(
+            "collection", collection_href or f"./{PREDICTION_COLLECTION_ID}.json", media_type=pystac.MediaType.JSON
+        )
+    )
     proj = ProjectionExtension.ext(item, add_if_missing=True)
     proj.code = crs
     proj.shape = [int(s) for s in shape]
     proj.transform = [float(t) for t in list(transform)[:6]]
 
-    stac_classes = [
-        Classification.create(value=NODATA_CLASS, name="nodata", description="No prediction (no clear observation)", nodata=True)
-    ] + [
-        Classification.create(
-            value=c.id,
-            name=c.name,
-            description=c.label,
-            color_hint=c.colour.lstrip("#").upper(),
-            percentage=None if class_percentages is None else round(float(class_percentages.get(c.id, 0.0)), 3),
-        )
-        for c in classes.classes
-    ]
-    item.add_asset(
-        "classification",
-        pystac.Asset(
-            _href(assets["classification"]),
-            title="Land-cover class map",
-            media_type=pystac.MediaType.COG,
-            roles=["data", "classification"],
-        ),
-    )
-    ClassificationExtension.ext(item.assets["classification"], add_if_missing=True).classes = stac_classes
-    if "confidence" in assets:
-        item.add_asset(
-            "confidence",
-            pystac.Asset(
-                _href(assets["confidence"]),
-                title="Confidence (highest class probability, 0-100 %)",
-                media_type=pystac.MediaType.COG,
-                roles=["data", "quality"],
-            ),
-        )
-    if "model" in assets:
-        item.add_asset(
-            "model",
-            pystac.Asset(
-                _href(assets["model"]),
-                title=f"{model.name} weights",
-                media_type="application/octet-stream",
-                roles=["mlm:model", "mlm:weights"],
-                extra_fields={"mlm:artifact_type": f"{model.framework}.joblib"},
-            ),
-        )
-
-    mlm_classes = [
-        mlm.Classification.create(value=c.id, name=c.name, description=c.label, color_hint=c.colour.lstrip("#").upper())
-        for c in classes.classes
-    ]
-    bands = list(model.bands)
-    n_inputs = len(model.features) or len(bands)
-    model_input = mlm.ModelInput.create(
-        name="pixel time series" if model.features else "image tile",
-        bands=bands,
-        input=mlm.InputStructure.create(
-            shape=[-1, int(model.n_times), len(bands)] if model.features else [-1, len(bands), -1, -1],
-            dim_order=["batch", "time", "bands"] if model.features else ["batch", "bands", "height", "width"],
-            data_type=mlm.DataType.FLOAT32,
-        ),
-        description=(
-            f"Monthly cloud-masked median reflectance; {n_inputs} per-pixel features derived with {model.preprocessing}"
-            if model.features
-            else "Monthly cloud-masked median reflectance"
-        ),
-        pre_processing_function=mlm.ProcessingExpression.create(format="python", expression=model.preprocessing),
-    )
-    model_output = mlm.ModelOutput.create(
-        name="class probabilities",
-        tasks=[mlm.TaskType(t) for t in model.tasks],
-        result=mlm.ResultStructure.create(shape=[-1, len(classes)], dim_order=["batch", "channel"], data_type=mlm.DataType.FLOAT32),
-        classes=mlm_classes,
-        description="Probability per class; the class map is the arg max, the confidence its value",
-    )
-    ext = mlm.MLMExtension.ext(item, add_if_missing=True)
-    ext.apply(
-        name=model.name,
-        architecture=model.architecture,
-        tasks=[mlm.TaskType(t) for t in model.tasks],
-        input=[model_input],
-        output=[model_output],
-        framework=model.framework,
-        framework_version=model.framework_version,
-        pretrained=False,
-        accelerator=mlm.AcceleratorType.AMD64,
-        total_parameters=model.total_parameters,
-        hyperparameters=mlm.Hyperparameters(model.hyperparameters) if model.hyperparameters else None,
-    )
-    if model.features:
-        item.properties["geoml:features"] = list(model.features)
-    VersionExtension.ext(item, add_if_missing=True).version = str(model.version)
+    _add_assets(item, assets, model, classes, class_percentages)
+    _add_mlm(item, model, classes)
     return item
 
 
@@ -291,7 +320,9 @@ REQUIRED_EXTENSION_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def validate_item(item, *, schema_dir: str | os.PathLike[str] | None = None, fetch_timeout: float = 3.0) -> dict[str, str]:
+def validate_item(
+    item, *, schema_dir: str | os.PathLike[str] | None = None, fetch_timeout: float = 3.0
+) -> dict[str, str]:
     """Validate an Item: core schema offline, extension schemas when available.
 
     The STAC core JSON schemas ship with pystac, so the core check always
@@ -323,7 +354,9 @@ def validate_item(item, *, schema_dir: str | os.PathLike[str] | None = None, fet
     try:
         pystac.validation.validate_dict(core, stac_object_type=pystac.STACObjectType.ITEM)
     except pystac.errors.STACValidationError as exc:
-        raise StacValidationError(f"Item {item.id!r} breaks the STAC core schema: {exc}. Fix the field it names.") from exc
+        raise StacValidationError(
+            f"Item {item.id!r} breaks the STAC core schema: {exc}. Fix the field it names."
+        ) from exc
     report["core"] = "schema"
 
     for uri in data.get("stac_extensions", []):
@@ -333,17 +366,23 @@ def validate_item(item, *, schema_dir: str | os.PathLike[str] | None = None, fet
             try:
                 jsonschema.validate(data, schema)
             except jsonschema.ValidationError as exc:
-                raise StacValidationError(f"Item {item.id!r} breaks the {name} extension schema at {list(exc.absolute_path)}: {exc.message}") from exc
+                raise StacValidationError(
+                    f"Item {item.id!r} breaks the {name} extension schema at {list(exc.absolute_path)}: {exc.message}"
+                ) from exc
             report[name] = "schema"
             continue
         for key in REQUIRED_EXTENSION_FIELDS.get(name, ()):
             if key not in data["properties"]:
-                raise StacValidationError(f"Item {item.id!r} declares the {name} extension but lacks its required field {key!r}.")
+                raise StacValidationError(
+                    f"Item {item.id!r} declares the {name} extension but lacks its required field {key!r}."
+                )
         if name == "classification":
             classes = ClassificationExtension.ext(item.assets["classification"]).classes or []
             values = [c.value for c in classes]
             if not classes or len(values) != len(set(values)) or any(not c.name for c in classes):
-                raise StacValidationError(f"Item {item.id!r}: classification:classes must list unique values, each with a name.")
+                raise StacValidationError(
+                    f"Item {item.id!r}: classification:classes must list unique values, each with a name."
+                )
         if name == "mlm":
             ext = mlm.MLMExtension.ext(item)
             if not ext.input or not ext.output or not ext.output[0].classes:
@@ -391,12 +430,21 @@ def publish_item(server, item, collection: dict | None = None) -> str:
     have = {c.get("id") for c in server.collections}
     new_collections = [collection] if collection is not None and collection.get("id") not in have else []
     if data.get("collection") not in have and not new_collections:
-        raise ValueError(f"The server has no collection {data.get('collection')!r}; pass `collection=prediction_collection(...)`.")
+        raise ValueError(
+            f"The server has no collection {data.get('collection')!r}; pass `collection=prediction_collection(...)`."
+        )
     server.restart_with(collections=new_collections, items=[data])
     return server.url
 
 
-def find_published(url: str, item_id: str, *, collection: str = PREDICTION_COLLECTION_ID, bbox: Sequence[float] | None = None, timeout: float = 10.0):
+def find_published(
+    url: str,
+    item_id: str,
+    *,
+    collection: str = PREDICTION_COLLECTION_ID,
+    bbox: Sequence[float] | None = None,
+    timeout: float = 10.0,
+):
     """Find an Item again through the STAC API with pystac-client.
 
     Raises
@@ -407,10 +455,13 @@ def find_published(url: str, item_id: str, *, collection: str = PREDICTION_COLLE
     import pystac_client
 
     client = pystac_client.Client.open(url, timeout=timeout)
-    search = client.search(collections=[collection], ids=[item_id], bbox=list(bbox) if bbox is not None else None, max_items=5)
+    search = client.search(
+        collections=[collection], ids=[item_id], bbox=list(bbox) if bbox is not None else None, max_items=5
+    )
     found = list(search.items())
     if not found:
         raise EmptySearchError(
-            f"No item {item_id!r} in collection {collection!r} at {url}. Publish it first with publish_item(server, item, collection)."
+            f"No item {item_id!r} in collection {collection!r} at {url}. Publish it first with "
+            "publish_item(server, item, collection)."
         )
     return found[0]
