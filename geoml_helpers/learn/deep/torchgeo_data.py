@@ -28,7 +28,8 @@ Examples
 >>> demo = ensure_demo_data("ci")                      # doctest: +SKIP
 >>> item = clearest_item(demo.s2_items())              # doctest: +SKIP
 >>> image = DemoSentinel2.from_item(item)              # doctest: +SKIP
->>> labels = DemoLabels(rasterize_label_cog(demo.labels_path, image_like=item_band_path(item, "red"), path="labels.tif"))  # doctest: +SKIP
+>>> label_cog = rasterize_label_cog(demo.labels_path, item_band_path(item, "red"), "labels.tif")  # doctest: +SKIP
+>>> labels = DemoLabels(label_cog)  # doctest: +SKIP
 >>> dataset = image & labels                           # doctest: +SKIP
 >>> sampler = split_random_sampler(dataset, demo.read_blocks(), "train", size=32, length=64)  # doctest: +SKIP
 """
@@ -126,7 +127,11 @@ def clearest_item(items: Sequence[dict]) -> dict:
 
     def key(item: dict) -> tuple:
         p = item.get("properties", {})
-        return (float(p.get("eo:cloud_cover", 100.0)), float(p.get("s2:nodata_pixel_percentage", 0.0)), str(p.get("datetime", "")))
+        return (
+            float(p.get("eo:cloud_cover", 100.0)),
+            float(p.get("s2:nodata_pixel_percentage", 0.0)),
+            str(p.get("datetime", "")),
+        )
 
     return min(items, key=key)
 
@@ -224,7 +229,9 @@ class DemoSentinel2(_ScaledMixin, RasterDataset):
         bands = tuple(bands or self.all_bands)
         unknown = [b for b in bands if b not in self.all_bands]
         if unknown:
-            raise BandMissingError(f"Unknown band(s) {unknown}; the demo scenes have {list(self.all_bands)}. Fix `bands`.")
+            raise BandMissingError(
+                f"Unknown band(s) {unknown}; the demo scenes have {list(self.all_bands)}. Fix `bands`."
+            )
         self.filename_glob = type(self).filename_glob.format(bands[0])
         super().__init__(paths, crs=None, res=res, bands=bands, transforms=None, cache=cache)
         for filepath in self.index.filepath:
@@ -237,12 +244,21 @@ class DemoSentinel2(_ScaledMixin, RasterDataset):
                     )
         scaling = list(scaling) if scaling is not None else [(0.0001, -0.1)] * len(bands)
         if len(scaling) != len(bands):
-            raise ValueError(f"`scaling` has {len(scaling)} entries for {len(bands)} bands; give one (scale, offset) per band.")
+            raise ValueError(
+                f"`scaling` has {len(scaling)} entries for {len(bands)} bands; give one (scale, offset) per band."
+            )
         self._set_scaling([s for s, _ in scaling], [o for _, o in scaling])
         self._user_transforms = transforms
 
     @classmethod
-    def from_item(cls, item: dict, bands: Sequence[str] | None = None, res: float = 10.0, transforms: Callable | None = None, cache: bool = True) -> DemoSentinel2:
+    def from_item(
+        cls,
+        item: dict,
+        bands: Sequence[str] | None = None,
+        res: float = 10.0,
+        transforms: Callable | None = None,
+        cache: bool = True,
+    ) -> DemoSentinel2:
         """The scene of one STAC item, scaled with that item's own metadata.
 
         Raises
@@ -323,7 +339,8 @@ def check_labels_inside(labels, bounds: tuple[float, float, float, float], crs: 
     if outside.any():
         ids = frame.loc[outside, "polygon_id"].tolist() if "polygon_id" in frame else frame.index[outside].tolist()
         raise LabelError(
-            f"{int(outside.sum())} of {len(frame)} label polygons lie outside the imagery {tuple(round(b, 1) for b in bounds)} "
+            f"{int(outside.sum())} of {len(frame)} label polygons lie outside the imagery "
+            f"{tuple(round(b, 1) for b in bounds)} "
             f"(polygon ids {ids[:10]}{'...' if len(ids) > 10 else ''}). Clip the labels to the scene "
             "(`labels.clip(box(*bounds))`) or choose a scene that covers them."
         )
@@ -381,7 +398,13 @@ def rasterize_label_cog(
         transform, shape, crs, bounds = ref.transform, (ref.height, ref.width), ref.crs.to_string(), tuple(ref.bounds)
     check_labels_inside(gdf, bounds, crs)
     gdf = gdf.to_crs(crs)
-    burnt = features.rasterize(((g, int(v)) for g, v in zip(gdf.geometry, gdf[column])), out_shape=shape, transform=transform, fill=0, dtype="uint8")
+    burnt = features.rasterize(
+        ((g, int(v)) for g, v in zip(gdf.geometry, gdf[column])),
+        out_shape=shape,
+        transform=transform,
+        fill=0,
+        dtype="uint8",
+    )
     return write_cog(
         path,
         burnt,
@@ -404,6 +427,7 @@ def build_chip_stack(
     item: dict,
     path: str | os.PathLike[str],
     bands: Sequence[str] = REFLECTANCE_BANDS,
+    *,
     blocksize: int = 256,
     compress: str = "ZSTD",
     overwrite: bool = False,
@@ -440,13 +464,16 @@ def build_chip_stack(
 
     Examples
     --------
-    >>> build_chip_stack(item, outputs_dir("ci", "torchgeo") / f"{item['id']}_stack10m.tif", blocksize=16)  # doctest: +SKIP
+    >>> stack_path = outputs_dir("ci", "torchgeo") / f"{item['id']}_stack10m.tif"  # doctest: +SKIP
+    >>> build_chip_stack(item, stack_path, blocksize=16)  # doctest: +SKIP
     """
     import rasterio
     from rasterio.enums import Resampling
 
     if blocksize % 16:
-        raise DatasetLayoutError(f"blocksize={blocksize} is not a multiple of 16, which GeoTIFF tiles must be; use e.g. 16, 32, 64 or 256.")
+        raise DatasetLayoutError(
+            f"blocksize={blocksize} is not a multiple of 16, which GeoTIFF tiles must be; use e.g. 16, 32, 64 or 256."
+        )
     path = Path(path)
     if path.exists() and not overwrite:
         return path
@@ -461,24 +488,48 @@ def build_chip_stack(
     for i, src_path in enumerate(sources):
         with rasterio.open(src_path) as src:
             # bilinear like torchgeo's default for images; nodata (0) stays 0
-            data[i] = src.read(1, out_shape=(height, width), resampling=Resampling.bilinear if src.res[0] != transform.a else Resampling.nearest)
+            data[i] = src.read(
+                1,
+                out_shape=(height, width),
+                resampling=Resampling.bilinear if src.res[0] != transform.a else Resampling.nearest,
+            )
     scalings = [reflectance_scaling(item, band) for band in bands]
     if reflectance:
         # scale once here instead of on every chip; nodata (DN 0) becomes 0.0 as in DemoSentinel2
         scaled = np.empty(data.shape, dtype="float32")
         for i, s in enumerate(scalings):
-            scaled[i] = np.where(data[i] == 0, np.float32(0), data[i].astype("float32") * np.float32(s.scale) + np.float32(s.offset))
+            scaled[i] = np.where(
+                data[i] == 0, np.float32(0), data[i].astype("float32") * np.float32(s.scale) + np.float32(s.offset)
+            )
         data, dtype, predictor = scaled, "float32", 3
         file_scales, file_offsets = [1.0] * len(bands), [0.0] * len(bands)
     else:
         dtype, predictor = "uint16", 2
         file_scales, file_offsets = [s.scale for s in scalings], [s.offset for s in scalings]
-    options: dict[str, Any] = {"tiled": True, "blockxsize": blocksize, "blockysize": blocksize, "interleave": "pixel", "compress": compress}
+    options: dict[str, Any] = {
+        "tiled": True,
+        "blockxsize": blocksize,
+        "blockysize": blocksize,
+        "interleave": "pixel",
+        "compress": compress,
+    }
     if compress.upper() in ("ZSTD", "DEFLATE", "LZW"):
         options["predictor"] = predictor
     with (
         atomic_write(path) as tmp,
-        rasterio.open(tmp, "w", driver="GTiff", width=width, height=height, count=len(bands), dtype=dtype, crs=crs, transform=transform, nodata=None if reflectance else 0, **options) as dst,
+        rasterio.open(
+            tmp,
+            "w",
+            driver="GTiff",
+            width=width,
+            height=height,
+            count=len(bands),
+            dtype=dtype,
+            crs=crs,
+            transform=transform,
+            nodata=None if reflectance else 0,
+            **options,
+        ) as dst,
     ):
         dst.write(data)
         dst.descriptions = tuple(bands)
@@ -541,7 +592,11 @@ class _WindowReadMixin:
         data = src.read(self._band_indexes(), window=Window(col, row, width, height))
         x, y, _ = self._disambiguate_slice(index)
         transform = rasterio.transform.from_origin(x.start, y.stop, x.step, y.step)
-        return {"bounds": self._slice_to_tensor(index), "transform": torch.tensor(transform), "_data": torch.from_numpy(data.astype(np.float32 if self.is_image else np.int64, copy=False))}
+        return {
+            "bounds": self._slice_to_tensor(index),
+            "transform": torch.tensor(transform),
+            "_data": torch.from_numpy(data.astype(np.float32 if self.is_image else np.int64, copy=False)),
+        }
 
     def _band_indexes(self):
         return getattr(self, "band_indexes", None) or list(range(1, self._open().count + 1))
@@ -570,24 +625,33 @@ class AlignedStack(_WindowReadMixin, _ScaledMixin, RasterDataset):
     date_format = "%Y%m%d"
     rgb_bands = ("red", "green", "blue")
 
-    def __init__(self, paths: Any, bands: Sequence[str] | None = None, transforms: Callable | None = None, cache: bool = True) -> None:
+    def __init__(
+        self, paths: Any, bands: Sequence[str] | None = None, transforms: Callable | None = None, cache: bool = True
+    ) -> None:
         import rasterio
         from torchgeo.datasets.utils import find_files
 
         roots = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
         files = sorted(f for p in roots for f in find_files(p, self.filename_glob))
         if not files:
-            raise DatasetLayoutError(f"No chip stack (*_stack10m.tif) under {paths}; build one with `build_chip_stack(item, path)`.")
+            raise DatasetLayoutError(
+                f"No chip stack (*_stack10m.tif) under {paths}; build one with `build_chip_stack(item, path)`."
+            )
         with rasterio.open(files[0]) as src:
             names = tuple(src.descriptions)
             scales, offsets = src.scales, src.offsets
         if any(n is None for n in names):
-            raise DatasetLayoutError(f"{files[0]} has unnamed bands; rebuild it with `build_chip_stack` (it writes band names).")
+            raise DatasetLayoutError(
+                f"{files[0]} has unnamed bands; rebuild it with `build_chip_stack` (it writes band names)."
+            )
         self.all_bands = names
         bands = tuple(bands or names)
         missing = [b for b in bands if b not in names]
         if missing:
-            raise BandMissingError(f"The chip stack has no band(s) {missing}; it has {list(names)}. Rebuild it with those bands or drop them.")
+            raise BandMissingError(
+                f"The chip stack has no band(s) {missing}; it has {list(names)}. Rebuild it with those bands or "
+                "drop them."
+            )
         super().__init__(paths, bands=bands, transforms=None, cache=cache)
         picked = [names.index(b) for b in bands]
         self._set_scaling([scales[i] for i in picked], [offsets[i] for i in picked])
@@ -665,7 +729,9 @@ class _RegionView:
         regions = regions.to_crs(dataset.crs)[["geometry"]]
         cut = gpd.overlay(index, regions, how="intersection", keep_geom_type=True)
         if cut.empty:
-            raise LabelError("None of the split's blocks overlaps the imagery; check that blocks and scene share an area and CRS.")
+            raise LabelError(
+                "None of the split's blocks overlaps the imagery; check that blocks and scene share an area and CRS."
+            )
         cut.index = pd.IntervalIndex(list(cut.pop("datetime")), closed="both", name="datetime")
         self.index = cut
         self.res = dataset.res
@@ -674,7 +740,11 @@ class _RegionView:
     @property
     def bounds(self) -> tuple[slice, slice, slice]:
         xmin, ymin, xmax, ymax = self.index.total_bounds
-        return (slice(xmin, xmax, self.res[0]), slice(ymin, ymax, self.res[1]), slice(self.index.index.left.min(), self.index.index.right.max(), 1))
+        return (
+            slice(xmin, xmax, self.res[0]),
+            slice(ymin, ymax, self.res[1]),
+            slice(self.index.index.left.min(), self.index.index.right.max(), 1),
+        )
 
 
 def _check_fits(view: _RegionView, size_px: int, what: str) -> None:
@@ -684,11 +754,15 @@ def _check_fits(view: _RegionView, size_px: int, what: str) -> None:
     if not fits.any():
         raise ChipSizeError(
             f"A {size_px} px chip ({size_px * view.res[0]:g} m) is larger than every {what} region "
-            f"(the largest is {widths.max():.0f} x {heights.max():.0f} px), so no chip fits without crossing into another split. "
+            f"(the largest is {widths.max():.0f} x {heights.max():.0f} px), so no chip fits without crossing into "
+            "another split. "
             f"Use chip_size <= {int(min(widths.max(), heights.max()))}, or make bigger spatial blocks."
         )
     if not fits.all():
-        warnings.warn(f"{int((~fits).sum())} of {len(fits)} {what} regions are smaller than {size_px} px and are skipped.", stacklevel=3)
+        warnings.warn(
+            f"{int((~fits).sum())} of {len(fits)} {what} regions are smaller than {size_px} px and are skipped.",
+            stacklevel=3,
+        )
 
 
 def _quiet_torchgeo_deprecations() -> None:
@@ -697,11 +771,17 @@ def _quiet_torchgeo_deprecations() -> None:
     # and do not keep chips inside it (GriddedPatchSampler yields chips that merely touch it),
     # which is exactly what a spatial split must not do, so we keep the per-block samplers.
     warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torchgeo\.samplers")
-    warnings.filterwarnings("ignore", message=r".*(RandomGeoSampler|GridGeoSampler|get_random_bounding_box|tile_to_chips).*", category=DeprecationWarning)
+    warnings.filterwarnings(
+        "ignore",
+        message=r".*(RandomGeoSampler|GridGeoSampler|get_random_bounding_box|tile_to_chips).*",
+        category=DeprecationWarning,
+    )
 
 
-def split_random_sampler(dataset: Any, blocks: Any, split: str, size: int, length: int | None = None, generator: Any = None):
-    """torchgeo's ``RandomGeoSampler`` drawing chips only inside the blocks of ``split``.
+def split_random_sampler(
+    dataset: Any, blocks: Any, split: str, size: int, length: int | None = None, generator: Any = None
+):
+    """A torchgeo ``RandomGeoSampler`` drawing chips only inside the blocks of ``split``.
 
     Parameters
     ----------
@@ -749,7 +829,7 @@ def _exact_stride(extent_px: int, size_px: int, stride_px: int) -> int:
 
 
 def split_grid_sampler(dataset: Any, blocks: Any, split: str, size: int, stride: int | None = None):
-    """torchgeo's ``GridGeoSampler`` tiling each block of ``split`` with (overlapping) chips.
+    """A torchgeo ``GridGeoSampler`` tiling each block of ``split`` with (overlapping) chips.
 
     torchgeo 0.10's grid lets the last chip of a row run past the region when
     ``(region - size)`` is not a multiple of ``stride``; the stride is lowered
@@ -766,7 +846,9 @@ def split_grid_sampler(dataset: Any, blocks: Any, split: str, size: int, stride:
     _check_fits(view, size, split)
     stride = stride or size
     b = view.index.bounds
-    extents = set(np.round((b["maxx"] - b["minx"]) / view.res[0]).astype(int)) | set(np.round((b["maxy"] - b["miny"]) / view.res[1]).astype(int))
+    extents = set(np.round((b["maxx"] - b["minx"]) / view.res[0]).astype(int)) | set(
+        np.round((b["maxy"] - b["miny"]) / view.res[1]).astype(int)
+    )
     for extent in sorted(extents):
         stride = _exact_stride(int(extent), size, stride)
     with warnings.catch_warnings():
@@ -802,12 +884,17 @@ class BlockAlignedRandomSampler(_GeoSamplerBase):
     >>> sampler = BlockAlignedRandomSampler(stack, size=256, align=256, length=320, seed=0)  # doctest: +SKIP
     """
 
-    def __init__(self, dataset: Any, size: int, align: int, length: int, regions: Any = None, seed: int | None = None) -> None:
+    def __init__(
+        self, dataset: Any, size: int, align: int, length: int, regions: Any = None, seed: int | None = None
+    ) -> None:
         import geopandas as gpd
         from shapely.geometry import box
 
         if size % align:
-            raise ChipSizeError(f"size={size} is not a multiple of align={align}; chips would cut tiles. Use a chip size that is a multiple of the tile size.")
+            raise ChipSizeError(
+                f"size={size} is not a multiple of align={align}; chips would cut tiles. Use a chip size that is "
+                "a multiple of the tile size."
+            )
         if regions is None:
             x, y, _ = dataset.bounds
             regions = gpd.GeoDataFrame(geometry=[box(x.start, y.start, x.stop, y.stop)], crs=dataset.crs)
@@ -830,7 +917,9 @@ class BlockAlignedRandomSampler(_GeoSamplerBase):
                 for c in range(c0, c1 + 1, align):
                     self.origins.append((self._x0 + c * rx, self._ytop - r * ry, interval))
         if not self.origins:
-            raise ChipSizeError(f"No {size} px chip aligned to {align} px fits inside the regions; use a smaller chip or align.")
+            raise ChipSizeError(
+                f"No {size} px chip aligned to {align} px fits inside the regions; use a smaller chip or align."
+            )
 
     def __iter__(self) -> Iterator[tuple[slice, slice, slice]]:
         rx, ry = self.res
@@ -854,7 +943,9 @@ def chip_dataloader(dataset: Any, sampler: Any, batch_size: int, num_workers: in
 
     if num_workers > 0:
         kwargs.setdefault("persistent_workers", True)
-    return DataLoader(dataset, sampler=sampler, batch_size=batch_size, num_workers=num_workers, collate_fn=stack_samples, **kwargs)
+    return DataLoader(
+        dataset, sampler=sampler, batch_size=batch_size, num_workers=num_workers, collate_fn=stack_samples, **kwargs
+    )
 
 
 def chip_inside_regions(bounds: Sequence[float], regions: Any) -> bool:
@@ -869,6 +960,10 @@ def chip_inside_regions(bounds: Sequence[float], regions: Any) -> bool:
     """
     from shapely.geometry import box
 
-    xmin, xmax, _xs, ymin, ymax = (float(v) for v in list(bounds)[:5]) if len(bounds) >= 5 else (float(bounds[0]), float(bounds[1]), 0.0, float(bounds[2]), float(bounds[3]))
+    xmin, xmax, _xs, ymin, ymax = (
+        (float(v) for v in list(bounds)[:5])
+        if len(bounds) >= 5
+        else (float(bounds[0]), float(bounds[1]), 0.0, float(bounds[2]), float(bounds[3]))
+    )
     chip = box(xmin, ymin, xmax, ymax)
     return bool(regions.geometry.buffer(1e-6).contains(chip).any())
