@@ -285,6 +285,7 @@ def predict_scene(
     task: Any,
     image_dataset: Any,
     normalize: Any,
+    *,
     chip_size: int,
     stride: int | None = None,
     batch_size: int = 16,
