@@ -198,10 +198,15 @@ class SegmentationDataModule(pl.LightningDataModule):
         else:
             matches = [i for i in items if i["id"] == self.item_id]
             if not matches:
-                raise ValueError(f"No scene {self.item_id!r} for the project {project.name!r}; choose one of {[i['id'] for i in items]}.")
+                raise ValueError(
+                    f"No scene {self.item_id!r} for the project {project.name!r}; choose one of "
+                    f"{[i['id'] for i in items]}."
+                )
             self.item = matches[0]
         folder = project_outputs_dir(project, self.profile, "torchgeo", data_dir=self.data_dir)
-        self.stack_path = build_chip_stack(self.item, folder / f"{self.item['id']}_stack10m.tif", blocksize=self.tile_size)
+        self.stack_path = build_chip_stack(
+            self.item, folder / f"{self.item['id']}_stack10m.tif", blocksize=self.tile_size
+        )
         polygons, self.polygons_outside_scene = _inside_scene(polygons, self.stack_path)
         self.labels_path = rasterize_label_cog(
             polygons, self.stack_path, folder / "labels_10m.tif", blocksize=self.tile_size, classes=self.classes
@@ -213,6 +218,8 @@ class SegmentationDataModule(pl.LightningDataModule):
         """Datasets, samplers and train-block normalisation statistics."""
         if not self._prepared:
             self.prepare_data()
+        self.image_dataset: Any
+        self.label_dataset: Any
         if self.fast:
             self.image_dataset = AlignedStack(self.stack_path, bands=self.bands)
             self.label_dataset = AlignedLabels(self.labels_path)
@@ -257,6 +264,7 @@ class SegmentationDataModule(pl.LightningDataModule):
 
     def normalize(self, image: torch.Tensor) -> torch.Tensor:
         """``(image - mean) / std`` per band with the train-block statistics."""
+        assert self.mean is not None and self.std is not None, "setup() computes the train-block statistics"
         mean = self.mean.to(image.device).view(1, -1, 1, 1)
         std = self.std.to(image.device).view(1, -1, 1, 1)
         return (image - mean) / std

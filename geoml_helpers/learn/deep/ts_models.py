@@ -122,7 +122,7 @@ def tile_pixels(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.T
 class _ClassifierModule(L.LightningModule):
     def __init__(self, model: nn.Module, n_classes: int, lr: float, weight_decay: float, class_weights) -> None:
         super().__init__()
-        self.model = model
+        self.model: nn.Module = model
         self.n_classes = n_classes
         self.lr = lr
         self.weight_decay = weight_decay
