@@ -22,7 +22,7 @@ import socket
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlparse
 
 import numpy as np
@@ -255,14 +255,14 @@ def make_segmentation_task(
     from torchgeo.tasks import SemanticSegmentation
 
     return SemanticSegmentation(
-        model=model,
+        model=cast(Any, model),  # a Literal in torchgeo; checked above (torchgeo checks loss)
         backbone=backbone,
         weights=resolved,
         in_channels=in_channels,
         task="multiclass",
         num_classes=num_classes,
         labels=list(class_names) if class_names is not None else None,
-        loss=loss,
+        loss=cast(Any, loss),
         ignore_index=ignore_index,
         lr=lr,
         patience=patience,
