@@ -26,6 +26,7 @@ import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,9 @@ ROWS_IN_FLIGHT: int = 2
 """Rows of chunks the streaming writer has computing while it writes one."""
 
 
-def predict_chunk(model, reflectance: np.ndarray, doy: Sequence[float], band_names: Sequence[str], batch_size: int = 16384) -> np.ndarray:
+def predict_chunk(
+    model, reflectance: np.ndarray, doy: Sequence[float], band_names: Sequence[str], batch_size: int = 16384
+) -> np.ndarray:
     """Classify one in-memory chunk ``(time, band, y, x)``.
 
     Parameters
@@ -109,7 +112,9 @@ def _single_threaded(model):
     return model
 
 
-def predict_lazy(model, cube, *, classes: ClassTable | None = None, chunk_px: int | None = None, batch_size: int = 16384):
+def predict_lazy(
+    model, cube, *, classes: ClassTable | None = None, chunk_px: int | None = None, batch_size: int = 16384
+):
     """Lazy class map and probabilities of a whole cube.
 
     Parameters
@@ -149,8 +154,15 @@ def predict_lazy(model, cube, *, classes: ClassTable | None = None, chunk_px: in
     n_features = len(feature_names(bands))
     n_model = getattr(model, "n_features_in_", n_features)
     if n_model != n_features:
-        raise ValueError(f"The model expects {n_model} features but the cube gives {n_features} (bands {bands}); fit the model on features of the same bands.")
-    data = refl.data if isinstance(refl.data, da.Array) else da.from_array(refl.values, chunks=(-1, -1, chunk_px or 256, chunk_px or 256))
+        raise ValueError(
+            f"The model expects {n_model} features but the cube gives {n_features} (bands {bands}); fit the model "
+            "on features of the same bands."
+        )
+    data = (
+        refl.data
+        if isinstance(refl.data, da.Array)
+        else da.from_array(refl.values, chunks=(-1, -1, chunk_px or 256, chunk_px or 256))
+    )
     data = data.rechunk((-1, -1, chunk_px, chunk_px) if chunk_px else {0: -1, 1: -1})
     model = _single_threaded(model)
     model_classes = np.asarray(model.classes_)
@@ -169,9 +181,17 @@ def predict_lazy(model, cube, *, classes: ClassTable | None = None, chunk_px: in
     out = xr.Dataset(
         {
             "class_id": (("y", "x"), layers[0], {"long_name": "predicted class", "nodata": NODATA_CLASS}),
-            "probability": (("class", "y", "x"), layers[1:], {"long_name": "class probability", "units": "percent", "nodata": PROBABILITY_NODATA}),
+            "probability": (
+                ("class", "y", "x"),
+                layers[1:],
+                {"long_name": "class probability", "units": "percent", "nodata": PROBABILITY_NODATA},
+            ),
         },
-        coords={**coords, "class": model_classes.astype(np.int32), "class_name": ("class", _class_names(model_classes, classes))},
+        coords={
+            **coords,
+            "class": model_classes.astype(np.int32),
+            "class_name": ("class", _class_names(model_classes, classes)),
+        },
     )
     crs = refl.rio.crs
     if crs is not None:
@@ -237,29 +257,50 @@ def write_prediction_cogs(
     out_dir.mkdir(parents=True, exist_ok=True)
     transform, crs = _grid(pred)
     class_ids = [int(c) for c in pred["class"].values]
-    class_names = [str(n) for n in pred["class_name"].values] if "class_name" in pred.coords else _class_names(class_ids, classes)
+    class_names = (
+        [str(n) for n in pred["class_name"].values] if "class_name" in pred.coords else _class_names(class_ids, classes)
+    )
     paths = {"class": out_dir / f"{prefix}_class.tif", "probability": out_dir / f"{prefix}_probability.tif"}
     size_mb = (1 + len(class_ids)) * pred.sizes["y"] * pred.sizes["x"] / 1e6
     blocksize = 256 if min(pred.sizes["y"], pred.sizes["x"]) >= 512 else 128  # small scenes still get an overview
     class_tag = classes.to_json() if classes is not None else str(dict(zip(class_ids, class_names)))
     colormap = classes.colormap() if classes is not None else None
-    class_kw = dict(nodata=NODATA_CLASS, colormap=colormap, overview_resampling="mode", band_names=["class_id"], tags={"classes": class_tag})
-    proba_kw = dict(nodata=PROBABILITY_NODATA, overview_resampling="average", band_names=[f"p_{n}" for n in class_names], tags={"units": "percent"})
+    class_kw: dict[str, Any] = dict(
+        nodata=NODATA_CLASS,
+        colormap=colormap,
+        overview_resampling="mode",
+        band_names=["class_id"],
+        tags={"classes": class_tag},
+    )
+    proba_kw: dict[str, Any] = dict(
+        nodata=PROBABILITY_NODATA,
+        overview_resampling="average",
+        band_names=[f"p_{n}" for n in class_names],
+        tags={"units": "percent"},
+    )
     if size_mb <= max_in_memory_mb:
-        from geoml_helpers.load.cog import write_cog
-
         import dask
+
+        from geoml_helpers.load.cog import write_cog
 
         class_map, proba = dask.compute(pred["class_id"].data, pred["probability"].data)
         write_cog(paths["class"], np.asarray(class_map), transform=transform, crs=crs, blocksize=blocksize, **class_kw)
-        write_cog(paths["probability"], np.asarray(proba), transform=transform, crs=crs, blocksize=blocksize, **proba_kw)
+        write_cog(
+            paths["probability"], np.asarray(proba), transform=transform, crs=crs, blocksize=blocksize, **proba_kw
+        )
         return paths
     _stream_cogs(pred, paths, transform, crs, class_kw, proba_kw, progress, blocksize)
     return paths
 
 
 def _stream_cogs(pred, paths, transform, crs, class_kw, proba_kw, progress, blocksize) -> None:
-    """Write both layers row of chunks by row of chunks into tiled GeoTIFFs, then convert to COGs."""
+    """Write both layers row of chunks by row of chunks into tiled GeoTIFFs, then convert to COGs.
+
+    Notes
+    -----
+    Long because: the staged files, the rows in flight and the clean-up after a failure share one try/finally; split
+    up, each part would need all of their state.
+    """
     import dask
     import rasterio
     import rasterio.shutil
@@ -270,7 +311,21 @@ def _stream_cogs(pred, paths, transform, crs, class_kw, proba_kw, progress, bloc
     proba_da = pred["probability"].data
     height, width = class_da.shape
     n_classes = proba_da.shape[0]
-    base = dict(driver="GTiff", height=height, width=width, dtype="uint8", crs=crs, transform=transform, tiled=True, blockxsize=256, blockysize=256, compress="zstd", zstd_level=1, predictor=2, BIGTIFF="IF_SAFER")
+    base = dict(
+        driver="GTiff",
+        height=height,
+        width=width,
+        dtype="uint8",
+        crs=crs,
+        transform=transform,
+        tiled=True,
+        blockxsize=256,
+        blockysize=256,
+        compress="zstd",
+        zstd_level=1,
+        predictor=2,
+        BIGTIFF="IF_SAFER",
+    )
     # The staged files are ours alone, so they use the fastest codec (ZSTD level 1 compresses 9x faster than DEFLATE);
     # the COGs made from them use DEFLATE, which every GeoTIFF reader understands.
     staged = {key: path.with_name(f".{path.stem}.staged.tif") for key, path in paths.items()}
@@ -296,7 +351,7 @@ def _stream_cogs(pred, paths, transform, crs, class_kw, proba_kw, progress, bloc
 
             # The next rows compute while this one is compressed and written, so the workers never wait for the writer.
             with ThreadPoolExecutor(max_workers=ROWS_IN_FLIGHT) as pool:
-                pending = [pool.submit(compute_row, bounds) for bounds in rows[:ROWS_IN_FLIGHT]]
+                pending: list[Any] = [pool.submit(compute_row, bounds) for bounds in rows[:ROWS_IN_FLIGHT]]
                 try:
                     for i, (y0, y1) in enumerate(tqdm(rows, desc="predict + write rows", disable=not progress)):
                         class_rows, proba_rows = pending[i].result()
@@ -313,7 +368,14 @@ def _stream_cogs(pred, paths, transform, crs, class_kw, proba_kw, progress, bloc
                     raise
         # The workers are idle by now: compress on every core. DEFLATE level 1 is half the work of the default level 6
         # and, on class probabilities, less than 2 % bigger.
-        options = {"COMPRESS": "DEFLATE", "LEVEL": "1", "PREDICTOR": "2", "BLOCKSIZE": str(blocksize), "NUM_THREADS": "ALL_CPUS", "BIGTIFF": "IF_SAFER"}
+        options = {
+            "COMPRESS": "DEFLATE",
+            "LEVEL": "1",
+            "PREDICTOR": "2",
+            "BLOCKSIZE": str(blocksize),
+            "NUM_THREADS": "ALL_CPUS",
+            "BIGTIFF": "IF_SAFER",
+        }
         with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
             for key, path in paths.items():
                 resampling = (class_kw if key == "class" else proba_kw)["overview_resampling"].upper()

@@ -140,7 +140,8 @@ class Grid:
         >>> Grid.of_demo(ensure_demo_data("ci")).shape  # doctest: +SKIP
         (240, 240)
         """
-        return cls(int(str(demo.crs).split(":")[1]), tuple(float(v) for v in demo.bounds), float(demo.transform.a))
+        xmin, ymin, xmax, ymax = (float(v) for v in demo.bounds)
+        return cls(int(str(demo.crs).split(":")[1]), (xmin, ymin, xmax, ymax), float(demo.transform.a))
 
     def geobox(self):
         """The same grid as an ``odc.geo`` GeoBox (for odc-stac)."""
@@ -572,7 +573,7 @@ def load_reflectance(
     else:
         raise ValueError(f"Unknown loader {loader!r}: use 'stackstac' or 'odc'.")
     refl = apply_scaling(dn, items)
-    if mask:
+    if scl is not None:  # asked for with mask=True
         refl = mask_clouds(refl, scl.drop_vars([c for c in scl.coords if c not in ("time", "y", "x")]))
     refl.name = "reflectance"
     return refl.rio.write_crs(grid.crs)
