@@ -9,6 +9,8 @@ next notebook.
 
 Examples
 --------
+Needs the built demo data (skipped under doctest):
+
 >>> skip_remaining_cells("No polygons: nothing to segment.")  # doctest: +SKIP
 No polygons: nothing to segment. The remaining cells of this notebook are skipped.
 """

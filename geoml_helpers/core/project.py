@@ -364,6 +364,8 @@ class Project:
 
         Examples
         --------
+        Needs a project's labels and the demo data (skipped under doctest):
+
         >>> demo_project("ci").labels_path("/tmp/geoml-data").name  # doctest: +SKIP
         'labels.parquet'
         """

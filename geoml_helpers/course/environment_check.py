@@ -395,6 +395,8 @@ def run_checks(
 
     Examples
     --------
+    Needs the whole environment (servers, data folder) (skipped under doctest):
+
     >>> table = run_checks("ci")  # doctest: +SKIP
     >>> set(table["status"]) <= {"pass", "warn", "fail"}  # doctest: +SKIP
     True
@@ -423,6 +425,8 @@ def style_table(table):
 
     Examples
     --------
+    Needs the whole environment (servers, data folder) (skipped under doctest):
+
     >>> style_table(run_checks("ci"))  # doctest: +SKIP
     """
     colours = {PASS: "background-color: #c8e6c9", WARN: "background-color: #fff3c4", FAIL: "background-color: #ffcdd2"}

@@ -7,6 +7,7 @@ has been written. A folder without a valid marker is never used.
 Examples
 --------
 >>> import tempfile
+>>> # needs the built demo data (skipped under doctest)
 >>> demo = ensure_demo_data("ci", root=tempfile.mkdtemp())  # doctest: +SKIP
 >>> demo.s2_items()[0]["collection"]  # doctest: +SKIP
 'sentinel-2-l2a'
@@ -207,6 +208,8 @@ def ensure_demo_data(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> demo = ensure_demo_data("ci")  # doctest: +SKIP
     """
     try:

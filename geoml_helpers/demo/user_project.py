@@ -11,6 +11,7 @@ the demo (imagery still from the demo's local STAC API).
 Examples
 --------
 >>> import tempfile
+>>> # needs a project's labels and the demo data (skipped under doctest)
 >>> toml = write_user_project(tempfile.mkdtemp(), data_dir=data_dir)  # doctest: +SKIP
 >>> load_project(toml).class_column  # doctest: +SKIP
 'landcover'

@@ -198,6 +198,8 @@ def read_labels(path: str | os.PathLike[str], crs: str | None = "EPSG:32734", **
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> report = read_labels(demo.labels_path, data_bounds=demo.bounds)  # doctest: +SKIP
     >>> report.labels.crs.to_epsg()  # doctest: +SKIP
     32734
@@ -214,6 +216,8 @@ def rasterize_labels(labels, like, column: str = "class_id", *, all_touched: boo
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> rasterize_labels(labels, cube["ndvi"]).dims  # doctest: +SKIP
     ('y', 'x')
     """
@@ -732,6 +736,7 @@ def prepare_labels(
     Examples
     --------
     >>> from geoml_helpers.core.project import demo_project
+    >>> # needs a project's labels and the demo data (skipped under doctest)
     >>> prepared = prepare_labels(demo_project("ci"), data_dir)  # doctest: +SKIP
     >>> prepared.classes.names[3], prepared.bounds  # doctest: +SKIP
     ('water', (310800.0, 6236800.0, 313200.0, 6239200.0))

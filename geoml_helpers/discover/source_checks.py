@@ -345,6 +345,8 @@ def check_source(
 
     Examples
     --------
+    Needs a running STAC API (skipped under doctest):
+
     >>> print(check_source("local"))  # doctest: +SKIP
     """
     from geoml_helpers.core.project import default_bands, source_spec

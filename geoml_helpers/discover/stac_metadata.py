@@ -563,6 +563,8 @@ def read_asset_window(item: Any, band: str, bounds: tuple[float, float, float, f
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> scl = read_asset_window(item, "scl", demo.bounds, demo.crs)  # doctest: +SKIP
     """
     import rasterio
@@ -597,6 +599,8 @@ def clear_fraction_table(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> clear_fraction_table(demo.s2_items(), demo.bounds, demo.crs).head(3)  # doctest: +SKIP
     """
     import pandas as pd

@@ -151,6 +151,8 @@ def open_stac_source(
 
     Examples
     --------
+    Needs a running STAC API (skipped under doctest):
+
     >>> with open_stac_source("local", "ci") as source:  # doctest: +SKIP
     ...     source.cloud_filter
     'client'

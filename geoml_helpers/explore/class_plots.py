@@ -106,6 +106,8 @@ def class_map(array, classes: ClassTable, *, title: str = "", width: int = 420, 
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> class_map(prediction["class_id"], project_classes, title="Land cover")  # doctest: +SKIP
     """
     import cartopy.crs as ccrs
@@ -145,6 +147,8 @@ def label_overlay(labels, classes: ClassTable, *, fill_alpha: float = 0.25, line
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> label_overlay(prepared.labels, prepared.classes)  # doctest: +SKIP
     """
     import cartopy.crs as ccrs

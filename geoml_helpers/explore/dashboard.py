@@ -54,6 +54,8 @@ def dashboard_data(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> sorted(dashboard_data("ci"))  # doctest: +SKIP
     ['classes', 'crs', 'cube', 'labels', 'means', 'project']
     """
@@ -101,6 +103,8 @@ def build_dashboard(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> app = build_dashboard("ci")  # doctest: +SKIP
     """
     import cartopy.crs as ccrs

@@ -16,6 +16,8 @@ GDAL then turns into a COG.
 
 Examples
 --------
+Needs the built demo data (skipped under doctest):
+
 >>> pred = predict_lazy(model, ensure_analysis_ready_cube("ci"))  # doctest: +SKIP
 >>> write_prediction_cogs(pred, "outputs/ci/prediction")  # doctest: +SKIP
 """
@@ -71,6 +73,8 @@ def predict_chunk(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> out = predict_chunk(model, cube["reflectance"].values, doy, bands)  # doctest: +SKIP
     """
     height, width = reflectance.shape[2:]
@@ -140,6 +144,8 @@ def predict_lazy(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> pred = predict_lazy(model, cube)  # doctest: +SKIP
     >>> pred["class_id"].data  # a dask array: nothing computed yet  # doctest: +SKIP
     """
@@ -251,6 +257,8 @@ def write_prediction_cogs(
 
     Examples
     --------
+    Needs a cube built from the demo data, and writes files (skipped under doctest):
+
     >>> write_prediction_cogs(predict_lazy(model, cube), "/tmp/pred")  # doctest: +SKIP
     """
     out_dir = Path(out_dir)

@@ -13,6 +13,8 @@ Class imbalance is handled in two explicit, separate steps:
 
 Examples
 --------
+Needs the built demo data (skipped under doctest):
+
 >>> from geoml_helpers.load.cube import ensure_analysis_ready_cube  # doctest: +SKIP
 >>> samples = sample_pixels(ensure_analysis_ready_cube("ci"), demo.read_labels())  # doctest: +SKIP
 >>> samples[["class_id", "polygon_id", "block_id", "split"]].head()  # doctest: +SKIP
@@ -114,6 +116,8 @@ def sample_pixels(cube, labels, *, max_pixels_per_polygon: int | None = None, se
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> samples = sample_pixels(cube, labels, max_pixels_per_polygon=50)  # doctest: +SKIP
     """
     missing = {"class_id", "polygon_id", "block_id"} - set(labels.columns)

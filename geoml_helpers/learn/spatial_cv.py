@@ -148,6 +148,8 @@ def compare_cv(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> compare_cv(RandomForestClassifier(), samples).groupby("scheme").score.mean()  # doctest: +SKIP
     """
     from sklearn.model_selection import cross_val_score
@@ -598,6 +600,8 @@ def cv_versus_block_size(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> scores = cv_versus_block_size(rf, samples, [240, 480, 960], buffer_m=240)  # doctest: +SKIP
     >>> scores.groupby(["scheme", "block_size_m"]).score.mean()  # doctest: +SKIP
     """
@@ -801,6 +805,8 @@ def applicability_map(model: ApplicabilityModel, features, *, step: int = 1):
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> aoa = fit_applicability(X_train, samples["block_id"], weights=importance)  # doctest: +SKIP
     >>> applicability_map(aoa, cube_features(cube))["inside_aoa"].mean()  # doctest: +SKIP
     """

@@ -24,6 +24,8 @@ The contract (other modules rely on it)
 
 Examples
 --------
+Needs the built demo data (skipped under doctest):
+
 >>> cube = ensure_analysis_ready_cube("ci")  # doctest: +SKIP
 >>> cube["reflectance"].dims  # doctest: +SKIP
 ('time', 'band', 'y', 'x')
@@ -89,6 +91,8 @@ def build_cube(items, grid: Grid, *, chunksize: int = 1024, loader: str = "stack
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> ds = build_cube(demo.s2_items(), Grid.of_demo(demo))  # doctest: +SKIP
     """
     import xarray as xr
@@ -137,6 +141,8 @@ def write_zarr_atomic(ds, path: str | os.PathLike[str]) -> Path:
 
     Examples
     --------
+    Needs a cube built from the demo data, and writes files (skipped under doctest):
+
     >>> write_zarr_atomic(ds, "/tmp/example.zarr")  # doctest: +SKIP
     """
     path = Path(path)
@@ -195,6 +201,8 @@ def ensure_analysis_ready_cube(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> cube = ensure_analysis_ready_cube("ci")  # doctest: +SKIP
     >>> cube.rio.crs.to_epsg()  # doctest: +SKIP
     32734
@@ -236,6 +244,8 @@ def write_composite_cog(cube, path: str | os.PathLike[str], *, statistic: str = 
 
     Examples
     --------
+    Needs a cube built from the demo data, and writes files (skipped under doctest):
+
     >>> write_composite_cog(cube, "/tmp/composite.tif")  # doctest: +SKIP
     """
     import warnings
@@ -264,6 +274,8 @@ def ensure_composite_cog(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> ensure_composite_cog("ci").suffix  # doctest: +SKIP
     '.tif'
     """
@@ -354,6 +366,8 @@ def search_project_items(
 
     Examples
     --------
+    Needs a project's labels and the demo data (skipped under doctest):
+
     >>> items = search_project_items("my_project.toml", "ci")  # doctest: +SKIP
     """
     from geoml_helpers.core.project import resolve_project
@@ -417,6 +431,8 @@ def ensure_project_cube(
 
     Examples
     --------
+    Needs a project's labels and the demo data (skipped under doctest):
+
     >>> cube = ensure_project_cube("my_project.toml", "ci")  # doctest: +SKIP
     >>> cube.rio.crs  # the project's CRS  # doctest: +SKIP
     """
@@ -463,6 +479,8 @@ def ensure_project_composite(
 
     Examples
     --------
+    Needs a project's labels and the demo data (skipped under doctest):
+
     >>> ensure_project_composite(None, "ci").name  # doctest: +SKIP
     'composite_median.tif'
     """

@@ -137,6 +137,7 @@ class Grid:
         Examples
         --------
         >>> from geoml_helpers.demo import ensure_demo_data
+        >>> # needs the built demo data (skipped under doctest)
         >>> Grid.of_demo(ensure_demo_data("ci")).shape  # doctest: +SKIP
         (240, 240)
         """
@@ -193,6 +194,8 @@ def load_stackstac(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> dn = load_stackstac(demo.s2_items(), Grid.of_demo(demo), ["red"])  # doctest: +SKIP
     >>> dn.dtype  # doctest: +SKIP
     dtype('uint16')
@@ -254,6 +257,8 @@ def load_odc(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> ds = load_odc(demo.s2_items(), Grid.of_demo(demo), ["red"])  # doctest: +SKIP
     """
     import odc.stac
@@ -282,6 +287,8 @@ def odc_to_array(ds, bands: Sequence[str] | None = None):
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> odc_to_array(load_odc(items, grid, ["red", "nir"])).dims  # doctest: +SKIP
     ('time', 'band', 'y', 'x')
     """
@@ -497,6 +504,8 @@ def clip_to_aoi(data, geometries, crs: str | None = None, *, all_touched: bool =
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> clipped = clip_to_aoi(cube["reflectance"], labels.geometry, labels.crs)  # doctest: +SKIP
     """
     import geopandas as gpd
@@ -552,6 +561,8 @@ def load_reflectance(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> refl = load_reflectance(demo.s2_items(), Grid.of_demo(demo))  # doctest: +SKIP
     """
     items = _as_pystac(items)
@@ -589,6 +600,8 @@ def save_items(items: Iterable[Any], folder, name: str = "items") -> dict[str, A
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> paths = save_items(result.items, outputs_dir("ci", "discovery"))  # doctest: +SKIP
     """
     import json
@@ -613,6 +626,8 @@ def read_saved_items(path) -> list:
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> items = read_saved_items(outputs_dir("ci", "discovery") / "items.ndjson")  # doctest: +SKIP
     """
     import json
@@ -645,6 +660,8 @@ def items_to_geodataframe(items: Iterable[Any]):
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> items_to_geodataframe(result.items)[["id", "eo:cloud_cover"]].head()  # doctest: +SKIP
     """
     import geopandas as gpd

@@ -119,6 +119,8 @@ def rasterize_labels(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> from geoml_helpers.demo import ensure_demo_data  # doctest: +SKIP
     >>> demo = ensure_demo_data("ci")  # doctest: +SKIP
     >>> import xarray as xr  # doctest: +SKIP

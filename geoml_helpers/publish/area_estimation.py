@@ -681,6 +681,8 @@ def domain_areas(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> sample = label_sample(stratified_random_sample(class_map, alloc, ids, seed=0), truth)  # doctest: +SKIP
     >>> domain_areas(sample, class_map, transform, management_blocks(bounds, crs), ids)  # doctest: +SKIP
     """

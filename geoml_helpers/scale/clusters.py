@@ -13,6 +13,8 @@ credentials are configured or its API cannot be reached.
 
 Examples
 --------
+Needs a local dask cluster (skipped under doctest):
+
 >>> with start_cluster("local", n_workers=1, threads_per_worker=1) as handle:  # doctest: +SKIP
 ...     handle.client.submit(sum, [1, 2]).result()
 3
@@ -136,6 +138,8 @@ def check_coiled_ready(timeout: float = 5.0) -> None:
 
     Examples
     --------
+    Needs the internet (skipped under doctest):
+
     >>> check_coiled_ready(timeout=1)  # doctest: +SKIP
     """
     local_fix = "Or run the same code on your machine with `cluster='local'` (the default)."
@@ -232,6 +236,8 @@ def start_cluster(
 
     Examples
     --------
+    Needs a local dask cluster (skipped under doctest):
+
     >>> handle = start_cluster("local", n_workers=1)  # doctest: +SKIP
     >>> handle.dashboard_link  # doctest: +SKIP
     'http://127.0.0.1:8787/status'

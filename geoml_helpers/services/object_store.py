@@ -14,6 +14,8 @@ COG can be range-read over plain HTTP like a public bucket on AWS.
 
 Examples
 --------
+Needs a local S3 server (SeaweedFS) (skipped under doctest):
+
 >>> with LocalObjectStore() as store:  # doctest: +SKIP
 ...     store.create_bucket("demo")
 ...     fs = store.filesystem()

@@ -10,6 +10,7 @@ conformance classes and filters cloud cover on the client for it.
 Examples
 --------
 >>> from geoml_helpers.demo import ensure_demo_data
+>>> # needs a running STAC API (skipped under doctest)
 >>> with LocalStacServer.for_demo(ensure_demo_data("ci")) as server:  # doctest: +SKIP
 ...     print(server.url)
 http://127.0.0.1:...

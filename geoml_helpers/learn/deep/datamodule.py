@@ -10,6 +10,8 @@ training, flips and rotates it with kornia (image and mask together).
 
 Examples
 --------
+Needs the demo data and a training run (skipped under doctest):
+
 >>> dm = SegmentationDataModule("ci", chip_size=32, batch_size=8, seed=0)  # doctest: +SKIP
 >>> dm.prepare_data(); dm.setup("fit")                                           # doctest: +SKIP
 >>> batch = next(iter(dm.train_dataloader()))                                    # doctest: +SKIP
@@ -55,6 +57,8 @@ def train_statistics(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> mean, std = train_statistics(stack_path, demo.read_blocks(), ["red", "nir"])  # doctest: +SKIP
     """
     import rasterio
@@ -127,6 +131,8 @@ class SegmentationDataModule(pl.LightningDataModule):
 
     Examples
     --------
+    Needs the demo data and a training run (skipped under doctest):
+
     >>> dm = SegmentationDataModule("ci", chip_size=32)  # doctest: +SKIP
     """
 

@@ -188,6 +188,8 @@ def read_patch_from_cogs(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> from geoml_helpers.demo import ensure_demo_data  # doctest: +SKIP
     >>> items = ensure_demo_data("ci").s2_items()  # doctest: +SKIP
     >>> read_patch_from_cogs(items[:2], ["red", "swir16"], 0, 0, 12).shape  # doctest: +SKIP

@@ -166,6 +166,8 @@ def check_weights_reachable(weights, timeout: float = 3.0) -> None:
 
     Examples
     --------
+    Needs the internet (skipped under doctest):
+
     >>> check_weights_reachable(resolve_weights("SENTINEL2_RGB_MOCO"), timeout=0.5)  # doctest: +SKIP
     """
     if _weights_cached(weights):
@@ -311,6 +313,8 @@ def predict_scene(
 
     Examples
     --------
+    Needs the demo data and a training run (skipped under doctest):
+
     >>> classes, transform = predict_scene(task, dm.image_dataset, dm.normalize, chip_size=32)  # doctest: +SKIP
     """
     import torch

@@ -24,6 +24,8 @@ into a val or test block.
 
 Examples
 --------
+Needs the built demo data (skipped under doctest):
+
 >>> from geoml_helpers.demo import ensure_demo_data   # doctest: +SKIP
 >>> demo = ensure_demo_data("ci")                      # doctest: +SKIP
 >>> item = clearest_item(demo.s2_items())              # doctest: +SKIP
@@ -204,6 +206,8 @@ class DemoSentinel2(_ScaledMixin, RasterDataset):
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> image = DemoSentinel2.from_item(item, bands=["red", "nir"])  # doctest: +SKIP
     >>> image[image.bounds]["image"].shape                           # doctest: +SKIP
     torch.Size([2, 240, 240])
@@ -289,6 +293,8 @@ class DemoLabels(RasterDataset):
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> labels = DemoLabels(outputs_dir("ci", "torchgeo") / "labels_10m.tif")  # doctest: +SKIP
     """
 
@@ -304,6 +310,8 @@ class DemoLabelPolygons(VectorDataset):
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> polygons = DemoLabelPolygons(demo.labels_path, res=10.0)  # doctest: +SKIP
     """
 
@@ -381,6 +389,8 @@ def rasterize_label_cog(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> rasterize_label_cog(demo.labels_path, item_band_path(item, "red"), "labels_10m.tif")  # doctest: +SKIP
     """
     import geopandas as gpd
@@ -464,6 +474,8 @@ def build_chip_stack(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> stack_path = outputs_dir("ci", "torchgeo") / f"{item['id']}_stack10m.tif"  # doctest: +SKIP
     >>> build_chip_stack(item, stack_path, blocksize=16)  # doctest: +SKIP
     """
@@ -615,6 +627,8 @@ class AlignedStack(_WindowReadMixin, _ScaledMixin, RasterDataset):
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> stack = AlignedStack(outputs_dir("ci", "torchgeo"))  # doctest: +SKIP
     >>> stack.bands[:3]                                        # doctest: +SKIP
     ('coastal', 'blue', 'green')
@@ -673,6 +687,8 @@ class AlignedLabels(_WindowReadMixin, DemoLabels):
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> labels = AlignedLabels(outputs_dir("ci", "torchgeo") / "labels_10m.tif")  # doctest: +SKIP
     """
 
@@ -701,6 +717,8 @@ def split_regions(blocks: Any, split: str) -> Any:
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> split_regions(demo.read_blocks(), "test").split.unique().tolist()  # doctest: +SKIP
     ['test']
     """
@@ -805,6 +823,8 @@ def split_random_sampler(
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> sampler = split_random_sampler(image & labels, demo.blocks_path, "train", size=32, length=100)  # doctest: +SKIP
     """
     from torchgeo.samplers import RandomGeoSampler
@@ -837,6 +857,8 @@ def split_grid_sampler(dataset: Any, blocks: Any, split: str, size: int, stride:
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> sampler = split_grid_sampler(image & labels, demo.blocks_path, "test", size=32, stride=16)  # doctest: +SKIP
     """
     from torchgeo.samplers import GridGeoSampler
@@ -881,6 +903,8 @@ class BlockAlignedRandomSampler(_GeoSamplerBase):
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> sampler = BlockAlignedRandomSampler(stack, size=256, align=256, length=320, seed=0)  # doctest: +SKIP
     """
 
@@ -936,6 +960,8 @@ def chip_dataloader(dataset: Any, sampler: Any, batch_size: int, num_workers: in
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> loader = chip_dataloader(image & labels, sampler, batch_size=8)  # doctest: +SKIP
     """
     from torch.utils.data import DataLoader

@@ -11,6 +11,8 @@ stopped (same epoch, optimiser and scheduler state) instead of starting over.
 
 Examples
 --------
+Needs the demo data and a training run (skipped under doctest):
+
 >>> trainer, run_dir = make_trainer(  # doctest: +SKIP
 ...     "ci", "demo-run", max_epochs=1, data_dir="/tmp/geoml-example", logger=False
 ... )
@@ -73,6 +75,8 @@ def make_wandb_logger(
 
     Examples
     --------
+    Needs the demo data and a training run (skipped under doctest):
+
     >>> logger = make_wandb_logger(Path("/tmp/geoml-example/run"), "run")  # doctest: +SKIP
     """
     from lightning.pytorch.loggers import WandbLogger
@@ -135,6 +139,8 @@ def make_trainer(
 
     Examples
     --------
+    Needs the demo data and a training run (skipped under doctest):
+
     >>> trainer, folder = make_trainer("ci", "unet", max_epochs=3, logger=False)  # doctest: +SKIP
     """
     import lightning.pytorch as pl
@@ -178,6 +184,8 @@ def fit(trainer: Any, task: Any, datamodule: Any, folder: str | os.PathLike[str]
 
     Examples
     --------
+    Needs the demo data and a training run (skipped under doctest):
+
     >>> resumed_from = fit(trainer, task, datamodule, folder)  # doctest: +SKIP
     """
     ckpt = last_checkpoint(folder) if resume else None
