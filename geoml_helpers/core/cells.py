@@ -9,10 +9,9 @@ next notebook.
 
 Examples
 --------
-Needs the built demo data (skipped under doctest):
-
->>> skip_remaining_cells("No polygons: nothing to segment.")  # doctest: +SKIP
+>>> skip_remaining_cells("No polygons: nothing to segment.")  # in a script: prints, skips nothing
 No polygons: nothing to segment. The remaining cells of this notebook are skipped.
+False
 """
 
 from __future__ import annotations
