@@ -52,6 +52,7 @@ from geoml_helpers.core.errors import (
     UnknownSourceError,
     WholeCubeReadWarning,
 )
+from geoml_helpers.core.memory import PeakMemory
 from geoml_helpers.core.profiles import (
     _PROFILES,
     PROFILE_NAMES,
@@ -86,6 +87,7 @@ from geoml_helpers.core.project import (
 )
 
 __all__ = [
+    "PeakMemory",
     "skip_remaining_cells",
     "AreaEstimationError",
     "BandMissingError",

@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -39,6 +38,7 @@ from pathlib import Path
 
 from geoml_helpers.core.atomic import atomic_write, write_atomic
 from geoml_helpers.core.errors import GeomlError, NotebookFailed
+from geoml_helpers.core.memory import PeakMemory
 from geoml_helpers.core.profiles import PROFILE_NAMES, data_root, find_project_root, get_profile
 
 SUMMARY_NAME = "run-summary.json"
@@ -88,38 +88,6 @@ def discover_notebooks(folder: Path, only: Sequence[str] | None = None) -> list[
         wanted = set(only)
         notebooks = [p for p in notebooks if p.name[:2] in wanted or p.stem in wanted or p.name in wanted]
     return notebooks
-
-
-class _PeakMemory:
-    """Samples the summed RSS of this process's descendants (the kernel and its children)."""
-
-    def __init__(self, interval: float = 0.2) -> None:
-        self.interval = interval
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        import psutil
-
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for child in me.children(recursive=True):
-                try:
-                    total += child.memory_info().rss
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    pass
-            self.peak = max(self.peak, total)
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> _PeakMemory:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def _source_cell(executed: Path) -> dict:
@@ -329,7 +297,7 @@ def run_notebooks(
         log(f"[{prof.name}] {notebook.name} ...")
         started = time.perf_counter()
         error = None
-        with _PeakMemory() as memory:
+        with PeakMemory(interval=0.2, children_only=True) as memory:
             try:
                 papermill.execute_notebook(
                     str(notebook),
@@ -354,7 +322,7 @@ def run_notebooks(
             notebook=notebook.name,
             status="ok" if error is None else "failed",
             wall_s=round(time.perf_counter() - started, 2),
-            peak_rss_mb=round(memory.peak / 2**20, 1),
+            peak_rss_mb=round(memory.peak_mb, 1),
             output=str(target),
             error=error,
         )

@@ -35,7 +35,6 @@ from geoml_helpers.publish.stac_publish import (
 from geoml_helpers.publish.tiled_inference import (
     ModelFileError,
     ModelMismatchError,
-    PeakMemory,
     SceneResult,
     TiledInferenceError,
     check_model_features,
@@ -55,7 +54,6 @@ __all__ = [
     "ModelFileError",
     "ModelMismatchError",
     "PREDICTION_COLLECTION_ID",
-    "PeakMemory",
     "REQUIRED_EXTENSION_FIELDS",
     "SceneResult",
     "StacValidationError",

@@ -41,7 +41,6 @@ True
 from __future__ import annotations
 
 import os
-import threading
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -51,6 +50,7 @@ from typing import Any
 import numpy as np
 
 from geoml_helpers.core.errors import ModelFileError, ModelMismatchError, TiledInferenceError
+from geoml_helpers.core.memory import PeakMemory
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
@@ -320,55 +320,6 @@ class SceneResult:
     peak_rss_mb: float
     baseline_rss_mb: float
     n_tiles: int
-
-
-class PeakMemory:
-    """Peak resident memory (MB) of this process and its children while the block runs.
-
-    Examples
-    --------
-    >>> with PeakMemory() as mem:
-    ...     _ = np.ones(10**6)
-    >>> mem.peak_mb >= mem.baseline_mb > 0
-    True
-    """
-
-    def __init__(self, interval: float = 0.02) -> None:
-        self.interval = interval
-        self.baseline_mb = 0.0
-        self.peak_mb = 0.0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @staticmethod
-    def _rss_mb() -> float:
-        import psutil
-
-        proc = psutil.Process(os.getpid())
-        total = proc.memory_info().rss
-        for child in proc.children(recursive=True):
-            try:
-                total += child.memory_info().rss
-            except psutil.Error:
-                pass
-        return total / 1e6
-
-    def _watch(self) -> None:
-        while not self._stop.is_set():
-            self.peak_mb = max(self.peak_mb, self._rss_mb())
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> PeakMemory:
-        self.baseline_mb = self.peak_mb = self._rss_mb()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.peak_mb = max(self.peak_mb, self._rss_mb())
 
 
 def predict_scene(
