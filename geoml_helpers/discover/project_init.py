@@ -152,9 +152,9 @@ def init_project(
         path=out,
     )
     project.date_range  # a malformed datetime fails here, before the labels are read
-    # The size check comes before any search: a continent-sized AOI is refused without a request.
+    # The size check comes first: a continent-sized AOI is refused before any blocks or requests.
+    check_imagery_size(_rough_estimate(project), profile)
     first = prepare_labels(replace(project, block_size_m=2000.0), seed=seed)
-    check_imagery_size(_estimate(project, first.bounds), profile)
     footprint, imagery_note = None, "imagery not checked (--no-imagery-check)"
     if check_imagery:
         footprint, imagery_note = _imagery_footprint(project, first.aoi_lonlat, profile, data_dir)
@@ -173,6 +173,19 @@ def _estimate(project: Project, bounds) -> ImageryEstimate:
     start, end = project.date_range
     area = (bounds[2] - bounds[0]) * (bounds[3] - bounds[1])
     return estimate_imagery(area, (end - start).days + 1, resolution_m=project.resolution_m)
+
+
+def _rough_estimate(project: Project) -> ImageryEstimate:
+    """The imagery estimate of the AOI (or the labels' lon/lat extent), on the ellipsoid, before any grid is made."""
+    from pyproj import Geod
+
+    from geoml_helpers.discover.labels import read_label_file
+
+    west, south, east, north = project.aoi or read_label_file(project.labels).to_crs("EPSG:4326").total_bounds
+    lons, lats = [west, east, east, west], [south, south, north, north]
+    area, _ = Geod(ellps="WGS84").polygon_area_perimeter(lons, lats)
+    start, end = project.date_range
+    return estimate_imagery(abs(area), (end - start).days + 1, resolution_m=project.resolution_m)
 
 
 def _write_project_file(project: Project, summary: str, out: Path) -> None:
