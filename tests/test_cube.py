@@ -106,3 +106,38 @@ def test_composite_cog(cube, data_root):
         red = src.read(4)
     expected = np.nanmedian(cube["reflectance"].sel(band="red").values, axis=0)
     np.testing.assert_allclose(red, expected, atol=1e-6, equal_nan=True)
+
+
+def test_a_projects_cube_is_on_its_own_grid_even_in_another_utm_zone(cube, demo_ci, data_root, tmp_path):
+    """A user project asking for UTM 33S over the demo (which lies in 34S): items reprojected onto its grid."""
+    from affine import Affine
+
+    from geoml_helpers.core.project import load_project
+    from geoml_helpers.demo.user_project import write_user_project
+    from geoml_helpers.discover.labels import prepare_labels
+    from geoml_helpers.load.cube import ensure_project_cube, project_cube_path
+
+    toml = write_user_project(tmp_path, data_dir=data_root)
+    text = toml.read_text()
+    assert 'crs = "EPSG:32734"' in text and 'name = "field-survey-polygons"' in text
+    toml.write_text(text.replace('crs = "EPSG:32734"', 'crs = "EPSG:32733"').replace('name = "field-survey-polygons"', 'name = "zone-33"'))
+    project = load_project(toml)
+    prepared = prepare_labels(project, data_root)
+    ours = ensure_project_cube(project, "ci", data_root, labels=prepared)
+    path = project_cube_path(project, "ci", data_root)
+    assert path.parent.name == "zone-33" and path.parent.parent == cube_path("ci", data_root).parent
+    assert ours.rio.crs.to_epsg() == 32733
+    xmin, ymin, xmax, ymax = prepared.bounds
+    assert ours.rio.transform().almost_equals(Affine(10.0, 0.0, xmin, 0.0, -10.0, ymax))
+    assert (ours.sizes["y"], ours.sizes["x"]) == prepared.shape
+    assert list(ours["band"].values) == list(REFLECTANCE_BANDS)
+    # The same land, resampled into another zone: per-band means of the common months agree with the demo cube.
+    months = np.intersect1d(ours["time"].values, cube["time"].values)
+    assert len(months) >= 6
+    ours_mean = ours["reflectance"].sel(time=months).mean(("y", "x")).values
+    demo_mean = cube["reflectance"].sel(time=months).mean(("y", "x")).values
+    np.testing.assert_allclose(ours_mean, demo_mean, atol=0.01)
+    # Cached per project key: a second call opens the same store.
+    built = path.stat().st_mtime
+    ensure_project_cube(project, "ci", data_root)
+    assert path.stat().st_mtime == built
