@@ -194,7 +194,7 @@ class SegmentationDataModule(pl.LightningDataModule):
                 "classifiers (notebooks 04, 06, 08), which sample at the points."
             )
         if project.is_demo:
-            from geoml_helpers.demo import ensure_demo_data
+            from geoml_helpers.demo.build import ensure_demo_data
 
             items = ensure_demo_data(self.profile, root=self.data_dir, progress=False).s2_items()
         else:
