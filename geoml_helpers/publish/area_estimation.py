@@ -135,6 +135,11 @@ def olofsson_area(
     ------
     AreaEstimationError
         On shape mismatches.
+
+    Notes
+    -----
+    Long because: it follows the estimators of Olofsson et al. (2014) in order (area proportions, their standard
+    errors, user's and producer's accuracies), so that a reader can check them against the paper in one place.
     """
     n = np.asarray(counts, dtype=np.float64)
     mapped = np.asarray(mapped_pixels, dtype=np.float64)

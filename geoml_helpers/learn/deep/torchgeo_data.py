@@ -472,6 +472,11 @@ def build_chip_stack(
     -------
     pathlib.Path
 
+    Notes
+    -----
+    Long because: the resampling, the reflectance scaling tags and the GeoTIFF options describe one file; the steps
+    are short and only make sense in this order.
+
     Examples
     --------
     Needs the built demo data (skipped under doctest):

@@ -483,6 +483,13 @@ class XBatcherDataset(Dataset):
         drop_nan: bool = True,
         check_chunks: bool = True,
     ) -> None:
+        """Check the arguments, select the samples of ``split`` and build their target raster.
+
+        Notes
+        -----
+        Long because: with the argument checks and the sample selection in helpers, what is left sets the dataset's
+        state (the target raster, the normalisation arrays, the report), each read by the methods below.
+        """
         import xbatcher
 
         input_dims, input_overlap = _checked_dims(data, split, target, reader, zarr_path, input_dims, input_overlap)
