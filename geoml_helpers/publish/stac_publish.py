@@ -345,6 +345,7 @@ def validate_item(
     """
     import jsonschema
     import pystac
+    import pystac.validation
     from pystac.extensions import mlm
     from pystac.extensions.classification import ClassificationExtension
 
