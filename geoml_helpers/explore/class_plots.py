@@ -136,7 +136,15 @@ def class_map(array, classes: ClassTable, *, title: str = "", width: int = 420, 
     return (image * legend).opts(legend_position="right", show_legend=True)
 
 
-def label_overlay(labels, classes: ClassTable, *, fill_alpha: float = 0.25, line_width: float = 1.5, point_size: float = 6):
+def label_overlay(
+    labels,
+    classes: ClassTable,
+    *,
+    fill_alpha: float = 0.25,
+    line_width: float = 1.5,
+    point_size: float = 6,
+    legend: bool = True,
+):
     """Label polygons and points in Web Mercator, one layer per class: its colour, its label in the legend.
 
     Parameters
@@ -144,6 +152,9 @@ def label_overlay(labels, classes: ClassTable, *, fill_alpha: float = 0.25, line
     labels : geopandas.GeoDataFrame
         With ``class_id`` (``1..K``), e.g. ``prepare_labels(project).labels``.
     classes : ClassTable
+    legend : bool
+        Name the classes in the legend; ``False`` for outlines drawn over a :func:`class_map`
+        that already names them.
 
     Examples
     --------
@@ -171,7 +182,12 @@ def label_overlay(labels, classes: ClassTable, *, fill_alpha: float = 0.25, line
         if not polygons.empty:
             layers.append(
                 gv.Polygons(polygons[[*vdims, "geometry"]], vdims=vdims, **common).opts(
-                    color=c.colour, line_color=c.colour, fill_alpha=fill_alpha, line_width=line_width, tools=["hover"]
+                    color=c.colour,
+                    line_color=c.colour,
+                    fill_alpha=fill_alpha,
+                    line_width=line_width,
+                    tools=["hover"],
+                    show_legend=legend,
                 )
             )
         if not points.empty:
@@ -179,7 +195,7 @@ def label_overlay(labels, classes: ClassTable, *, fill_alpha: float = 0.25, line
             label = c.label if polygons.empty else f"{c.label} (points)"
             layers.append(
                 gv.Points(xy[["x", "y", *vdims]], kdims=["x", "y"], vdims=vdims, crs=ccrs.GOOGLE_MERCATOR, label=label).opts(
-                    color=c.colour, size=point_size, line_color="black", tools=["hover"]
+                    color=c.colour, size=point_size, line_color="black", tools=["hover"], show_legend=legend
                 )
             )
     return hv.Overlay(layers).opts(legend_position="right", show_legend=True, projection=ccrs.GOOGLE_MERCATOR)
