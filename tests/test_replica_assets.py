@@ -17,7 +17,9 @@ TRANSFORM = Affine(10, 0, 699960, 0, -10, 5400000)
 def test_window_reads_back_and_the_rest_is_nodata(tmp_path, offset):
     rng = np.random.default_rng(1)
     window = rng.integers(1, 30000, size=(37, 53), dtype=np.uint16)
-    path = write_sparse_cog(tmp_path / "b.tif", window, offset, (10980, 10980), TRANSFORM, 32632, nodata=0, band_names=["B04"])
+    path = write_sparse_cog(
+        tmp_path / "b.tif", window, offset, (10980, 10980), TRANSFORM, 32632, nodata=0, band_names=["B04"]
+    )
     with rasterio.open(path) as src:
         assert src.shape == (10980, 10980) and src.crs.to_epsg() == 32632 and src.transform == TRANSFORM
         assert src.nodata == 0 and src.descriptions == ("B04",) and src.overviews(1) == [2, 4, 8, 16]
@@ -34,13 +36,23 @@ def test_rgb_and_nearest_overviews(tmp_path):
     classes = np.zeros((2, 64, 64), np.uint8)
     classes[:, :, :32] = 4
     classes[:, :, 32:] = 9
-    path = write_sparse_cog(tmp_path / "scl.tif", classes[0], (100, 100), (5490, 5490), TRANSFORM * Affine.scale(2), 32632, resampling="nearest")
+    path = write_sparse_cog(
+        tmp_path / "scl.tif",
+        classes[0],
+        (100, 100),
+        (5490, 5490),
+        TRANSFORM * Affine.scale(2),
+        32632,
+        resampling="nearest",
+    )
     with rasterio.open(path) as src:
         assert set(np.unique(src.read(1, out_shape=(687, 687)))) <= {0, 4, 9}  # no averaged class codes
     rgb = np.full((3, 10, 10), 200, np.uint8)
     path = write_sparse_cog(tmp_path / "tci.tif", rgb, (0, 0), (10980, 10980), TRANSFORM, 32632, photometric="rgb")
     with rasterio.open(path) as src:
-        assert src.count == 3 and src.profile["interleave"] == "pixel" and src.read(window=((0, 10), (0, 10))).min() == 200
+        assert (
+            src.count == 3 and src.profile["interleave"] == "pixel" and src.read(window=((0, 10), (0, 10))).min() == 200
+        )
 
 
 def test_overview_levels_like_gdal():

@@ -80,7 +80,8 @@ def test_square_letters_agree_with_the_mgrs_library():
         zone = utm_zone_of(lon)
         epsg = (32600 if lat >= 0 else 32700) + zone
         x, y = Transformer.from_crs(4326, epsg, always_xy=True).transform(lon, lat)
-        ours = f"{zone}{latitude_band(lat)}{square_letters(zone, int(x // 100_000) * 100_000, int(y // 100_000) * 100_000)}"
+        square = square_letters(zone, int(x // 100_000) * 100_000, int(y // 100_000) * 100_000)
+        ours = f"{zone}{latitude_band(lat)}{square}"
         assert ours == name.lstrip("0"), (lon, lat)
 
 

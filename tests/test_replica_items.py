@@ -48,7 +48,10 @@ def plans() -> list[ItemPlan]:
 
 
 def _document(plan: ItemPlan) -> dict:
-    geometry = {"type": "Polygon", "coordinates": [[[11.7, 47.3], [13.1, 47.3], [13.1, 48.7], [11.7, 48.7], [11.7, 47.3]]]}
+    geometry = {
+        "type": "Polygon",
+        "coordinates": [[[11.7, 47.3], [13.1, 47.3], [13.1, 48.7], [11.7, 48.7], [11.7, 47.3]]],
+    }
     return item_document(plan, geometry, [11.7, 47.3, 13.1, 48.7], STATS, 0.0, (160.0, 20.0))
 
 
@@ -85,7 +88,9 @@ def test_asset_hrefs_follow_the_real_key_layout(plans):
     for key, asset in real["assets"].items():
         assert Path(ours["assets"][key]["href"]).name == Path(asset["href"]).name, key  # B8A.tif, TCI.tif, B05.jp2 ...
         assert ours["assets"][key]["href"].startswith("s3://" if key.endswith("-jp2") else "{endpoint}/")
-    assert ours["properties"]["earthsearch:s3_path"] == f"s3://sentinel-cogs/sentinel-s2-l2a-cogs/32/U/QU/2022/1/{plan.id}"
+    assert (
+        ours["properties"]["earthsearch:s3_path"] == f"s3://sentinel-cogs/sentinel-s2-l2a-cogs/32/U/QU/2022/1/{plan.id}"
+    )
 
 
 def test_collection_has_the_real_collections_shape():
@@ -167,5 +172,10 @@ def test_source_checks_give_the_same_findings_as_for_the_real_item(plans):
     project = pytest.importorskip("geoml_helpers.core.project")
     bands = project.default_bands("earth-search", "sentinel-2-l2a")
     real = {f.field: f.status for f in checks.check_items([_real(ES_2023)], bands)}
-    ours = {f.field: f.status for f in checks.check_items([_document(_variant(plans, baseline="04.00", boa_offset_applied=True, proj_code_only=False))], bands)}
+    ours = {
+        f.field: f.status
+        for f in checks.check_items(
+            [_document(_variant(plans, baseline="04.00", boa_offset_applied=True, proj_code_only=False))], bands
+        )
+    }
     assert ours == real

@@ -37,7 +37,9 @@ def spec() -> ReplicaSpec:
 def built(spec, tmp_path_factory):
     started = time.perf_counter()
     data = build_replica(spec, tmp_path_factory.mktemp("replica") / "example")
-    print(f"\nreplica build: {time.perf_counter() - started:.1f} s, {data.summary['items']} items, {data.size_bytes() / 1e6:.1f} MB")
+    print(
+        f"\nreplica build: {time.perf_counter() - started:.1f} s, {data.summary['items']} items, {data.size_bytes() / 1e6:.1f} MB"
+    )
     return data
 
 
@@ -53,7 +55,9 @@ def items(served):
     import pystac_client
 
     client = pystac_client.Client.open(served.url)
-    found = list(client.search(collections=["sentinel-2-l2a"], bbox=[11.99, 47.86, 12.01, 47.88], datetime=DATETIME).items())
+    found = list(
+        client.search(collections=["sentinel-2-l2a"], bbox=[11.99, 47.86, 12.01, 47.88], datetime=DATETIME).items()
+    )
     return sorted(found, key=lambda i: (i.datetime, i.id))
 
 
@@ -65,8 +69,15 @@ def grid(spec):
     from geoml_helpers.load.loading import Grid
 
     west, south, east, north = spec.aoi_bounds()
-    xs, ys = Transformer.from_crs(4326, 32632, always_xy=True).transform([west, east, west, east], [south, south, north, north])
-    bounds = (np.floor(min(xs) / 10) * 10, np.floor(min(ys) / 10) * 10, np.ceil(max(xs) / 10) * 10, np.ceil(max(ys) / 10) * 10)
+    xs, ys = Transformer.from_crs(4326, 32632, always_xy=True).transform(
+        [west, east, west, east], [south, south, north, north]
+    )
+    bounds = (
+        np.floor(min(xs) / 10) * 10,
+        np.floor(min(ys) / 10) * 10,
+        np.ceil(max(xs) / 10) * 10,
+        np.ceil(max(ys) / 10) * 10,
+    )
     return Grid(32632, tuple(float(v) for v in bounds), 10.0)
 
 
@@ -93,7 +104,9 @@ def test_search_returns_both_tiles_and_both_orbits(items, served):
     assert {item_epsg(i) for i in items} == {32632, 32633}
     orbits = {i.properties["s2:product_uri"].split("_")[4] for i in items}
     assert len(orbits) == 2
-    assert all(i.assets["red"].href.startswith(served.asset_endpoint + "/sentinel-cogs/sentinel-s2-l2a-cogs/") for i in items)
+    assert all(
+        i.assets["red"].href.startswith(served.asset_endpoint + "/sentinel-cogs/sentinel-s2-l2a-cogs/") for i in items
+    )
     assert all(i.properties["geoml:synthetic"] for i in items)
 
 
@@ -147,7 +160,9 @@ def test_reflectance_is_continuous_across_the_baseline_change(items, grid):
     refl = apply_scaling(dn, before + after).compute().where(scl.isin([4, 5, 6]))
     common = refl.notnull().all("time").squeeze()
     assert int(common.sum()) > 1000
-    medians = [float(np.nanmedian(refl.isel(time=t).squeeze().values[common.values])) for t in range(refl.sizes["time"])]
+    medians = [
+        float(np.nanmedian(refl.isel(time=t).squeeze().values[common.values])) for t in range(refl.sizes["time"])
+    ]
     assert max(medians) - min(medians) < 0.03, medians
     # The trap itself: trusting raster:bands on a boa_offset_applied item lands 0.1 below the truth.
     applied = [k for k, i in enumerate(before + after) if i.properties["earthsearch:boa_offset_applied"]]
@@ -174,7 +189,9 @@ def test_missing_asset_loads_as_nodata_in_both_loaders(items, grid):
     assert all(int(ods["red"].isel(time=t).max()) > 0 for t in range(ods.sizes["time"]))
 
 
-@pytest.mark.xfail(raises=ValueError, reason="odc-stac takes the bands from the first item: 'No such band/alias'", strict=True)
+@pytest.mark.xfail(
+    raises=ValueError, reason="odc-stac takes the bands from the first item: 'No such band/alias'", strict=True
+)
 def test_odc_stac_fails_when_the_first_item_lacks_the_asset(items, grid):
     """Earth Search trap (found with the replica): odc-stac raises when the *first* item misses a requested band."""
     from geoml_helpers.load.loading import load_odc
@@ -214,7 +231,11 @@ def test_label_classes_get_their_own_signatures(items, grid, spec):
     from geoml_helpers.load.loading import load_reflectance
 
     labels = spec.read_labels().to_crs(32632)
-    clear = [i for i in _by_tile(items, "32UQU") if i.properties["eo:cloud_cover"] < 5 and i.properties["s2:nodata_pixel_percentage"] == 0]
+    clear = [
+        i
+        for i in _by_tile(items, "32UQU")
+        if i.properties["eo:cloud_cover"] < 5 and i.properties["s2:nodata_pixel_percentage"] == 0
+    ]
     if not clear:
         clear = [min(_by_tile(items, "32UQU"), key=lambda i: i.properties["eo:cloud_cover"])]
     refl = load_reflectance(clear[:1], grid, ["red", "nir"], chunksize=512, mask=False).compute().squeeze("time")

@@ -18,9 +18,12 @@ Examples
 >>> from affine import Affine
 >>> path = pathlib.Path(tempfile.mkdtemp()) / "B04.tif"
 >>> window = np.full((1, 60, 90), 1234, "uint16")
->>> _ = write_sparse_cog(path, window, (5000, 6000), (10980, 10980), Affine(10, 0, 699960, 0, -10, 5400000), 32632, nodata=0)
+>>> transform = Affine(10, 0, 699960, 0, -10, 5400000)
+>>> _ = write_sparse_cog(path, window, (5000, 6000), (10980, 10980), transform, 32632, nodata=0)
 >>> with rasterio.open(path) as src:
-...     src.shape, int(src.read(1, window=((5000, 5001), (6000, 6001)))[0, 0]), int(src.read(1, window=((0, 1), (0, 1)))[0, 0])
+...     inside = src.read(1, window=((5000, 5001), (6000, 6001)))
+...     outside = src.read(1, window=((0, 1), (0, 1)))
+>>> src.shape, int(inside[0, 0]), int(outside[0, 0])
 ((10980, 10980), 1234, 0)
 """
 
@@ -245,7 +248,10 @@ def write_sparse_cog(
         out.append((42113, "ASCII", nodata_text))
         return sorted(out, key=lambda e: e[0])
 
-    ghost = b"GDAL_STRUCTURAL_METADATA_SIZE=000000 bytes\nLAYOUT=IFDS_BEFORE_DATA\nBLOCK_ORDER=ROW_MAJOR\nKNOWN_INCOMPATIBLE_EDITION=NO\n "
+    ghost = (
+        b"GDAL_STRUCTURAL_METADATA_SIZE=000000 bytes\n"
+        b"LAYOUT=IFDS_BEFORE_DATA\nBLOCK_ORDER=ROW_MAJOR\nKNOWN_INCOMPATIBLE_EDITION=NO\n "
+    )
     ghost = ghost.replace(b"000000", f"{len(ghost) - 43:06d}".encode())  # size counts the text after the first line
     # Pass 1: IFD sizes with placeholder offsets; pass 2: real offsets.
     sizes = [len(_ifd_bytes(entries(i, [0] * len(t), [0] * len(t)), 0, 0)) for i, (t, _, _) in enumerate(compressed)]

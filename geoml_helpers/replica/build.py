@@ -143,7 +143,8 @@ class ReplicaSpec:
             )
         if self.class_column not in labels.columns:
             raise LabelError(
-                f"The labels have no column {self.class_column!r}; their columns are {list(labels.columns)}. Pass the class column's name."
+                f"The labels have no column {self.class_column!r}; their columns are {list(labels.columns)}. "
+                "Pass the class column's name."
             )
         labels = labels[labels.geometry.notna() & ~labels.geometry.is_empty].to_crs(4326)
         if labels.empty:
@@ -227,7 +228,7 @@ class ReplicaData:
         return json.loads(self.collection_path.read_text())
 
     def items(self, endpoint: str | None = None) -> list[dict]:
-        """Item documents; with ``endpoint`` (``http://127.0.0.1:PORT``) their hrefs become URLs, else they keep ``{endpoint}``."""
+        """Item documents; with ``endpoint`` (``http://127.0.0.1:PORT``) hrefs become URLs, else keep ``{endpoint}``."""
         text = self.items_path.read_text()
         if endpoint is not None:
             text = text.replace(ENDPOINT_PLACEHOLDER, endpoint.rstrip("/"))
@@ -336,7 +337,8 @@ def build_replica(
         raise
     if progress:
         print(
-            f"Built the replica in {summary['build_seconds']:.1f} s: {summary['items']} items, {summary['bytes'] / 1e6:.1f} MB at {final}"
+            f"Built the replica in {summary['build_seconds']:.1f} s: {summary['items']} items, "
+            f"{summary['bytes'] / 1e6:.1f} MB at {final}"
         )
     return ReplicaData(final, summary)
 
@@ -491,7 +493,8 @@ def _build_into(folder: Path, spec: ReplicaSpec, progress: bool, threads: int) -
                     pending.pop(0).result()
             if progress:
                 print(
-                    f"  tile {tile.name}: {sum(p.tile == tile for p in plans)} items in {time.perf_counter() - tile_started:.1f} s"
+                    f"  tile {tile.name}: {sum(p.tile == tile for p in plans)} items "
+                    f"in {time.perf_counter() - tile_started:.1f} s"
                 )
         for future in pending:
             future.result()
@@ -634,7 +637,8 @@ def _write_assets(
         )
     )
     (folder / "granule_metadata.xml").write_text(
-        f'<?xml version="1.0" encoding="UTF-8"?>\n<!-- {SYNTHETIC_NOTE} -->\n<Level-2A_Tile_ID><General_Info><TILE_ID>{plan.id}</TILE_ID></General_Info></Level-2A_Tile_ID>\n'
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<!-- {SYNTHETIC_NOTE} -->\n'
+        f"<Level-2A_Tile_ID><General_Info><TILE_ID>{plan.id}</TILE_ID></General_Info></Level-2A_Tile_ID>\n"
     )
     futures.append(pool.submit(_write_thumbnail, folder / "thumbnail.jpg", scene))
     return futures

@@ -200,7 +200,8 @@ def latitude_band(lat: float) -> str:
     """
     if not -80.0 <= lat <= 84.0:
         raise TileGridError(
-            f"Latitude {lat} is outside UTM/MGRS (80 S to 84 N); the polar regions use UPS, which Sentinel-2 tiles do not."
+            f"Latitude {lat} is outside UTM/MGRS (80 S to 84 N); "
+            "the polar regions use UPS, which Sentinel-2 tiles do not."
         )
     return _LATITUDE_BANDS[min(int((lat + 80.0) // 8), len(_LATITUDE_BANDS) - 1)]
 
@@ -321,7 +322,8 @@ def tiles_for_aoi(aoi_lonlat: Sequence[float] | object) -> list[S2Tile]:
                     name = f"{zone}{latitude_band(centre.y)}{square_letters(zone, e0, n0)}"
                     if _square_origin(name)[1:] != (hemisphere, e0, n0):
                         raise TileGridError(
-                            f"Computed MGRS name {name} does not parse back to square ({e0}, {n0}) in zone {zone}{hemisphere}."
+                            f"Computed MGRS name {name} does not parse back to square ({e0}, {n0}) "
+                            f"in zone {zone}{hemisphere}."
                         )
                     tiles[name] = _tile_from_square(name, zone, hemisphere, e0, n0)
     return [tiles[name] for name in sorted(tiles)]

@@ -135,6 +135,11 @@ def asset_filename(key: str) -> str:
     }.get(key, f"{_FILE_OF.get(key, key)}.tif")
 
 
+def _payload_hash(text: str) -> str:
+    """A 32-hex-digit id like Earth Search's payload ids (an identifier, not security)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def baseline_on(date: dt.date) -> str:
     """The processing baseline of an acquisition date (see :data:`BASELINES`)."""
     current = BASELINES[0][1]
@@ -359,30 +364,80 @@ def asset_documents(tile: S2Tile, offset: float, href_of) -> dict[str, dict]:
         kind = "image/jp2" if jp2 else COG_TYPE
         if key in _BANDS:
             band = _BANDS[key]
-            return with_href(key, jp2, {
-                "type": kind, "title": f"{band.description} - {res}m", "eo:bands": [_eo_band(key)], "gsd": res,
-                "proj:shape": list(tile.shape(res)), "proj:transform": tile.proj_transform(res),
-                "raster:bands": [{"nodata": 0, "data_type": "uint16", "bits_per_sample": 15, "spatial_resolution": res, "scale": 0.0001, "offset": offset}],
-                "roles": ["data", "reflectance"],
-            })  # fmt: skip
+            return with_href(
+                key,
+                jp2,
+                {
+                    "type": kind,
+                    "title": f"{band.description} - {res}m",
+                    "eo:bands": [_eo_band(key)],
+                    "gsd": res,
+                    "proj:shape": list(tile.shape(res)),
+                    "proj:transform": tile.proj_transform(res),
+                    "raster:bands": [
+                        {
+                            "nodata": 0,
+                            "data_type": "uint16",
+                            "bits_per_sample": 15,
+                            "spatial_resolution": res,
+                            "scale": 0.0001,
+                            "offset": offset,
+                        }
+                    ],
+                    "roles": ["data", "reflectance"],
+                },
+            )
         if key == "scl":
-            return with_href(key, jp2, {
-                "type": kind, "title": "Scene classification map (SCL)", "proj:shape": list(tile.shape(20)), "proj:transform": tile.proj_transform(20),
-                "raster:bands": [{"nodata": 0, "data_type": "uint8", "spatial_resolution": 20}], "roles": ["data", "reflectance"],
-            })  # fmt: skip
+            return with_href(
+                key,
+                jp2,
+                {
+                    "type": kind,
+                    "title": "Scene classification map (SCL)",
+                    "proj:shape": list(tile.shape(20)),
+                    "proj:transform": tile.proj_transform(20),
+                    "raster:bands": [{"nodata": 0, "data_type": "uint8", "spatial_resolution": 20}],
+                    "roles": ["data", "reflectance"],
+                },
+            )
         if key == "visual":
-            return with_href(key, jp2, {
-                "type": kind, "title": "True color image", "eo:bands": [_eo_band(k) for k in ("red", "green", "blue")],
-                "proj:shape": list(tile.shape(10)), "proj:transform": tile.proj_transform(10), "roles": ["visual"],
-            })  # fmt: skip
+            return with_href(
+                key,
+                jp2,
+                {
+                    "type": kind,
+                    "title": "True color image",
+                    "eo:bands": [_eo_band(k) for k in ("red", "green", "blue")],
+                    "proj:shape": list(tile.shape(10)),
+                    "proj:transform": tile.proj_transform(10),
+                    "roles": ["visual"],
+                },
+            )
         title, extra = (
             ("Aerosol optical thickness (AOT)", {}) if key == "aot" else ("Water vapour (WVP)", {"unit": "cm"})
         )
-        return with_href(key, jp2, {
-            "type": kind, "title": title, "proj:shape": list(tile.shape(20)), "proj:transform": tile.proj_transform(20),
-            "raster:bands": [{"nodata": 0, "data_type": "uint16", "bits_per_sample": 15, "spatial_resolution": 20, **extra, "scale": 0.001, "offset": 0}],
-            "roles": ["data", "reflectance"],
-        })  # fmt: skip
+        return with_href(
+            key,
+            jp2,
+            {
+                "type": kind,
+                "title": title,
+                "proj:shape": list(tile.shape(20)),
+                "proj:transform": tile.proj_transform(20),
+                "raster:bands": [
+                    {
+                        "nodata": 0,
+                        "data_type": "uint16",
+                        "bits_per_sample": 15,
+                        "spatial_resolution": 20,
+                        **extra,
+                        "scale": 0.001,
+                        "offset": 0,
+                    }
+                ],
+                "roles": ["data", "reflectance"],
+            },
+        )
 
     assets: dict[str, dict] = {}
     for key in ASSET_ORDER:
@@ -453,12 +508,14 @@ def item_document(
         "s2:datatake_id": f"GS2{take.letter}_{stamp}_{take.absolute_orbit:06d}_N{plan.baseline}",
         "s2:datatake_type": "INS-NOBS",
         "s2:datastrip_id": f"S2{take.letter}_OPER_MSI_L2A_DS_2APS_{gen}_S{stamp}_N{plan.baseline}",
-        "s2:granule_id": f"S2{take.letter}_OPER_MSI_L2A_TL_2APS_{gen}_A{take.absolute_orbit:06d}_T{tile.name}_N{plan.baseline}",
+        "s2:granule_id": (
+            f"S2{take.letter}_OPER_MSI_L2A_TL_2APS_{gen}_A{take.absolute_orbit:06d}_T{tile.name}_N{plan.baseline}"
+        ),
         "s2:reflectance_conversion_factor": round(1.0 + 0.0334 * math.cos(2 * math.pi * (doy - 4) / 365.25), 12),
         "datetime": f"{take.start:%Y-%m-%dT%H:%M:%S}.{_digest('ms', plan.id) % 1000:03d}000Z",
         "s2:sequence": str(plan.sequence),
         "earthsearch:s3_path": f"s3://{BUCKET}/{plan.key_prefix}",
-        "earthsearch:payload_id": f"roda-sentinel2/workflow-sentinel2-to-stac/{hashlib.md5(plan.id.encode()).hexdigest()}",  # noqa: S324 - an id, not security
+        "earthsearch:payload_id": f"roda-sentinel2/workflow-sentinel2-to-stac/{_payload_hash(plan.id)}",
         "earthsearch:boa_offset_applied": plan.boa_offset_applied,
         "processing:software": {"sentinel2-to-stac": "0.1.1", "geoml-replica": __version__},
         "geoml:synthetic": True,
@@ -497,8 +554,8 @@ def collection_document(tiles: Sequence[S2Tile], bbox: Sequence[float], start: s
         "stac_version": "1.0.0",
         "title": "Sentinel-2 Level-2A (geoml Earth Search replica, SYNTHETIC)",
         "description": (
-            "A local replica of Earth Search v1's sentinel-2-l2a collection for one project's AOI: real-shaped items on "
-            "the real MGRS tile grid, full-size COGs served over HTTP. " + SYNTHETIC_NOTE
+            "A local replica of Earth Search v1's sentinel-2-l2a collection for one project's AOI: "
+            "real-shaped items on the real MGRS tile grid, full-size COGs served over HTTP. " + SYNTHETIC_NOTE
         ),
         "links": [
             {

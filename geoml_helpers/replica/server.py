@@ -12,7 +12,8 @@ root URL differs from Earth Search. Both processes stop at the end of the
 
 Examples
 --------
->>> spec = ReplicaSpec("projects/replica_example/labels.geojson", "landcover", "2022-01-05/2022-02-05")  # doctest: +SKIP
+>>> labels = "projects/replica_example/labels.geojson"
+>>> spec = ReplicaSpec(labels, "landcover", "2022-01-05/2022-02-05")  # doctest: +SKIP
 >>> with serve_replica(spec, "data/replica/example") as replica:  # doctest: +SKIP
 ...     print(replica.url)
 http://127.0.0.1:...
@@ -147,6 +148,7 @@ def serve_replica(
         )
         if progress:
             print(
-                f"Earth Search replica (SYNTHETIC imagery) at {stac.url}, objects at {store.endpoint_url}/{BUCKET}, ready in {running.startup_seconds:.1f} s"
+                f"Earth Search replica (SYNTHETIC imagery) at {stac.url}, objects at {store.endpoint_url}/{BUCKET}, "
+                f"ready in {running.startup_seconds:.1f} s"
             )
         yield running
