@@ -1,4 +1,4 @@
-"""The rendered book: built from papermill-executed notebooks, plots working offline, checked in a real headless Chromium.
+"""The rendered book: built from papermill-executed notebooks, plots working offline, checked in headless Chromium.
 
 The module first executes a small stand-in notebook (real hvplot, HoloViews and Panel
 outputs) with the project's papermill runner, builds the book from it exactly as
@@ -20,19 +20,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-from geoml_helpers.course.book import (
-    MAX_PAGE_BYTES,
-    BookError,
-    build_book,
-    check_book,
-    check_links,
-    discover_executed,
-    find_chromium,
-    html_pages,
-    prepare_notebook,
-)
 
+from geoml_helpers.core.errors import BookError
+from geoml_helpers.course.book_build import PLOT_BOUNDS_FILE, build_book
+from geoml_helpers.course.book_checks import MAX_PAGE_BYTES, BookCheck, check_book, check_links, html_pages
+from geoml_helpers.course.book_pages import discover_executed, prepare_notebook
+from geoml_helpers.course.browser import find_chromium
+from geoml_helpers.course.reader_checks import READER_CHECKS, check_reader_view, class_colour_table, machine_paths
 from geoml_helpers.course.runner import run_notebooks
+from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_LABELS, CLASS_NAMES
+from geoml_helpers.explore.plotting import PLOT_BOUNDS_MIME
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 BOOK_DIR = PROJECT_ROOT / "book"
@@ -66,17 +63,50 @@ total = sum(i for i in tqdm(range(5), desc="progress"))
 assert total == 10
 
 # %%
-df.hvplot.line(x="day", y="ndvi", title="NDVI over time")
+import sys
+
+print("a note on stderr", file=sys.stderr)
 
 # %%
-grid = xr.DataArray(rng.random((120, 120)), dims=("y", "x"), coords={"y": np.arange(120), "x": np.arange(120)}, name="reflectance")
-grid.hvplot.image(rasterize=True, cmap="viridis", title="rasterized grid")
+df.hvplot.line(x="day", y="ndvi", title="NDVI over time", width=560)
 
 # %%
-pn.Column(pn.pane.Markdown("**A Panel layout**"), pn.widgets.FloatSlider(name="threshold", start=0, end=1, value=0.4), df.hvplot.scatter(x="day", y="ndvi", height=250))
+coords = {"y": np.arange(120), "x": np.arange(120)}
+grid = xr.DataArray(rng.random((120, 120)), dims=("y", "x"), coords=coords, name="reflectance")
+grid.hvplot.image(rasterize=True, cmap="viridis", title="rasterized grid", width=560)
+
+# %%
+pn.Column(
+    pn.pane.Markdown("**A Panel layout**"),
+    pn.widgets.FloatSlider(name="threshold", start=0, end=1, value=0.4),
+    df.hvplot.scatter(x="day", y="ndvi", height=250, width=560),
+)
+
+# %%
+import holoviews as hv
+import rioxarray  # noqa: F401
+from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_NAMES
+from geoml_helpers.explore import image_plot, record_plot_bounds
+
+centres = 50.0 * (np.arange(40) + 0.5)
+classes = xr.DataArray(
+    rng.integers(1, 7, (40, 40)).astype("float32"),
+    dims=("y", "x"),
+    coords={"y": 6241000.0 - centres, "x": 303000.0 + centres},
+).rio.write_crs("EPSG:32734")
+record_plot_bounds("Stand-in land cover", classes)
+image_plot(classes, title="Stand-in land cover", width=360, height=340)
+
+# %%
+curves = [
+    hv.Curve((df["day"], df["ndvi"] + 0.1 * i), "day", "ndvi", label=CLASS_NAMES[i])
+    .opts(color=CLASS_COLORS[i])
+    for i in CLASS_NAMES
+]
+hv.Overlay(curves).opts(title="Stand-in phenology", width=560, legend_position="right")
 """
 
-N_STANDIN_PLOTS = 3  # the three cells above that display a HoloViews/Panel object
+N_STANDIN_PLOTS = 5  # the five cells above that display a HoloViews/Panel object
 
 
 def _require_chromium() -> str:
@@ -101,7 +131,10 @@ def _write_notebook(folder: Path, name: str, text: str) -> Path:
 
 @pytest.fixture(scope="module")
 def executed_standin(tmp_path_factory, data_root) -> Path:
-    """The stand-in notebook executed by the project's papermill runner: ``<root>/ci/01_standin.ipynb`` and ``run-summary.json``."""
+    """The stand-in notebook executed by the project's papermill runner.
+
+    Gives ``<root>/ci/01_standin.ipynb`` and ``run-summary.json``.
+    """
     root = tmp_path_factory.mktemp("book-executed")
     notebooks = root / "notebooks"
     notebooks.mkdir()
@@ -164,6 +197,11 @@ def test_prepare_notebook_makes_outputs_offline(executed_standin, tmp_path):
     }
     assert not [m for m in mimes if m.startswith("application/vnd.holoviews_")], mimes  # Sphinx would warn on them
     assert staged.count("data-root-id") >= N_STANDIN_PLOTS
+    # papermill's injected cell and the plot-bounds record are in the executed notebook, not on the page
+    assert "injected-parameters" in raw and PLOT_BOUNDS_MIME in raw
+    assert "injected-parameters" not in staged and PLOT_BOUNDS_MIME not in staged
+    west, south, east, north = page.plot_bounds["Stand-in land cover"]
+    assert 18.86 < west < east < 18.9 and -33.99 < south < north < -33.95  # UTM 34S pixel edges, in degrees
     # every Panel asset the outputs now load from _static/panel/ exists in the installed Panel
     assert page.panel_assets, "Panel's stylesheets were expected in the outputs"
     for asset in page.panel_assets:
@@ -289,8 +327,13 @@ def test_link_checker_reports_broken_and_external(tmp_path):
     assert report.external == ["https://example.org/x"]
 
 
-def _assert_book_ok(book, screenshot_dir: Path, expect_plots: dict[str, int]) -> None:
+def _assert_book_ok(book, screenshot_dir: Path, expect_plots: dict[str, int]) -> BookCheck:
     report = check_book(book.html_dir, screenshot_dir, log=lambda *a: None)
+    _assert_report_ok(book, report, expect_plots)
+    return report
+
+
+def _assert_report_ok(book, report: BookCheck, expect_plots: dict[str, int]) -> None:
     print(report.summary())
     assert report.ok, "\n".join(report.problems)
     pages = html_pages(book.html_dir)
@@ -311,4 +354,21 @@ def _assert_book_ok(book, screenshot_dir: Path, expect_plots: dict[str, int]) ->
 def test_standin_book_renders_in_headless_chromium(standin_book):
     _require_chromium()
     assert standin_book.pages[0].n_plots == N_STANDIN_PLOTS
-    _assert_book_ok(standin_book, standin_book.output_dir / "screenshots", {"01_standin.html": N_STANDIN_PLOTS})
+    report = _assert_book_ok(
+        standin_book, standin_book.output_dir / "screenshots", {"01_standin.html": N_STANDIN_PLOTS}
+    )
+    # The reader checks on a book from a real papermill run: the map was recorded, drawn in place, the classes
+    # in their colours, everything fits the column at 1300 px, and no machine path or papermill cell shows.
+    recorded = json.loads((standin_book.output_dir / PLOT_BOUNDS_FILE).read_text())
+    assert list(recorded) == ["notebooks/01_standin.html"] and list(recorded["notebooks/01_standin.html"]) == [
+        "Stand-in land cover"
+    ]
+    classes = class_colour_table(CLASS_COLORS, CLASS_NAMES, CLASS_LABELS)
+    problems = check_reader_view(
+        standin_book, report, class_colours=classes, paths=machine_paths(), id_colours=CLASS_COLORS
+    )
+    assert set(problems) == set(READER_CHECKS)
+    for check in ("placement", "colours", "fit", "long_outputs", "injected_cell", "absolute_paths"):
+        assert problems[check] == [], (check, problems[check])
+    # papermill recorded the cell's stderr, and the noise check sees it on the page as the book shows it
+    assert any("writes to stderr: 'a note on stderr'" in p for p in problems["noise"]), problems["noise"]

@@ -6,12 +6,25 @@ file keeps them on one pytest-xdist worker (``--dist loadfile``), so the noteboo
 
 from __future__ import annotations
 
+import json
+
 import jupytext
 import nbformat
 import pytest
 from conftest import PROJECT_ROOT
-from geoml_helpers.course.book import build_book, discover_executed
-from test_book import _assert_book_ok, _require_chromium
+from test_book import _assert_report_ok, _require_chromium
+
+from geoml_helpers.course.book_build import build_book
+from geoml_helpers.course.book_checks import check_book
+from geoml_helpers.course.book_pages import discover_executed
+from geoml_helpers.course.reader_checks import (
+    READER_CHECKS,
+    check_reader_view,
+    class_colour_table,
+    machine_paths,
+    problems_by_page,
+)
+from geoml_helpers.demo.classes import demo_class_table
 
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -49,17 +62,76 @@ def test_every_notebook_runs_in_the_ci_profile_and_leaves_nothing_behind(execute
     assert executed_notebooks.left_behind == [], "notebooks must write only under the data directory"
 
 
-@pytest.mark.notebooks
-def test_course_book_builds_and_renders(executed_notebooks):
-    """The real book from the notebooks this session executed in ``build/executed/ci``, into ``build/book/ci``."""
+@pytest.fixture(scope="module")
+def course_book(executed_notebooks):
+    """The real book, built, browsed and read by every reader check.
+
+    From the notebooks this session executed in ``build/executed/ci``, built into ``build/book/ci``,
+    opened page by page in Chromium, and read by every reader check; ``build/book/ci/reader-checks.json`` lists
+    what each check found.
+    """
     assert executed_notebooks.ok
-    executed = PROJECT_ROOT / "build" / "executed" / "ci"
     _require_chromium()
     book = build_book("ci", log=lambda *a: None)
+    report = check_book(book.html_dir, book.output_dir / "screenshots", log=lambda *a: None)
+    table = demo_class_table()  # the class table the course notebooks use
+    problems = check_reader_view(
+        book,
+        report,
+        class_colours=class_colour_table(table.colours, table.names, table.labels),
+        notebooks_dir=PROJECT_ROOT / "notebooks",
+        paths=machine_paths(),
+        id_colours=table.colours,
+    )
+    (book.output_dir / "reader-checks.json").write_text(json.dumps(problems, indent=1) + "\n")
+    return book, report, problems
+
+
+@pytest.mark.notebooks
+def test_course_book_builds_and_renders(course_book, executed_notebooks):
+    """The real book: every page loads in Chromium with no error, no request off 127.0.0.1 and every plot drawn."""
+    book, report, _ = course_book
+    executed = PROJECT_ROOT / "build" / "executed" / "ci"
     assert len(book.pages) == len(discover_executed(executed))
     # every notebook with a plot output shows as many rendered plots as its outputs embed
-    _assert_book_ok(
+    _assert_report_ok(
         book,
-        book.output_dir / "screenshots",
+        report,
         {f"{p.name.removesuffix('.ipynb')}.html": p.n_plots for p in book.pages if p.n_plots},
     )
+
+
+#: Reader checks (issue 16 part 2) that today's notebooks still fail: each is expected to fail, strictly, so
+#: that it turns into a test failure ("XPASS(strict)") the day the notebooks are fixed; then delete its line.
+READER_CHECKS_STILL_FAILING: dict[str, str] = {
+    "placement": "no notebook records its maps' true bounds yet (record_plot_bounds); "
+    "the land-cover maps of 04 and 08 are drawn 21 km south of their COGs",
+    "colours": "03's spectra and phenology colour classes by list order; "
+    "the class maps of 04, 06 and 08 show a numeric colour bar instead of class names",
+    "fit": "03 true/false colour, labels and dashboard, 04 maps, 06 split map and saliency, 08 map legend "
+    "and wide tables in 04, 06, 07, 08 and the run-time table are wider than the column",
+    "noise": "stderr, warnings, ERROR log lines and tracebacks in 00, 02, 04, 05, 06, 07, 08",
+    "long_outputs": "progress bars and long prints over 60 lines in 00, 01, 02, 06, 07, 08",
+    "absolute_paths": "data-dir, site-packages and Python paths of the building machine printed in 00-08",
+    "lines": "about 300 code lines over 88 characters in the jupytext notebooks",
+}
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize(
+    "check",
+    [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=READER_CHECKS_STILL_FAILING[name]))
+        if name in READER_CHECKS_STILL_FAILING
+        else name
+        for name in READER_CHECKS
+    ],
+)
+def test_course_book_reader_check(course_book, check):
+    """One reader check on the real book: maps in place, class colours, fit, no noise, short lines."""
+    problems = course_book[2][check]
+    per_page = ", ".join(f"{page} {n}" for page, n in problems_by_page(problems).items())
+    assert not problems, f"{check}: {len(problems)} problems ({per_page}):\n" + "\n".join(problems)
+
+
+# --- the course on a project that is not the demo ---------------------------------------------------

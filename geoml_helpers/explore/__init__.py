@@ -19,6 +19,7 @@ from geoml_helpers.explore.dashboard import (
 )
 from geoml_helpers.explore.plotting import (
     FALSE_COLOUR_BANDS,
+    PLOT_BOUNDS_MIME,
     PLOT_CRS,
     RGB_BANDS,
     SWIR_BANDS,
@@ -28,6 +29,7 @@ from geoml_helpers.explore.plotting import (
     lonlat_bounds_of_3857,
     polygon_overlay,
     rasterized_image,
+    record_plot_bounds,
     rgb_plot,
     save_html,
     stretch,
@@ -44,6 +46,7 @@ __all__ = [
     "DASHBOARD_TITLE",
     "FALSE_COLOUR_BANDS",
     "INDEX_VARIABLES",
+    "PLOT_BOUNDS_MIME",
     "PLOT_CRS",
     "RGB_BANDS",
     "SWIR_BANDS",
@@ -56,6 +59,7 @@ __all__ = [
     "main",
     "polygon_overlay",
     "rasterized_image",
+    "record_plot_bounds",
     "rgb_plot",
     "save_html",
     "stretch",

@@ -264,3 +264,63 @@ def save_html(obj, path, *, embed: bool = True) -> int:
 
     hv.save(obj, path, resources="inline") if not hasattr(obj, "save") else obj.save(path, resources="inline", embed=embed)
     return os.path.getsize(path)
+
+
+PLOT_BOUNDS_MIME = "application/vnd.geoml.plot-bounds+json"
+"""Output type of :func:`record_plot_bounds`; the course book takes these outputs out of its pages."""
+
+
+def record_plot_bounds(title: str, source: Any) -> tuple[float, float, float, float]:
+    """Record the true ``(west, south, east, north)`` degrees of what the plot titled ``title`` shows.
+
+    The course book's placement check compares every geographic plot's drawn data with the
+    bounds recorded under its title, to within 0.005 degrees. Read the bounds from the data
+    itself, never type them: pass the file or the cube the plot shows. In a notebook this
+    displays an output of type :data:`PLOT_BOUNDS_MIME` that Jupyter draws as nothing and the
+    book build takes out of the page; outside IPython it only returns the bounds.
+
+    Parameters
+    ----------
+    title : str
+        The plot's title exactly as given to ``title=`` (one record per plot title on a page).
+    source : path, xarray object, GeoDataFrame or sequence of 4 floats
+        A raster file (GeoTIFF/COG: its pixel-edge bounds), a DataArray/Dataset with a rio CRS,
+        a GeoDataFrame with a CRS, or bounds already in degrees.
+
+    Returns
+    -------
+    tuple of float
+        The recorded bounds in degrees (EPSG:4326).
+
+    Examples
+    --------
+    >>> record_plot_bounds("Study area", (18.87, -33.99, 18.91, -33.96))
+    (18.87, -33.99, 18.91, -33.96)
+    >>> record_plot_bounds("Land cover", data_dir / "outputs" / "landcover_rf.tif")  # doctest: +SKIP
+    """
+    import os
+
+    if isinstance(source, (str, os.PathLike)):
+        import rasterio
+        from rasterio.warp import transform_bounds
+
+        with rasterio.open(source) as dataset:
+            bounds = transform_bounds(dataset.crs, "EPSG:4326", *dataset.bounds, densify_pts=21)
+    elif hasattr(source, "rio"):
+        bounds = source.rio.transform_bounds("EPSG:4326", densify_pts=21)
+    elif hasattr(source, "total_bounds"):
+        if source.crs is None:
+            raise ValueError("The GeoDataFrame has no CRS: set it with `.set_crs(...)` before recording its bounds.")
+        bounds = source.to_crs(4326).total_bounds
+    else:
+        bounds = tuple(source)
+        if len(bounds) != 4:
+            raise ValueError(f"Bounds are (west, south, east, north) in degrees; got {source!r}.")
+    result = tuple(float(v) for v in bounds)
+    from IPython import get_ipython
+
+    if get_ipython() is not None:
+        from IPython.display import display
+
+        display({PLOT_BOUNDS_MIME: {"name": str(title), "bounds": list(result), "crs": "EPSG:4326"}}, raw=True)
+    return result  # type: ignore[return-value]
