@@ -45,7 +45,10 @@ def pinned_environment(text: str, versions: dict[str, str]) -> tuple[str, list[s
         if match and match["name"] not in UNPINNED:
             pypi = _normalise(CONDA_TO_PYPI.get(match["name"], match["name"]))
             if pypi not in versions:
-                raise SystemExit(f"error: environment.yml lists {match['name']}, which requirements.lock does not pin; add it to pyproject.toml.")
+                raise SystemExit(
+                    f"error: environment.yml lists {match['name']}, which requirements.lock does not pin; add it "
+                    "to pyproject.toml."
+                )
             new = f"{match['indent']}{match['name']}=={versions[pypi]}{match['comment'] or ''}\n"
             if new != line:
                 changed.append(f"{match['name']}{match['spec'].strip()} -> =={versions[pypi]}")
@@ -59,10 +62,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="only report pins that differ from the lock")
     args = parser.parse_args(argv)
     path = ROOT / "environment.yml"
-    text, changed = pinned_environment(path.read_text(), locked_versions(ROOT / "requirements.lock", {"python_full_version": "3.12.0", "python_version": "3.12", "sys_platform": "linux", "platform_machine": "x86_64"}))
+    text, changed = pinned_environment(
+        path.read_text(),
+        locked_versions(
+            ROOT / "requirements.lock",
+            {
+                "python_full_version": "3.12.0",
+                "python_version": "3.12",
+                "sys_platform": "linux",
+                "platform_machine": "x86_64",
+            },
+        ),
+    )
     if args.check:
         if changed:
-            print("environment.yml is not pinned to requirements.lock: " + "; ".join(changed) + ". Run `make lock`.", file=sys.stderr)
+            print(
+                "environment.yml is not pinned to requirements.lock: " + "; ".join(changed) + ". Run `make lock`.",
+                file=sys.stderr,
+            )
             return 1
         return 0
     if changed:

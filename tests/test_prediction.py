@@ -10,12 +10,12 @@ import pytest
 import rasterio
 from sklearn.ensemble import RandomForestClassifier
 
-from geoml_helpers.load.cog import is_valid_cog
 from geoml_helpers.demo.classes import NODATA_CLASS, demo_class_table
-from geoml_helpers.demo.lazy_tile import lazy_s2_tile, lattice_noise, tile_truth
+from geoml_helpers.demo.lazy_tile import lattice_noise, lazy_s2_tile, tile_truth
 from geoml_helpers.learn.features import day_of_year
 from geoml_helpers.learn.prediction import PROBABILITY_NODATA, predict_chunk, predict_lazy, write_prediction_cogs
 from geoml_helpers.learn.sampling import balance_classes, feature_matrix, sample_pixels
+from geoml_helpers.load.cog import is_valid_cog
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,9 @@ def test_tile_prediction_goes_through_the_same_helper(model, tmp_path):
     # Generating a chunk and classifying it fuse into one task: the 12-month reflectance chunk (138 MB at 512 px)
     # is never stored by a worker or sent to another one.
     (optimized,) = dask.optimize(pred["class_id"].data)
-    tasks = [key for key in dict(optimized.__dask_graph__()) if "synthetic-s2-tile" in str(key) and "predict" not in str(key)]
+    tasks = [
+        key for key in dict(optimized.__dask_graph__()) if "synthetic-s2-tile" in str(key) and "predict" not in str(key)
+    ]
     assert tasks == []
     paths = write_prediction_cogs(pred, tmp_path, prefix="tile", max_in_memory_mb=0.0)
     with rasterio.open(paths["class"]) as src:

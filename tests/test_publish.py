@@ -6,10 +6,10 @@ import numpy as np
 import pystac
 import pytest
 
-from geoml_helpers.load.cog import write_cog
 from geoml_helpers.core.classes import ClassTable
-from geoml_helpers.demo.classes import CLASS_NAMES, class_colormap, demo_class_table
 from geoml_helpers.core.errors import EmptySearchError
+from geoml_helpers.demo.classes import CLASS_NAMES, class_colormap, demo_class_table
+from geoml_helpers.load.cog import write_cog
 from geoml_helpers.publish.stac_publish import (
     PREDICTION_COLLECTION_ID,
     ModelDescription,
@@ -30,9 +30,33 @@ def item(demo_ci, tmp_path_factory):
     folder = tmp_path_factory.mktemp("prediction")
     with rasterio.open(demo_ci.truth_path) as src:
         classes = src.read(1)
-    cls_path = write_cog(folder / "classes.tif", classes, transform=demo_ci.transform, crs=demo_ci.crs, nodata=0, colormap=class_colormap(), overview_resampling="nearest")
-    conf_path = write_cog(folder / "confidence.tif", np.full(classes.shape, 90, "uint8"), transform=demo_ci.transform, crs=demo_ci.crs, nodata=255)
-    model = ModelDescription("geoml-rf", "RandomForestClassifier", "scikit-learn", "1.9", "0.1.0", bands=["red", "nir"], n_times=11, features=["red_p50", "nir_p50"], hyperparameters={"n_estimators": 50})
+    cls_path = write_cog(
+        folder / "classes.tif",
+        classes,
+        transform=demo_ci.transform,
+        crs=demo_ci.crs,
+        nodata=0,
+        colormap=class_colormap(),
+        overview_resampling="nearest",
+    )
+    conf_path = write_cog(
+        folder / "confidence.tif",
+        np.full(classes.shape, 90, "uint8"),
+        transform=demo_ci.transform,
+        crs=demo_ci.crs,
+        nodata=255,
+    )
+    model = ModelDescription(
+        "geoml-rf",
+        "RandomForestClassifier",
+        "scikit-learn",
+        "1.9",
+        "0.1.0",
+        bands=["red", "nir"],
+        n_times=11,
+        features=["red_p50", "nir_p50"],
+        hyperparameters={"n_estimators": 50},
+    )
     return prediction_item(
         "geoml-test-prediction",
         bounds=demo_ci.bounds,
@@ -101,7 +125,9 @@ def test_published_item_is_searchable(demo_ci, item):
         url = publish_item(server, item, collection)
         assert server.running and url == server.url and url.startswith("http://127.0.0.1:")
         found = find_published(server.url, item.id, bbox=item.bbox)
-        assert isinstance(found, pystac.Item) and found.id == item.id and found.collection_id == PREDICTION_COLLECTION_ID
+        assert (
+            isinstance(found, pystac.Item) and found.id == item.id and found.collection_id == PREDICTION_COLLECTION_ID
+        )
         assert found.assets["classification"].href == item.assets["classification"].href
         assert found.properties["mlm:name"] == "geoml-rf"
         # the demo imagery is still there, and publishing twice does not duplicate

@@ -9,9 +9,18 @@ import torch
 import xarray as xr
 
 from geoml_helpers.demo.classes import demo_class_table
-from geoml_helpers.load.rasterize import rasterize_labels, rasterize_splits
-from geoml_helpers.learn.deep.ts_models import PatchModule, PixelTileModule, SpectralCNN, TemporalCNN, class_weights, gradient_saliency, predict_labels, tile_pixels
+from geoml_helpers.learn.deep.ts_models import (
+    PatchModule,
+    PixelTileModule,
+    SpectralCNN,
+    TemporalCNN,
+    class_weights,
+    gradient_saliency,
+    predict_labels,
+    tile_pixels,
+)
 from geoml_helpers.learn.deep.xbatcher_data import LoaderSettings, XBatcherDataset, band_statistics, make_loader
+from geoml_helpers.load.rasterize import rasterize_labels, rasterize_splits
 
 
 def test_shapes():
@@ -37,14 +46,30 @@ def hs_data(demo_ci):
     labels = rasterize_labels(demo_ci.read_labels(), hs)
     splits = rasterize_splits(demo_ci.read_blocks(), hs)
     mean, std = band_statistics(hs)
-    kw = dict(input_dims={"band": hs.sizes["band"], "y": 3, "x": 3}, input_overlap={"y": 2, "x": 2}, target="centre", mean=mean, std=std, check_chunks=False, class_ids=demo_class_table())
+    kw = dict(
+        input_dims={"band": hs.sizes["band"], "y": 3, "x": 3},
+        input_overlap={"y": 2, "x": 2},
+        target="centre",
+        mean=mean,
+        std=std,
+        check_chunks=False,
+        class_ids=demo_class_table(),
+    )
     return {s: XBatcherDataset(hs, labels, splits, s, **kw) for s in ("train", "test")}, hs
 
 
 def _train(ds, seed):
     L.seed_everything(seed, workers=True)
     module = PatchModule(n_bands=ds.data.sizes["band"], n_classes=6, channels=8, lr=1e-2)
-    trainer = L.Trainer(max_epochs=5, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, deterministic=True)
+    trainer = L.Trainer(
+        max_epochs=5,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        deterministic=True,
+    )
     trainer.fit(module, make_loader(ds, LoaderSettings.naive(32), shuffle=True, seed=seed))
     return module
 
@@ -77,7 +102,14 @@ def test_pixel_tile_module_trains_one_step():
     x = torch.randn(2, 5, 3, 4, 4)
     y = torch.full((2, 4, 4), -1)
     y[:, 0, 0] = torch.tensor([0, 1])
-    trainer = L.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = L.Trainer(
+        max_steps=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     before = [p.detach().clone() for p in module.parameters()]
     trainer.fit(module, torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=2))
     assert trainer.global_step == 2

@@ -1,4 +1,7 @@
-"""The xbatcher Dataset on the real ci analysis-ready cube: shapes, once-per-epoch evaluation, no leakage, determinism, clear errors."""
+"""The xbatcher Dataset on the real ci analysis-ready cube.
+
+Shapes, once-per-epoch evaluation, no leakage, determinism, clear errors.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,6 @@ import pytest
 import torch
 import xarray as xr
 
-from geoml_helpers.load.cube import ensure_analysis_ready_cube
-from geoml_helpers.load.rasterize import SPLIT_CODES, rasterize_labels, rasterize_splits
 from geoml_helpers.learn.deep.xbatcher_data import (
     IGNORE_INDEX,
     ChunkAlignmentWarning,
@@ -24,6 +25,8 @@ from geoml_helpers.learn.deep.xbatcher_data import (
     rechunk_to_zarr,
     valid_pixel_mask,
 )
+from geoml_helpers.load.cube import ensure_analysis_ready_cube
+from geoml_helpers.load.rasterize import SPLIT_CODES, rasterize_labels, rasterize_splits
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +40,18 @@ def setup(demo_ci, data_root, tmp_path_factory):
     splits = rasterize_splits(demo_ci.read_blocks(), refl)
     dims = {"time": refl.sizes["time"], "band": refl.sizes["band"], "y": b, "x": b}
     mean, std = band_statistics(tiles)
-    return dict(cube=refl, tiles=tiles, path=path, labels=labels, splits=splits, dims=dims, mean=mean, std=std, valid=valid_pixel_mask(tiles), b=b)
+    return dict(
+        cube=refl,
+        tiles=tiles,
+        path=path,
+        labels=labels,
+        splits=splits,
+        dims=dims,
+        mean=mean,
+        std=std,
+        valid=valid_pixel_mask(tiles),
+        b=b,
+    )
 
 
 def _dataset(s, split, **kw):
@@ -114,7 +128,15 @@ def test_centre_patches_never_contain_other_splits(demo_ci):
     splits = rasterize_splits(demo_ci.read_blocks(), hs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ChunkAlignmentWarning)
-        ds = XBatcherDataset(hs, labels, splits, "train", {"band": hs.sizes["band"], "y": 5, "x": 5}, input_overlap={"y": 4, "x": 4}, target="centre")
+        ds = XBatcherDataset(
+            hs,
+            labels,
+            splits,
+            "train",
+            {"band": hs.sizes["band"], "y": 5, "x": 5},
+            input_overlap={"y": 4, "x": 4},
+            target="centre",
+        )
     assert len(ds) > 20 and ds.report.dropped_crossing_split_samples > 0
     for i in range(len(ds)):
         sel = ds.selector(i)
@@ -156,7 +178,14 @@ def test_whole_cube_chunk_and_misalignment_warn_with_the_fix(setup):
     with pytest.warns(WholeCubeReadWarning, match=r"\.chunk\("):
         XBatcherDataset(cube, setup["labels"], setup["splits"], "train", setup["dims"], valid_mask=setup["valid"])
     with pytest.warns(ChunkAlignmentWarning, match="neither a divisor nor a multiple"):
-        XBatcherDataset(setup["tiles"], setup["labels"], setup["splits"], "train", dict(setup["dims"], y=40, x=40), valid_mask=setup["valid"])
+        XBatcherDataset(
+            setup["tiles"],
+            setup["labels"],
+            setup["splits"],
+            "train",
+            dict(setup["dims"], y=40, x=40),
+            valid_mask=setup["valid"],
+        )
 
 
 def test_nan_only_samples_are_dropped_and_counted(setup, tmp_path):
@@ -166,7 +195,9 @@ def test_nan_only_samples_are_dropped_and_counted(setup, tmp_path):
     sel = ds0.selector(0)
     cube[dict(y=sel["y"], x=sel["x"])] = np.nan  # a tile with no observation at all
     holed = rechunk_to_zarr(cube, tmp_path / "holed.zarr", {"y": b, "x": b})
-    ds = XBatcherDataset(holed, setup["labels"], setup["splits"], "train", setup["dims"], mean=setup["mean"], std=setup["std"])
+    ds = XBatcherDataset(
+        holed, setup["labels"], setup["splits"], "train", setup["dims"], mean=setup["mean"], std=setup["std"]
+    )
     assert ds.report.dropped_nan_only_samples == 1
     assert ds.report.nan_only_target_pixels == int((ds0.target_map[sel["y"], sel["x"]] >= 0).sum()) > 0
     assert len(ds) == len(ds0) - 1

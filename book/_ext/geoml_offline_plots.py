@@ -1,7 +1,7 @@
 """Sphinx extension: load BokehJS and Panel from the book's own _static/ on the pages that embed a plot.
 
 book/build.py copies the installed ``bokeh*.min.js`` and ``panel.min.js`` into ``_static/``
-(geoml_helpers.course.book.copy_offline_js). Pages whose body holds an embedded Bokeh document
+(geoml_helpers.course.book_pages.copy_offline_js). Pages whose body holds an embedded Bokeh document
 (``data-root-id``) get the scripts; the others stay light. Nothing comes from a CDN.
 """
 
@@ -18,5 +18,6 @@ def _add_plot_scripts(app, pagename, templatename, context, doctree) -> None:
 
 
 def setup(app):
+    """Register the extension with Sphinx: add the plot scripts to every page that holds a plot."""
     app.connect("html-page-context", _add_plot_scripts)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,4 +1,4 @@
-"""Atomic writes: readers see the old file (or folder) or the finished new one, never half of one.
+r"""Atomic writes: readers see the old file (or folder) or the finished new one, never half of one.
 
 Every file the package writes goes through :func:`atomic_write` (one file) or
 :func:`atomic_dir` (a folder such as a zarr store or the demo world): the
@@ -15,7 +15,7 @@ Examples
 >>> write_atomic(folder / "note.txt", "hello").read_text()
 'hello'
 >>> with atomic_write(folder / "data.bin") as tmp:
-...     _ = tmp.write_bytes(b"\\x00\\x01")
+...     _ = tmp.write_bytes(b"\x00\x01")
 >>> sorted(p.name for p in folder.iterdir())
 ['data.bin', 'note.txt']
 """
@@ -40,7 +40,7 @@ def _partial_sibling(path: Path) -> Path:
 
 @contextmanager
 def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary sibling path to write ``path``'s new content to; swap it into place on success.
+    r"""Yield a temporary sibling path to write ``path``'s new content to; swap it into place on success.
 
     The parent folder is created. The temporary file is not created in
     advance, so any writer (``Path.write_text``, rasterio, pyarrow, nbformat)
@@ -63,7 +63,7 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[Path]:
     >>> import tempfile
     >>> target = Path(tempfile.mkdtemp()) / "sub" / "table.csv"
     >>> with atomic_write(target) as tmp:
-    ...     _ = tmp.write_text("a,b\\n1,2\\n")
+    ...     _ = tmp.write_text("a,b\n1,2\n")
     ...     target.exists()
     False
     >>> target.read_text().splitlines()

@@ -22,12 +22,12 @@ _SKIP_SOURCE = ["pass\n"]
 
 
 def _skip_cell(lines: list[str]) -> list[str]:
-    """IPython input transformer: any cell becomes ``pass``.
+    r"""IPython input transformer: any cell becomes ``pass``.
 
     Examples
     --------
-    >>> _skip_cell(["x = 1\\n", "print(x)\\n"])
-    ['pass\\n']
+    >>> _skip_cell(["x = 1\n", "print(x)\n"])
+    ['pass\n']
     """
     return list(_SKIP_SOURCE)
 

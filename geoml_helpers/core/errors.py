@@ -78,7 +78,10 @@ class LoadingError(GeomlError, ValueError):
 
 
 class FeatureInputError(GeomlError, ValueError):
-    """The reflectance array or its band names cannot produce the features; pass ``(time, band, y, x)`` with named bands."""
+    """The reflectance array or its band names cannot produce the features.
+
+    Pass ``(time, band, y, x)`` with named bands.
+    """
 
 
 class TooFewSamplesError(GeomlError, ValueError):
@@ -113,23 +116,38 @@ class ChipSizeError(GeomlError, ValueError):
 
 
 class DatasetLayoutError(GeomlError, ValueError):
-    """A dataset or file is not laid out as the fast path needs (grid, tiles, bands); rebuild it with ``build_chip_stack``."""
+    """A dataset or file is not laid out as the fast path needs (grid, tiles, bands).
+
+    Rebuild it with ``build_chip_stack``.
+    """
 
 
 class InputDimsError(GeomlError, ValueError):
-    """``input_dims`` do not fit the cube (unknown dimension, larger than the cube, overlapping val/test tiles); the message gives sizes that fit."""
+    """``input_dims`` do not fit the cube (unknown dimension, larger than the cube, overlapping val/test tiles).
+
+    The message gives sizes that fit.
+    """
 
 
 class EmptyDatasetError(GeomlError, ValueError):
-    """No sample holds a single usable target pixel for the split; check the split's blocks, the labels and ``drop_nan``."""
+    """No sample holds a single usable target pixel for the split.
+
+    Check the split's blocks, the labels and ``drop_nan``.
+    """
 
 
 class ChunkAlignmentWarning(UserWarning):
-    """``input_dims`` and the zarr chunks disagree, so every sample reads more than it needs; rechunk with ``rechunk_to_zarr``."""
+    """``input_dims`` and the zarr chunks disagree, so every sample reads more than it needs.
+
+    Rechunk with ``rechunk_to_zarr``.
+    """
 
 
 class WholeCubeReadWarning(ChunkAlignmentWarning):
-    """The cube is one chunk along the sampled dimensions, so every sample decompresses all of it; rechunk with ``rechunk_to_zarr``."""
+    """The cube is one chunk along the sampled dimensions, so every sample decompresses all of it.
+
+    Rechunk with ``rechunk_to_zarr``.
+    """
 
 
 # --- scale -------------------------------------------------------------------------------------------------------
@@ -155,11 +173,17 @@ class TiledInferenceError(GeomlError, ValueError):
 
 
 class ModelFileError(GeomlError, FileNotFoundError):
-    """A model file is missing or unreadable; run notebook 04 to train and save one, or retrain with this library version."""
+    """A model file is missing or unreadable.
+
+    Run notebook 04 to train and save one, or retrain with this library version.
+    """
 
 
 class ModelMismatchError(GeomlError, ValueError):
-    """A model expects other input features/bands than the cube provides; build the features as in training, or retrain."""
+    """A model expects other input features/bands than the cube provides.
+
+    Build the features as in training, or retrain.
+    """
 
 
 class StacValidationError(GeomlError, ValueError):
@@ -190,4 +214,7 @@ class NotebookFailed(GeomlError, RuntimeError):
 
 
 class MissingCredentialsError(GeomlError, PermissionError):
-    """An opt-in online service was asked for, but its credentials are not set; the message names the variable to set."""
+    """An opt-in online service was asked for, but its credentials are not set.
+
+    The message names the variable to set.
+    """

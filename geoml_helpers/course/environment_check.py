@@ -1,4 +1,4 @@
-"""The rows of notebook 00: is this machine ready for the course?
+"""The rows of notebook 00: whether this machine is ready for the course.
 
 Each check returns a :class:`CheckRow` with what was found, ``pass`` /
 ``warn`` / ``fail``, and the fix to apply when it is not ``pass``. Every check
@@ -113,7 +113,12 @@ def check_python(minimum: tuple[int, int] = (3, 12)) -> CheckRow:
     """
     found = platform.python_version()
     ok = sys.version_info[:2] >= minimum
-    return CheckRow("python", found, PASS if ok else FAIL, "" if ok else f"Use Python >= {minimum[0]}.{minimum[1]}: `make env` creates the course environment.")
+    return CheckRow(
+        "python",
+        found,
+        PASS if ok else FAIL,
+        "" if ok else f"Use Python >= {minimum[0]}.{minimum[1]}: `make env` creates the course environment.",
+    )
 
 
 def check_package(name: str, minimum: str | None = None, exact: str | None = None) -> CheckRow:
@@ -128,9 +133,19 @@ def check_package(name: str, minimum: str | None = None, exact: str | None = Non
         found = importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:
         wanted = f"=={exact}" if exact else (f">={minimum}" if minimum else "")
-        return CheckRow(name, "not installed", FAIL, f"`pip install '{name}{wanted}'` (or `make env` to recreate the whole environment).")
+        return CheckRow(
+            name,
+            "not installed",
+            FAIL,
+            f"`pip install '{name}{wanted}'` (or `make env` to recreate the whole environment).",
+        )
     if exact is not None and found != exact:
-        return CheckRow(name, found, WARN, f"The course pins {name}=={exact} (see ../shared/PITFALLS.md): `pip install '{name}=={exact}'`.")
+        return CheckRow(
+            name,
+            found,
+            WARN,
+            f"The course pins {name}=={exact} (see ../shared/PITFALLS.md): `pip install '{name}=={exact}'`.",
+        )
     if minimum is not None and not version_at_least(found, minimum):
         return CheckRow(name, found, FAIL, f"Upgrade: `pip install -U '{name}>={minimum}'`.")
     return CheckRow(name, found, PASS)
@@ -168,7 +183,8 @@ def locked_versions(lock: str | os.PathLike[str], environment: dict[str, str] | 
     --------
     >>> import tempfile
     >>> lock = Path(tempfile.mkdtemp()) / "requirements.lock"
-    >>> _ = lock.write_text("numpy==2.3.0 \\\n    --hash=sha256:ab\nPyWin32==311 ; sys_platform == 'win32' \\\n    --hash=sha256:cd\n")
+    >>> _ = lock.write_text("numpy==2.3.0 \\\n    --hash=sha256:ab\n"
+    ...                     "PyWin32==311 ; sys_platform == 'win32' \\\n    --hash=sha256:cd\n")
     >>> locked_versions(lock, {"sys_platform": "linux"})
     {'numpy': '2.3.0'}
     """
@@ -205,8 +221,16 @@ def check_lock(project_root: str | os.PathLike[str] | None = None) -> CheckRow |
     if root is None or not (root / LOCK_NAME).is_file():
         return None
     wanted = locked_versions(root / LOCK_NAME)
-    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in importlib.metadata.distributions() if d.metadata["Name"]}
-    differ = sorted(f"{name} {installed.get(name, 'missing')} (lock {version})" for name, version in wanted.items() if installed.get(name) != version)
+    installed = {
+        canonicalize_name(d.metadata["Name"]): d.version
+        for d in importlib.metadata.distributions()
+        if d.metadata["Name"]
+    }
+    differ = sorted(
+        f"{name} {installed.get(name, 'missing')} (lock {version})"
+        for name, version in wanted.items()
+        if installed.get(name) != version
+    )
     if not differ:
         return CheckRow("locked versions", f"all {len(wanted)} packages of {LOCK_NAME} at their pinned versions", PASS)
     shown = ", ".join(differ[:5]) + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
@@ -257,7 +281,11 @@ def check_kernel(project_root: str | os.PathLike[str] | None = None) -> CheckRow
         expected.append(root / ".venv")
     here = Path(sys.prefix).resolve()
     in_project = any(here == folder.resolve() for folder in expected)
-    which = f"{PROJECT_KERNEL_DISPLAY_NAME} kernel" if kernel == PROJECT_KERNEL_NAME else f"not the {PROJECT_KERNEL_NAME} kernel"
+    which = (
+        f"{PROJECT_KERNEL_DISPLAY_NAME} kernel"
+        if kernel == PROJECT_KERNEL_NAME
+        else f"not the {PROJECT_KERNEL_NAME} kernel"
+    )
     found = f"{which}; interpreter {sys.executable}"
     if not in_project:
         where = " or ".join(str(folder / "bin" / "python") for folder in expected) or "the course's .venv"
@@ -269,7 +297,13 @@ def check_kernel(project_root: str | os.PathLike[str] | None = None) -> CheckRow
             "(Kernel > Change Kernel); if it is not listed, run `make kernel` in the repository (or `make env` first).",
         )
     if registered is None:
-        return CheckRow("kernel", found, WARN, f"The '{PROJECT_KERNEL_NAME}' kernel is not registered: `make kernel` makes this environment available in any JupyterLab on the machine.")
+        return CheckRow(
+            "kernel",
+            found,
+            WARN,
+            f"The '{PROJECT_KERNEL_NAME}' kernel is not registered: `make kernel` makes this environment "
+            "available in any JupyterLab on the machine.",
+        )
     return CheckRow("kernel", found, PASS)
 
 
@@ -310,9 +344,9 @@ def check_data_dir(profile: str = "ci", data_dir: str | os.PathLike[str] | None 
     >>> [r.status for r in check_data_dir("ci", tempfile.mkdtemp())][:2]
     ['pass', 'pass']
     """
-    from geoml_helpers.demo.build import open_demo_data
     from geoml_helpers.core.errors import GeomlError
     from geoml_helpers.core.profiles import data_root, ensure_writable
+    from geoml_helpers.demo.build import open_demo_data
 
     rows = []
     root = data_root(data_dir)
@@ -337,11 +371,20 @@ def check_data_dir(profile: str = "ci", data_dir: str | os.PathLike[str] | None 
         size = sum(p.stat().st_size for p in demo.root.rglob("*") if p.is_file())
         rows.append(CheckRow("demo data", f"built: {demo.root} ({size / 1e6:.1f} MB)", PASS))
     except GeomlError:
-        rows.append(CheckRow("demo data", "not built yet", WARN, f"Notebooks build it on demand, or run `python -m geoml_helpers.demo build --profile {profile}`."))
+        rows.append(
+            CheckRow(
+                "demo data",
+                "not built yet",
+                WARN,
+                f"Notebooks build it on demand, or run `python -m geoml_helpers.demo build --profile {profile}`.",
+            )
+        )
     return rows
 
 
-def check_stac_api(stac_api: str = "local", profile: str = "ci", data_dir: str | os.PathLike[str] | None = None, timeout: float = 5.0) -> CheckRow:
+def check_stac_api(
+    stac_api: str = "local", profile: str = "ci", data_dir: str | os.PathLike[str] | None = None, timeout: float = 5.0
+) -> CheckRow:
     """Whether the STAC API answers a search (the local one is started, and the demo data built, if needed).
 
     Examples
@@ -357,9 +400,18 @@ def check_stac_api(stac_api: str = "local", profile: str = "ci", data_dir: str |
         with open_stac_source(stac_api, profile, data_dir, timeout=timeout) as source:
             n = len(list(source.client.search(collections=[source.collection], max_items=5).items()))
             seconds = time.perf_counter() - started
-            return CheckRow(f"STAC API ({stac_api})", f"{source.url} answered, {n} items in a test search, {seconds:.1f} s", PASS if n else WARN, "" if n else "The API answered but returned no items: check the collection id.")
+            return CheckRow(
+                f"STAC API ({stac_api})",
+                f"{source.url} answered, {n} items in a test search, {seconds:.1f} s",
+                PASS if n else WARN,
+                "" if n else "The API answered but returned no items: check the collection id.",
+            )
     except (GeomlError, OSError, ValueError) as exc:
-        fix = str(exc) if isinstance(exc, GeomlError) else f"{type(exc).__name__}: {exc}. Use `stac_api='local'` for the offline demo API."
+        fix = (
+            str(exc)
+            if isinstance(exc, GeomlError)
+            else f"{type(exc).__name__}: {exc}. Use `stac_api='local'` for the offline demo API."
+        )
         return CheckRow(f"STAC API ({stac_api})", "not reachable", FAIL, fix)
 
 
@@ -375,13 +427,36 @@ def check_wandb() -> CheckRow:
     try:
         importlib.import_module("wandb")
     except ImportError:
-        return CheckRow("W&B mode", "wandb not installed", WARN, "`pip install wandb` to log experiments (offline works without an account).")
-    has_key = bool(os.environ.get("WANDB_API_KEY")) or os.path.exists(os.path.expanduser("~/.netrc")) and "api.wandb.ai" in open(os.path.expanduser("~/.netrc")).read()
+        return CheckRow(
+            "W&B mode",
+            "wandb not installed",
+            WARN,
+            "`pip install wandb` to log experiments (offline works without an account).",
+        )
+    has_key = (
+        bool(os.environ.get("WANDB_API_KEY"))
+        or os.path.exists(os.path.expanduser("~/.netrc"))
+        and "api.wandb.ai" in open(os.path.expanduser("~/.netrc")).read()
+    )
     if mode in ("offline", "disabled", "dryrun"):
-        return CheckRow("W&B mode", f"{mode} (runs are written locally; `wandb sync` uploads them later)" if mode != "disabled" else "disabled", PASS)
+        return CheckRow(
+            "W&B mode",
+            f"{mode} (runs are written locally; `wandb sync` uploads them later)" if mode != "disabled" else "disabled",
+            PASS,
+        )
     if mode == "online" or (not mode and has_key):
-        return CheckRow("W&B mode", "online" + (" (API key found)" if has_key else " (no API key)"), PASS if has_key else FAIL, "" if has_key else "Run `wandb login`, or `export WANDB_MODE=offline`.")
-    return CheckRow("W&B mode", "unset (no API key)", WARN, "`export WANDB_MODE=offline` (the Makefile does this) to log without an account or network.")
+        return CheckRow(
+            "W&B mode",
+            "online" + (" (API key found)" if has_key else " (no API key)"),
+            PASS if has_key else FAIL,
+            "" if has_key else "Run `wandb login`, or `export WANDB_MODE=offline`.",
+        )
+    return CheckRow(
+        "W&B mode",
+        "unset (no API key)",
+        WARN,
+        "`export WANDB_MODE=offline` (the Makefile does this) to log without an account or network.",
+    )
 
 
 def run_checks(
@@ -452,7 +527,8 @@ def require_optional(package: str, purpose: str, install: str | None = None):
     except ImportError:
         raise MissingDependencyError(
             f"{purpose} needs the optional package `{package}`, which is not installed. "
-            f"Install it with `{install or 'pip install ' + package}` (it is not part of the offline course environment), "
+            f"Install it with `{install or 'pip install ' + package}` (it is not part of the offline course "
+            "environment), "
             "or leave this step's parameter off."
         ) from None
 

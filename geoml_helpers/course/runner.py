@@ -148,7 +148,9 @@ def _data_fingerprint(profile: str, data_dir: Path) -> str:
     return f"{data_dir}:{hashlib.sha256(marker.read_bytes()).hexdigest()[:16]}:{marker.stat().st_mtime_ns}"
 
 
-def run_key(notebook: Path, earlier: Sequence[Path], parameters: dict, data_dir: Path, project_root: Path | None = None) -> dict:
+def run_key(
+    notebook: Path, earlier: Sequence[Path], parameters: dict, data_dir: Path, project_root: Path | None = None
+) -> dict:
     """What an executed notebook depends on, and its hash under ``"key"``.
 
     Parameters
@@ -286,10 +288,21 @@ def run_notebooks(
     for notebook in notebooks:
         target = output_dir / notebook.name
         earlier = [p for p in course if p.name < notebook.name]
-        if reuse and not executed_one and _recorded_key(target) == run_key(notebook, earlier, parameters, data_folder, root)["key"]:
+        if (
+            reuse
+            and not executed_one
+            and _recorded_key(target) == run_key(notebook, earlier, parameters, data_folder, root)["key"]
+        ):
             before = previous.get(notebook.name, {})
             summary.notebooks.append(
-                NotebookRun(notebook.name, "ok", before.get("wall_s", 0.0), before.get("peak_rss_mb", 0.0), str(target), reused=True)
+                NotebookRun(
+                    notebook.name,
+                    "ok",
+                    before.get("wall_s", 0.0),
+                    before.get("peak_rss_mb", 0.0),
+                    str(target),
+                    reused=True,
+                )
             )
             log(f"[{prof.name}] {notebook.name} unchanged since its last run: not re-executed (--force runs it)")
             continue
@@ -361,7 +374,9 @@ def main(argv: list[str] | None = None, prog: str = "geoml-run-notebooks") -> in
     parser.add_argument("--notebooks-dir", type=Path, default=None)
     parser.add_argument("--output-dir", type=Path, default=None)
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--force", action="store_true", help="execute every notebook, even those whose executed copy is up to date")
+    parser.add_argument(
+        "--force", action="store_true", help="execute every notebook, even those whose executed copy is up to date"
+    )
     args = parser.parse_args(argv)
     try:
         extra, output_dir = _project_parameters(args.project, args.output_dir)

@@ -168,13 +168,22 @@ def acquisition_schedule(n_dates: int, seed: int, year: int = 2024) -> list[Acqu
     return acquisitions
 
 
-CLOUD_SPECTRUM: np.ndarray = np.array([0.52, 0.50, 0.49, 0.48, 0.48, 0.48, 0.47, 0.47, 0.46, 0.38, 0.28], dtype=np.float32)
+CLOUD_SPECTRUM: np.ndarray = np.array(
+    [0.52, 0.50, 0.49, 0.48, 0.48, 0.48, 0.47, 0.47, 0.46, 0.38, 0.28], dtype=np.float32
+)
 """Reflectance of an opaque cloud in each band of :data:`S2_BANDS`."""
 SHADOW_DARKENING: float = 0.65
 """Share of the direct light a cloud shadow removes."""
 
 
-def classify_scl(opacity: np.ndarray, shadow: np.ndarray, red: np.ndarray, nir: np.ndarray, water: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def classify_scl(
+    opacity: np.ndarray,
+    shadow: np.ndarray,
+    red: np.ndarray,
+    nir: np.ndarray,
+    water: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
     """A Sen2Cor-like scene classification from cloud opacity, shadow and the clear-sky surface.
 
     With the imperfections of a real SCL: thin cloud edges are missed, and a
@@ -183,7 +192,8 @@ def classify_scl(opacity: np.ndarray, shadow: np.ndarray, red: np.ndarray, nir: 
     Examples
     --------
     >>> z = np.zeros((2, 2), np.float32)
-    >>> classify_scl(np.array([[0, 0.9], [0, 0]], np.float32), z, z + 0.05, z + 0.4, np.zeros((2, 2), bool), np.random.default_rng(0)).tolist()
+    >>> cloud = np.array([[0, 0.9], [0, 0]], np.float32)
+    >>> classify_scl(cloud, z, z + 0.05, z + 0.4, np.zeros((2, 2), bool), np.random.default_rng(0)).tolist()
     [[4, 9], [4, 4]]
     """
     ndvi = (nir - red) / np.maximum(nir + red, 1e-6)

@@ -379,7 +379,9 @@ def search_project_items(
 
         bbox = prepare_labels(project, data_dir).aoi_lonlat
     with open_stac_source(project.stac, profile, data_dir, collection=project.collection) as source:
-        result = search_items(source, bbox=list(bbox), datetime=project.datetime, max_cloud_cover=project.max_cloud_cover)
+        result = search_items(
+            source, bbox=list(bbox), datetime=project.datetime, max_cloud_cover=project.max_cloud_cover
+        )
         items = [item.to_dict() for item in result.items]
     if check:
         try:
@@ -387,7 +389,9 @@ def search_project_items(
         except ImportError:  # the source checks are optional
             pass
         else:
-            SourceCheck(project.stac, project.collection, len(items), check_items(items, project.bands)).raise_for_drift()
+            SourceCheck(
+                project.stac, project.collection, len(items), check_items(items, project.bands)
+            ).raise_for_drift()
     return [_course_assets(item, project.bands) for item in items]
 
 
@@ -491,6 +495,10 @@ def ensure_project_composite(
         return ensure_composite_cog(profile, data_dir, rebuild=rebuild)
     path = project_outputs_dir(project, profile, data_dir=data_dir, create=False) / COMPOSITE_NAME
     cube = ensure_project_cube(project, profile, data_dir)
-    if path.exists() and not rebuild and path.stat().st_mtime >= project_cube_path(project, profile, data_dir).stat().st_mtime:
+    if (
+        path.exists()
+        and not rebuild
+        and path.stat().st_mtime >= project_cube_path(project, profile, data_dir).stat().st_mtime
+    ):
         return path
     return write_composite_cog(cube, path)

@@ -59,8 +59,10 @@ class ClusterHandle:
 
     @property
     def dashboard_link(self) -> str:
-        """URL of the dask dashboard: ``http://127.0.0.1:PORT/status``, or through the Jupyter proxy
-        (``/user/ada/proxy/PORT/status``) in SageMaker Studio, on a JupyterHub or on Binder."""
+        """URL of the dask dashboard: ``http://127.0.0.1:PORT/status``, or through the Jupyter proxy.
+
+        Through the proxy (``/user/ada/proxy/PORT/status``) in SageMaker Studio, on a JupyterHub or on Binder.
+        """
         return str(self.client.dashboard_link)
 
     def workers(self):

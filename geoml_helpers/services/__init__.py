@@ -1,4 +1,4 @@
-"""Services: local processes, the STAC API server, the S3-compatible object store, and their addresses behind a Jupyter proxy.
+"""Services: local processes, the STAC API server, the S3-compatible object store, their addresses behind a proxy.
 
 Used by notebooks 01, 07 and 08. Internal code imports from the modules, not from this package,
 so that the stage packages never import each other in a cycle.
