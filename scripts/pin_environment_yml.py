@@ -58,6 +58,7 @@ def pinned_environment(text: str, versions: dict[str, str]) -> tuple[str, list[s
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Pin environment.yml to the lock's versions (or, with --check, report the pins that differ)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report pins that differ from the lock")
     args = parser.parse_args(argv)
