@@ -849,7 +849,8 @@ def _read_and_clean(project, path, where: str):
             columns = [c for c in raw.columns if c != raw.geometry.name]
             raise LabelError(
                 f"The labels in {path} have no column {column!r}; they have "
-                f"{columns}. Set `[labels] {key}` to one of them{where}."
+                f"{columns}. Set `[labels] {key}` to one of them{where} "
+                f"(`geoml init --{key.replace('_', '-')}`)."
             )
     no_class = raw[project.class_column].isna()
     if raw[project.class_column].dtype == object:

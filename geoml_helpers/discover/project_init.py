@@ -149,7 +149,7 @@ def init_project(
         stac=stac,
         collection=collection,
         bands=FrozenMapping(default_bands(stac, collection)),
-        path=out,
+        path=None,  # set when written: errors before that must not point at a file that does not exist
     )
     project.date_range  # a malformed datetime fails here, before the labels are read
     # The size check comes first: a continent-sized AOI is refused before any blocks or requests.
@@ -165,7 +165,7 @@ def init_project(
     project = replace(project, block_size_m=tried[-1], crs=prepared.crs, classes=prepared.classes)
     estimate = check_imagery_size(_estimate(project, prepared.bounds), profile)
     summary = _summary(project, prepared, estimate, tried, profile, imagery_note)
-    _write_project_file(project, summary, out)
+    _write_project_file(replace(project, path=out), summary, out)
     return InitResult(load_project(out), prepared, estimate, out, summary)
 
 
@@ -221,7 +221,7 @@ def _imagery_footprint(project: Project, aoi_lonlat, profile: str, data_dir) -> 
                 source, bbox=aoi_lonlat, datetime=project.datetime, max_cloud_cover=project.max_cloud_cover
             )
     except (StacApiUnreachableError, MissingDependencyError) as exc:
-        return None, f"imagery not checked: {str(exc).split('. ')[0]}"
+        return None, f"imagery not checked: {str(exc).split(' (')[0]} (offline?)"
     footprint = unary_union([shape(item.geometry) for item in found.items])
     note = (
         f"imagery: {len(found)} items with eo:cloud_cover <= {project.max_cloud_cover:g}% "
