@@ -28,8 +28,9 @@
 # Every row of the table below is *pass*, *warn* or *fail*, and names the fix when it is not *pass*.
 
 # %% tags=["parameters"]
+project = None  # path to a project TOML; None: the demo project of the profile
 profile = "ci"  # ci | workshop | full
-stac_api = "local"  # "local" (offline demo API) or "earth-search" (needs the internet)
+stac_api = None  # None: the project's source; or "local", "earth-search", a URL
 data_dir = None  # None: $GEOML_DATA_DIR or <repo>/data
 
 # %% [markdown]
@@ -41,8 +42,12 @@ data_dir = None  # None: $GEOML_DATA_DIR or <repo>/data
 # %%
 import time
 
+from geoml_helpers.core import resolve_project
 from geoml_helpers.course import run_checks, style_table
 
+project = resolve_project(project, profile)
+stac_api = stac_api or project.stac
+print(f"project {project.name!r}: {project.stac}/{project.collection}, {project.datetime}")
 started = time.perf_counter()
 table = run_checks(profile=profile, stac_api=stac_api, data_dir=data_dir)
 elapsed = time.perf_counter() - started

@@ -17,7 +17,8 @@
 # # 01 · Discover data: from labelled polygons to a STAC item collection
 #
 # **Learning objectives**
-# - Read label polygons from GeoParquet and describe them: classes, areas, spatial blocks, CRS.
+# - Read a project's labels (any vector format and CRS, polygons or points) and describe them:
+#   classes, areas, spatial blocks, CRS.
 # - Derive an area of interest (AOI) and search a STAC API by AOI, date range and cloud cover with `pystac-client`.
 # - Inspect search results as a GeoDataFrame (footprints, cloud cover over time) and read item/asset metadata
 #   (bands, resolutions, scale/offset).
@@ -29,17 +30,19 @@
 # **Expected run time:** `ci` about 15-30 s, `workshop` about 20-40 s (plus the demo build the first time), `full` under a minute
 # (plus its demo build).
 #
-# Change `stac_api` to `"earth-search"` and the *same* search code runs against Earth Search on AWS
+# Pass your own `project` (a TOML file, see `geoml init`) and every cell below works on your labels,
+# AOI, dates and STAC source. Change `stac_api` to `"earth-search"` and the *same* search code runs against Earth Search on AWS
 # (https://earth-search.aws.element84.com/v1); offline, that choice fails fast with a clear message.
 
 # %% tags=["parameters"]
+project = None  # path to a project TOML; None: the demo project of the profile
 profile = "ci"  # ci | workshop | full
-stac_api = "local"  # "local" (demo API on 127.0.0.1) or "earth-search"
+stac_api = None  # None: the project's source; or "local", "earth-search", a URL
 data_dir = None  # None: $GEOML_DATA_DIR or <repo>/data
-datetime_range = "2024-01-01/2024-12-31"
-max_cloud_cover = 60.0  # percent
-use_earthaccess = False  # opt-in: NASA Earthdata search (needs `pip install earthaccess`, a login and the internet)
-use_planet = False  # opt-in: Planet order with S3 delivery (needs `pip install planet`, PL_API_KEY and the internet)
+datetime_range = None  # None: the project's dates, e.g. "2024-01-01/2024-12-31"
+max_cloud_cover = None  # percent; None: the project's
+use_earthaccess = False  # opt-in: NASA Earthdata (needs earthaccess, a login, internet)
+use_planet = False  # opt-in: Planet order to S3 (needs planet, PL_API_KEY, internet)
 
 # %%
 import geopandas as gpd
@@ -47,68 +50,71 @@ import holoviews as hv
 import hvplot.pandas  # noqa: F401
 import pandas as pd
 
-from geoml_helpers.demo import ensure_demo_data
-from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_LABELS
-from geoml_helpers.core import EmptySearchError
-from geoml_helpers.discover import read_labels
-from geoml_helpers.load import items_to_geodataframe, save_items, scaling_table
-from geoml_helpers.explore import polygon_overlay
-from geoml_helpers.core import outputs_dir
-from geoml_helpers.discover import band_resolutions, item_epsg
+from geoml_helpers.core import EmptySearchError, resolve_project
+from geoml_helpers.discover import band_resolutions, item_epsg, prepare_labels
 from geoml_helpers.discover import open_stac_source, search_items
+from geoml_helpers.explore import label_overlay, polygon_overlay
+from geoml_helpers.load import items_to_geodataframe, project_outputs_dir
+from geoml_helpers.load import save_items, scaling_table
 
 hv.extension("bokeh")
 
 # %% [markdown]
-# ## 1. The labels
-# The course starts from what a field team delivers: polygons with a class. Here they come with the demo data
-# (built on first use). `read_labels` validates them: a file in another CRS is reprojected (and says so), invalid
-# geometries are repaired or refused with their row ids.
+# ## 1. The project and its labels
+# The course starts from what a field team delivers: polygons (or GPS points) with a class. A small
+# *project file* says where they are, which column holds the class, and where to look for imagery;
+# `project = None` is the demo valley. `prepare_labels` reads any vector format in any CRS, repairs
+# invalid geometries, drops empty ones, derives the class table, the grid and the spatial splits,
+# and counts everything it did.
 
 # %%
-demo = ensure_demo_data(profile, data_dir)
-report = read_labels(demo.labels_path, crs=demo.crs, data_bounds=demo.bounds)
-labels = report.labels
-print(report)
-print("CRS:", labels.crs.to_string(), "-", labels.crs.name)
-labels.head()
+project = resolve_project(project, profile)
+stac_api = stac_api or project.stac
+datetime_range = datetime_range or project.datetime
+if max_cloud_cover is None:
+    max_cloud_cover = project.max_cloud_cover
+prepared = prepare_labels(project, data_dir)
+labels, classes = prepared.labels, prepared.classes
+print(prepared.report)
+print(f"CRS: {prepared.crs} | grid: {prepared.shape} pixels of {prepared.resolution:g} m")
+pd.DataFrame(classes.to_records())
 
 # %%
-summary = (
-    labels.assign(area_ha=labels.area / 1e4, label=labels["class_id"].map(CLASS_LABELS))
-    .groupby(["class_id", "label"])
-    .agg(polygons=("polygon_id", "count"), area_ha=("area_ha", "sum"), blocks=("block_id", "nunique"))
-    .reset_index()
-)
-assert summary["polygons"].sum() == len(labels)
+summary = prepared.report.per_class
+assert summary["polygons"].sum() + summary["points"].sum() == len(labels)
 summary
 
 # %% [markdown]
-# The split is by **spatial block**, not by polygon: neighbouring pixels are alike, so a random split would leak.
+# The split is by **spatial block**, not by polygon: neighbouring pixels are alike, so a random split
+# would leak.
 
 # %%
-blocks = demo.read_blocks()
-pd.crosstab(labels["class_id"].map(CLASS_LABELS), labels["split"])
+blocks = prepared.blocks
+pd.crosstab(labels["class_label"], labels["split"])
 
 # %%
-polygon_overlay(blocks[["block_id", "split", "geometry"]], color_column="split", colors={"train": "#1b9e77", "val": "#d95f02", "test": "#7570b3"}, fill_alpha=0.15) * polygon_overlay(
-    labels, colors={CLASS_LABELS[c]: col for c, col in CLASS_COLORS.items()} | {n: CLASS_COLORS[c] for c, n in zip(labels["class_id"], labels["class_name"])}, fill_alpha=0.6
+split_colours = {"train": "#1b9e77", "val": "#d95f02", "test": "#7570b3"}
+blocks_layer = polygon_overlay(
+    blocks[["block_id", "split", "geometry"]],
+    color_column="split",
+    colors=split_colours,
+    fill_alpha=0.15,
 )
+labels_layer = label_overlay(labels, classes, fill_alpha=0.6)
+(blocks_layer * labels_layer).opts(width=620, height=460, legend_position="right")
 
 # %% [markdown]
 # ## 2. The AOI and the STAC API
-# STAC searches take lon/lat, so the AOI is the labels' extent reprojected to EPSG:4326 with a small margin.
+# STAC searches take lon/lat, so the AOI is the project's grid (the labels' extent plus a margin,
+# unless the project gives one) in EPSG:4326.
 
 # %%
-aoi_utm = labels.total_bounds
-margin = 100.0  # metres
-aoi = gpd.GeoSeries.from_xy([aoi_utm[0] - margin, aoi_utm[2] + margin], [aoi_utm[1] - margin, aoi_utm[3] + margin], crs=labels.crs).to_crs(4326)
-bbox = [float(aoi.x.min()), float(aoi.y.min()), float(aoi.x.max()), float(aoi.y.max())]
-assert bbox[1] < 0, "the AOI is in the southern hemisphere"
+bbox = list(prepared.aoi_lonlat)
+aoi = gpd.GeoSeries.from_xy(bbox[::2], bbox[1::2], crs=4326)
 print("AOI bbox (lon/lat):", [round(v, 5) for v in bbox])
 
 # %%
-source = open_stac_source(stac_api, profile, data_dir)
+source = open_stac_source(stac_api, profile, data_dir, collection=project.collection)
 print(source.url, "| cloud-cover filter done by:", source.cloud_filter)
 [c.id for c in source.client.get_collections()]
 
@@ -173,7 +179,8 @@ assets
 # Everything goes under the data directory's `outputs/<profile>/`.
 
 # %%
-saved = save_items(result.items, outputs_dir(profile, "discovery", data_dir=data_dir), name="items")
+discovery = project_outputs_dir(project, profile, "discovery", data_dir=data_dir)
+saved = save_items(result.items, discovery, name="items")
 for kind, path in saved.items():
     print(f"{kind:8s} {path}  {path.stat().st_size / 1e3:.1f} kB")
 assert sum(1 for _ in saved["ndjson"].open()) == len(result)

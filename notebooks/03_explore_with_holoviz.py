@@ -32,8 +32,8 @@
 # therefore reprojected to Web Mercator first (`geoml_helpers.explore.plotting.to_plot_crs`), and we assert where it lands.
 
 # %% tags=["parameters"]
+project = None  # path to a project TOML; None: the demo project of the profile
 profile = "ci"  # ci | workshop | full
-stac_api = "local"  # not used for plotting: the cube is built from the demo items
 data_dir = None  # None: $GEOML_DATA_DIR or <repo>/data
 tiles = None  # e.g. "OSM" or "EsriImagery" when online; None keeps every plot offline
 max_slider_steps = None  # time steps embedded in the sliders; None: 4 in ci, 6 otherwise (each frame adds to the page size)
@@ -44,42 +44,43 @@ import holoviews as hv
 import hvplot.pandas  # noqa: F401
 import numpy as np
 import pandas as pd
-from pyproj import Transformer
 
-from geoml_helpers.load import ensure_analysis_ready_cube
-from geoml_helpers.explore import build_dashboard
-from geoml_helpers.demo import ensure_demo_data
-from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_LABELS
-from geoml_helpers.discover import class_means, rasterize_labels, read_labels
+from geoml_helpers.core import resolve_project
+from geoml_helpers.discover import class_means, prepare_labels, rasterize_labels
 from geoml_helpers.explore import (
     FALSE_COLOUR_BANDS,
     RGB_BANDS,
+    build_dashboard,
+    class_lines,
     composite_rgb,
     element_lonlat_bounds,
-    polygon_overlay,
+    label_overlay,
     rasterized_image,
     rgb_plot,
 )
+from geoml_helpers.load import ensure_project_cube
 
 hv.extension("bokeh")
 
 # %%
 max_slider_steps = max_slider_steps or (4 if profile == "ci" else 6)
 max_pixels = max_pixels or (240 if profile == "ci" else 300)
-cube = ensure_analysis_ready_cube(profile, data_dir, progress=True)
-demo = ensure_demo_data(profile, data_dir)
-labels = read_labels(demo.labels_path, crs=demo.crs, data_bounds=demo.bounds).labels
-to_lonlat = Transformer.from_crs(demo.crs, 4326, always_xy=True)
-xmin, ymin, xmax, ymax = demo.bounds
-(west, east), (south, north) = to_lonlat.transform([xmin, xmax], [ymin, ymax])
-print(f"cube: {dict(cube.sizes)}; area in lon/lat: {west:.3f}..{east:.3f} E, {south:.3f}..{north:.3f}")
+project = resolve_project(project, profile)
+prepared = prepare_labels(project, data_dir)
+labels, classes = prepared.labels, prepared.classes
+cube = ensure_project_cube(project, profile, data_dir, labels=prepared)
+west, south, east, north = prepared.aoi_lonlat
+print(f"project {project.name!r}, cube: {dict(cube.sizes)}, CRS {prepared.crs}")
+print(f"area in lon/lat: {west:.3f}..{east:.3f} E, {south:.3f}..{north:.3f} N")
 
 
-def assert_in_place(element, tolerance=0.01):
-    """The plot must cover the demo area, in the southern hemisphere."""
+def assert_in_place(element):
+    """The plot must cover the project's grid, to within about a plotted pixel."""
     w, s, e, n = element_lonlat_bounds(element)
-    assert s < 0 and n < 0, f"plot landed in the northern hemisphere: {s:.2f}..{n:.2f}"
-    assert abs(s - south) < tolerance and abs(n - north) < tolerance and abs(w - west) < tolerance, (w, s, e, n)
+    tolerance = 1.5 * (north - south) / min(max_pixels, prepared.shape[0])
+    expected = (west, south, east, north)
+    shown = (w, s, e, n)
+    assert all(abs(a - b) < tolerance for a, b in zip(shown, expected)), shown
 
 
 # %% [markdown]
@@ -102,7 +103,8 @@ assert float(true_colour.min()) >= 0 and float(true_colour.max()) <= 1
 true_plot + false_plot
 
 # %% [markdown]
-# In false colour, vegetation is red: the invasive pine and gum plantations glow darker and redder than the fynbos.
+# In false colour, vegetation is red: in the demo valley the invasive pine and gum plantations glow darker
+# and redder than the fynbos.
 
 # %% [markdown]
 # ## 2. Full resolution with datashader
@@ -127,37 +129,57 @@ ndvi_image
 # Set the `tiles` parameter (e.g. `"OSM"`) when online for a basemap; offline it stays off.
 
 # %%
-colours = {name: CLASS_COLORS[cid] for cid, name in zip(labels["class_id"], labels["class_name"])}
-overlay = rgb_plot(true_colour.sel(time=month), title=f"Labels on true colour, {str(month)[:7]}", tiles=tiles, width=520, height=480) * polygon_overlay(labels, colors=colours, fill_alpha=0.25)
+title = f"Labels on true colour, {str(month)[:7]}"
+background = rgb_plot(
+    true_colour.sel(time=month), title=title, tiles=tiles, width=620, height=480
+)
+overlay = background * label_overlay(labels, classes, fill_alpha=0.25)
+overlay = overlay.opts(legend_position="right")
 assert_in_place(overlay.get(0))
 overlay
 
 # %% [markdown]
 # ## 4. Spectral signatures and phenology per class
-# The polygons are burned onto the cube's grid; then each class's mean per band and month is one table.
+# The labels are burned onto the cube's grid (a point marks the pixel it falls in); then each class's
+# mean per band and month is one table. Each class keeps its colour from the project's class table,
+# mapped by name (`class_lines`), so the legend and the lines always agree.
 
 # %%
-classes = rasterize_labels(labels, cube["ndvi"])
-pixels = pd.Series(classes.values.ravel()).value_counts().drop(0, errors="ignore").sort_index()
+class_raster = rasterize_labels(labels, cube["ndvi"])
+pixels = pd.Series(class_raster.values.ravel()).value_counts().drop(0, errors="ignore")
 assert set(pixels.index) == set(labels["class_id"]), "every class has labelled pixels"
-spectra = class_means(cube["reflectance"], classes, CLASS_LABELS)
-wavelength = {"coastal": 443, "blue": 490, "green": 560, "red": 665, "rededge1": 704, "rededge2": 740, "rededge3": 783, "nir": 842, "nir08": 865, "swir16": 1610, "swir22": 2190}
+spectra = class_means(cube["reflectance"], class_raster, classes.labels)
+wavelength = {"coastal": 443, "blue": 490, "green": 560, "red": 665, "rededge1": 704,
+              "rededge2": 740, "rededge3": 783, "nir": 842, "nir08": 865,
+              "swir16": 1610, "swir22": 2190}
 spectra["wavelength_nm"] = spectra["band"].map(wavelength)
-annual = spectra.groupby(["class_name", "band", "wavelength_nm"], as_index=False)["value"].median().sort_values("wavelength_nm")
+annual = (
+    spectra.groupby(["class_name", "band", "wavelength_nm"], as_index=False)["value"]
+    .median()
+    .rename(columns={"class_name": "class_label"})
+)
 assert annual["value"].between(-0.1, 1.0).all()
-water = annual[annual["class_name"] == CLASS_LABELS[3]].set_index("band")["value"]
-assert water["nir"] < water["green"], "water is darker in the NIR than in the green"
-annual.hvplot.line(x="wavelength_nm", y="value", by="class_name", color=[CLASS_COLORS[c] for c in sorted(CLASS_COLORS) if CLASS_LABELS[c] in set(annual["class_name"])], width=650, height=330, title="Annual median spectral signature per class", ylabel="reflectance", xlabel="wavelength (nm)", legend="right")
+if project.is_demo:
+    water = annual[annual["class_label"] == classes.labels[3]].set_index("band")
+    water = water["value"]
+    assert water["nir"] < water["green"], "water is darker in the NIR than in the green"
+class_lines(annual, "wavelength_nm", "value", classes, width=650, height=330,
+            title="Annual median spectral signature per class", ylabel="reflectance",
+            xlabel="wavelength (nm)")
 
 # %%
-phenology = class_means(cube["ndvi"], classes, CLASS_LABELS)
-wide = phenology.pivot(index="time", columns="class_name", values="value")
+phenology = class_means(cube["ndvi"], class_raster, classes.labels)
+phenology = phenology.rename(columns={"class_name": "class_label"})
+wide = phenology.pivot(index="time", columns="class_label", values="value")
 print(wide.round(2).to_string())
-assert wide[CLASS_LABELS[2]].mean() > wide[CLASS_LABELS[4]].mean(), "invasive trees are greener than bare rock/sand"
-phenology.hvplot.line(x="time", y="value", by="class_name", color=[CLASS_COLORS[c] for c in sorted(CLASS_COLORS) if CLASS_LABELS[c] in set(phenology["class_name"])], width=650, height=330, title="NDVI phenology per class (monthly medians)", ylabel="NDVI", legend="right")
+if project.is_demo:
+    invasive, bare = classes.labels[2], classes.labels[4]
+    assert wide[invasive].mean() > wide[bare].mean(), "invasive trees are greener"
+class_lines(phenology, "time", "value", classes, width=650, height=330,
+            title="NDVI phenology per class (monthly medians)", ylabel="NDVI")
 
 # %% [markdown]
-# Cultivated land follows the winter-rain crop cycle; evergreen invasive trees stay high all year; fynbos varies
+# In the demo valley, cultivated land follows the winter-rain crop cycle; evergreen invasive trees stay high all year; fynbos varies
 # little. That difference in *timing* is what the classifiers of the next notebooks use.
 
 # %% [markdown]
@@ -170,7 +192,8 @@ phenology.hvplot.line(x="time", y="value", by="class_name", color=[CLASS_COLORS[
 # ```
 
 # %%
-dashboard = build_dashboard(profile, data_dir, max_pixels=min(max_pixels, 200))
+small = min(max_pixels, 200)
+dashboard = build_dashboard(profile, data_dir, max_pixels=small, project=project)
 dashboard
 
 # %% [markdown]

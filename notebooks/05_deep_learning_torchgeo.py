@@ -39,8 +39,8 @@
 # `full` longer; use a GPU.
 
 # %% tags=["parameters"]
+project = None  # path to a project TOML; None: the demo project of the profile
 profile = "ci"
-stac_api = "local"  # the scene comes from the demo items; "earth-search" is not used here
 data_dir = None
 seed = 42
 fast_loader = True  # read the preprocessed chip stack (False: the COGs as delivered)
@@ -65,9 +65,10 @@ import warnings
 import numpy as np
 import torch
 
-from geoml_helpers.demo import ensure_demo_data
-from geoml_helpers.core import outputs_dir
+from geoml_helpers.core import resolve_project, skip_remaining_cells
+from geoml_helpers.discover import prepare_labels
 from geoml_helpers.learn.deep import seed_everything
+from geoml_helpers.load import project_outputs_dir, search_project_items
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 warnings.filterwarnings("ignore", message=".*(does not have many workers|LeafSpec|smaller than the logging interval|anonymous setting).*")
@@ -82,8 +83,26 @@ max_epochs = max_epochs or DEFAULTS["max_epochs"]
 train_chips = train_chips or DEFAULTS["train_chips"]
 max_minutes = max_minutes or DEFAULTS["max_minutes"]
 seed_everything(seed)
-demo = ensure_demo_data(profile, root=data_dir)
-print(f"profile={profile}: {demo.profile.size_px} px scene, {demo.profile.block_px} px split blocks, chips of {chip_size} px")
+project = resolve_project(project, profile)
+prepared = prepare_labels(project, data_dir)
+n_polygons, n_points = len(prepared.polygons), len(prepared.points)
+print(f"project {project.name!r}, profile={profile}: {prepared.shape} px grid, "
+      f"chips of {chip_size} px")
+print(f"segmentation learns from the {n_polygons} polygons; "
+      f"{n_points} point labels are left out")
+
+# %% [markdown]
+# A segmentation model learns from *areas*: every pixel of a chip needs its class or "unlabelled".
+# A GPS point labels one pixel and says nothing about its neighbours, so the points are left out here
+# (notebooks 04, 06 and 08 use them). A project with points only has nothing to segment: the
+# notebook says so and stops, and a course run goes on with notebook 06.
+
+# %%
+if not n_polygons:
+    skip_remaining_cells(
+        f"The project {project.name!r} has {n_points} point labels and no polygons: "
+        "segmentation needs polygons."
+    )
 
 # %% [markdown]
 # ## 2 · The scene: one date, the clearest
@@ -95,7 +114,7 @@ print(f"profile={profile}: {demo.profile.size_px} px scene, {demo.profile.block_
 # %%
 from geoml_helpers.learn.deep import REFLECTANCE_BANDS, DemoSentinel2, clearest_item
 
-items = demo.s2_items()
+items = search_project_items(project, profile, data_dir, bbox=prepared.aoi_lonlat)
 item = clearest_item(items)
 print(item["id"], "cloud cover", item["properties"]["eo:cloud_cover"], "%")
 assert item["properties"]["eo:cloud_cover"] == min(i["properties"]["eo:cloud_cover"] for i in items)
@@ -141,11 +160,12 @@ assert -0.1 <= float(whole["image"].min()) and float(whole["image"].max()) < 1.5
 # The benchmark at the end of this notebook measures the difference.
 
 # %%
-from geoml_helpers.learn.deep import DemoSegmentationDataModule
+from geoml_helpers.learn.deep import SegmentationDataModule
 
-dm = DemoSegmentationDataModule(
+dm = SegmentationDataModule(
     profile,
     data_dir=data_dir,
+    project=None if project.is_demo else str(project.path),
     item_id=item["id"],
     chip_size=chip_size,
     batch_size=DEFAULTS["batch_size"],
@@ -157,6 +177,8 @@ dm = DemoSegmentationDataModule(
 dm.prepare_data()
 dm.setup("fit")
 print("chip stack:", dm.stack_path.name, "| label COG:", dm.labels_path.name)
+print(f"points left out: {dm.points_left_out}; "
+      f"polygons outside the scene: {dm.polygons_outside_scene}")
 print(dm.describe())
 print(dm.dataset)  # an IntersectionDataset: image & labels
 
@@ -201,8 +223,6 @@ for split, sampler in [("train", dm.train_sampler), ("val", dm.val_sampler), ("t
 # %%
 import matplotlib.pyplot as plt
 
-from geoml_helpers.demo.classes import CLASS_COLORS
-
 fig, ax = plt.subplots(figsize=(5, 5))
 colors = {"train": "#4c72b0", "val": "#dd8452", "test": "#55a868"}
 blocks.plot(ax=ax, color=[colors[s] for s in blocks.split], alpha=0.35, edgecolor="white")
@@ -235,7 +255,7 @@ assert batch["image"].shape == (DEFAULTS["batch_size"], 11, chip_size, chip_size
 #
 # `make_segmentation_task` builds torchgeo's `SemanticSegmentation` (formerly `SemanticSegmentationTask`):
 # a U-Net with a ResNet-18 encoder, `weights=None` (random start: nothing to download), 11 input bands,
-# 7 classes with class 0 ignored. `pretrained_weights="SENTINEL2_RGB_MOCO"` would start from torchgeo's
+# the project's classes plus class 0 ("unlabelled"), which is ignored. `pretrained_weights="SENTINEL2_RGB_MOCO"` would start from torchgeo's
 # self-supervised Sentinel-2 weights; offline it stops at once with a message saying so.
 #
 # `make_trainer` gives a `lightning.Trainer(accelerator="auto")` with an offline `WandbLogger`, a
@@ -291,23 +311,34 @@ assert offline_runs or wandb_online
 # %% [markdown]
 # ## 7 · Evaluation on the test blocks
 #
-# We predict the whole scene with overlapping chips (stride = half a chip) and blend them with a window
-# that trusts chip centres more than chip edges, so there are no seams. Then we score the labelled pixels
-# of the **test blocks**: per-class IoU = TP / (TP + FP + FN), and mIoU their mean.
+# We predict the whole scene with the same tiled inference notebook 08 uses (`predict_scene`): tiles of one
+# chip, each predicted with half a chip of extra context on every side, blended with linear weights that add
+# up to 1 across each tile border, so there are no seams. The network sees the bands normalised as in
+# training, and tiles are padded to a multiple of 32 pixels, which the U-Net needs. Then we score the
+# labelled pixels of the **test blocks**: per-class IoU = TP / (TP + FP + FN), and mIoU their mean.
 
 # %%
 import pandas as pd
 import rasterio
 from rasterio import features
 
-from geoml_helpers.learn.deep import confusion_matrix, iou_scores, predict_scene
+from geoml_helpers.learn.deep import confusion_matrix, iou_scores
+from geoml_helpers.publish import predict_scene, torch_predictor
 
 best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
 if best:
     task = type(task).load_from_checkpoint(best, weights=None)
     print("best checkpoint:", best.split("/")[-1])
-task = task.to("cpu")
-classes_map, map_transform = predict_scene(task, dm.image_dataset, dm.normalize, chip_size=chip_size, stride=chip_size // 2)
+with rasterio.open(dm.stack_path) as src:  # the chips' bands, for the whole scene
+    scene = src.read([list(src.descriptions).index(b) + 1 for b in dm.bands])
+    map_transform = src.transform
+mean, std = (v.numpy()[:, None, None] for v in (dm.mean, dm.std))
+unet = torch_predictor(task.to("cpu"), transform=lambda t: (t - mean) / std,
+                       pad_multiple=32)
+classes_map = predict_scene(
+    scene, unet, list(range(dm.num_classes)),
+    tile=chip_size, overlap=chip_size // 2, num_workers=1,
+).classes
 with rasterio.open(dm.labels_path) as src:
     label_raster = src.read(1)
     assert src.transform == map_transform and label_raster.shape == classes_map.shape
@@ -320,15 +351,20 @@ pd.Series(per_class, name="IoU").round(3).to_frame()
 
 # %%
 from matplotlib.colors import ListedColormap
+from matplotlib.patches import Patch
 
-cmap = ListedColormap(["#000000"] + [CLASS_COLORS[i] for i in sorted(CLASS_COLORS)])
-fig, axes = plt.subplots(1, 2, figsize=(10, 5))
-axes[0].imshow(classes_map, cmap=cmap, vmin=0, vmax=6, interpolation="nearest")
-axes[0].set_title("U-Net prediction (whole scene)")
-axes[1].imshow(np.where(label_raster > 0, label_raster, np.nan), cmap=cmap, vmin=0, vmax=6, interpolation="nearest")
-axes[1].set_title("label polygons")
-for ax in axes:
+classes = dm.classes
+cmap = ListedColormap(["#000000"] + [classes.colours[i] for i in classes.ids])
+fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+shown = {"U-Net prediction (whole scene)": classes_map, "label polygons": label_raster}
+for ax, (title, raster) in zip(axes, shown.items()):
+    shown_classes = np.where(raster > 0, raster, np.nan)
+    ax.imshow(shown_classes, cmap=cmap, vmin=0, vmax=len(classes), interpolation="nearest")
+    ax.set_title(title)
     ax.set_axis_off()
+legend = [Patch(color=classes.colours[i], label=classes.labels[i]) for i in classes.ids]
+fig.legend(handles=legend, loc="center right", frameon=False)
+fig.subplots_adjust(right=0.8)
 plt.show()
 
 # %% [markdown]
@@ -338,7 +374,10 @@ plt.show()
 # we score it on exactly the same test pixels.
 
 # %%
-rf_path = outputs_dir(profile, "04_pixel_classification", "scene", data_dir=data_dir, create=False) / f"landcover_{profile}_class.tif"
+rf_dir = project_outputs_dir(
+    project, profile, "04_pixel_classification", "scene", data_dir=data_dir, create=False
+)
+rf_path = rf_dir / f"landcover_{profile}_class.tif"
 scores = {"U-Net (single date)": miou}
 if rf_path.exists():
     with rasterio.open(rf_path) as src:

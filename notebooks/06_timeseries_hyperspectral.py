@@ -38,8 +38,8 @@
 # **Expected run time** (2 CPU cores): `ci` about 1-2 minutes, `workshop` about 6-9 minutes, `full` much longer (use a GPU).
 
 # %% tags=["parameters"]
+project = None  # path to a project TOML; None: the demo project of the profile
 profile = "ci"
-stac_api = "local"  # the cube is built from the local demo STAC items if it is missing
 data_dir = None
 seed = 42
 wandb_mode = "offline"  # "online" needs `wandb login` and a network
@@ -65,11 +65,11 @@ from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.loggers import WandbLogger
 from sklearn.metrics import accuracy_score, classification_report, f1_score
 
-from geoml_helpers.load import ensure_analysis_ready_cube
-from geoml_helpers.demo import ensure_demo_data
-from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_NAMES
+from geoml_helpers.core import outputs_dir, resolve_project
+from geoml_helpers.discover import prepare_labels
+from geoml_helpers.explore import class_lines, class_map
 from geoml_helpers.learn.deep import measure_loader
-from geoml_helpers.core import outputs_dir
+from geoml_helpers.load import ensure_project_cube, project_outputs_dir
 from geoml_helpers.load import SPLIT_CODES, rasterize_labels, rasterize_splits
 from geoml_helpers.learn.deep import PatchModule, PixelTileModule, class_weights, gradient_saliency, predict_labels
 from geoml_helpers.learn.deep import (
@@ -94,51 +94,69 @@ SETTINGS = {
     "workshop": dict(ts_epochs=10, ts_hidden=48, batch_tiles=2, hs_epochs=15, hs_channels=16, patch=5, bench_batches=12),
     "full": dict(ts_epochs=20, ts_hidden=64, batch_tiles=2, hs_epochs=20, hs_channels=16, patch=5, bench_batches=20),
 }[profile]
-out = outputs_dir(profile, "06_timeseries", data_dir=data_dir)
-CLASS_IDS = sorted(CLASS_NAMES)
-TARGET_NAMES = [CLASS_NAMES[c] for c in CLASS_IDS]
+project = resolve_project(project, profile)
+prepared = prepare_labels(project, data_dir)
+classes = prepared.classes
+out = project_outputs_dir(project, profile, "06_timeseries", data_dir=data_dir)
+CLASS_IDS = classes.ids  # raster ids 1..K of the project's classes
+TARGET_NAMES = [classes.names[c] for c in CLASS_IDS]
 SETTINGS
 
 # %% [markdown]
 # ## 1 · The cubes, opened lazily
 #
-# `ensure_analysis_ready_cube` opens the zarr of notebook 02 (monthly cloud-free composites, `(time, band, y, x)`) and
-# builds it from the demo STAC items if it is missing. Opening zarr reads only metadata: nothing is loaded yet.
-# The EnMAP-like hyperspectral scene is a second zarr, `(band, y, x)` at 30 m with a `wavelength` coordinate.
+# `ensure_project_cube` opens the zarr of notebook 02 (monthly cloud-free composites, `(time, band, y, x)`) and
+# builds it from the project's STAC items if it is missing. Opening zarr reads only metadata: nothing is loaded yet.
+# Where the project has one (the demo does), an EnMAP-like hyperspectral scene is a second zarr, `(band, y, x)`
+# at 30 m with a `wavelength` coordinate.
 
 # %%
-demo = ensure_demo_data(profile, root=data_dir)
-cube = ensure_analysis_ready_cube(profile, data_dir=data_dir, progress=True)
+cube = ensure_project_cube(project, profile, data_dir, progress=True, labels=prepared)
 refl = cube["reflectance"]
-hs = xr.open_zarr(demo.hyperspectral_zarr_path)["reflectance"]
-assert refl.dims == ("time", "band", "y", "x") and hs.dims == ("band", "y", "x")
+assert refl.dims == ("time", "band", "y", "x")
 print(f"time series cube {dict(refl.sizes)}, {refl.nbytes / 1e6:.0f} MB, zarr chunks {refl.encoding.get('chunks')}")
-print(f"hyperspectral cube {dict(hs.sizes)}, {hs.nbytes / 1e6:.0f} MB, zarr chunks {hs.encoding.get('chunks')}")
+hs = None
+if project.hyperspectral:  # only the demo world has a hyperspectral source
+    from geoml_helpers.demo import ensure_demo_data
+
+    hs_path = ensure_demo_data(project.demo_profile, root=data_dir).hyperspectral_zarr_path
+    hs = xr.open_zarr(hs_path)["reflectance"]
+    assert hs.dims == ("band", "y", "x")
+    print(f"hyperspectral cube {dict(hs.sizes)}, {hs.nbytes / 1e6:.0f} MB, zarr chunks {hs.encoding.get('chunks')}")
+else:
+    print(f"{project.name!r} has no hyperspectral source: Task B (section 6) is skipped.")
 
 # %% [markdown]
 # ### Labels and splits on the same grid
 #
-# The labels are polygons; a loader needs arrays. `rasterize_labels` burns each polygon's `class_id` into the pixels
-# whose centre it contains, on exactly the cube's grid, and `rasterize_splits` does the same with the spatial blocks
+# The labels are polygons (or points); a loader needs arrays. `rasterize_labels` burns each polygon's `class_id`
+# into the pixels whose centre it contains (a point into the pixel it falls in), on exactly the cube's grid, and `rasterize_splits` does the same with the spatial blocks
 # (1 = train, 2 = val, 3 = test). We do it twice: on the 10 m grid and on the 30 m hyperspectral grid.
 
 # %%
-labels_gdf, blocks_gdf = demo.read_labels(), demo.read_blocks()
+labels_gdf, blocks_gdf = prepared.labels, prepared.blocks
 labels10, splits10 = rasterize_labels(labels_gdf, refl), rasterize_splits(blocks_gdf, refl)
-labels30, splits30 = rasterize_labels(labels_gdf, hs), rasterize_splits(blocks_gdf, hs)
-assert labels10.shape == refl.shape[-2:] and labels30.shape == hs.shape[-2:]
+assert labels10.shape == refl.shape[-2:]
+grids = [("10 m", labels10, splits10)]
+if hs is not None:
+    labels30, splits30 = rasterize_labels(labels_gdf, hs), rasterize_splits(blocks_gdf, hs)
+    grids.append(("30 m", labels30, splits30))
 counts = pd.DataFrame(
     {
         f"{grid} {split}": pd.Series(lab.values[(spl.values == code) & (lab.values > 0)]).value_counts()
-        for grid, lab, spl in (("10 m", labels10, splits10), ("30 m", labels30, splits30))
+        for grid, lab, spl in grids
         for split, code in (("train", 1), ("test", 3))
     }
-).rename(index=CLASS_NAMES).fillna(0).astype(int)
+).rename(index=classes.names).fillna(0).astype(int)
 counts
 
 # %%
-# Plain x/y plots (no map projection): see PITFALLS about hvplot and UTM south.
-label_map = labels10.where(labels10 > 0).hvplot.image(x="x", y="y", cmap=[CLASS_COLORS[c] for c in CLASS_IDS], clim=(0.5, 6.5), title="Labelled pixels (10 m)", data_aspect=1, frame_width=300)
+# The class map is reprojected to Web Mercator, with a legend of the project's classes; the split map is
+# plain x/y (no map projection): see PITFALLS about hvplot and UTM south.
+label_map = class_map(
+    labels10.rio.write_crs(refl.rio.crs), classes,
+    title="Labelled pixels (10 m)", width=420, height=320,
+)
 split_map = splits10.hvplot.image(x="x", y="y", cmap=["#4c72b0", "#dd8452", "#c44e52"], clim=(0.5, 3.5), title="Split blocks: train / val / test", data_aspect=1, frame_width=300)
 label_map + split_map
 
@@ -151,14 +169,16 @@ label_map + split_map
 # `check_input_dims` says so, with the fix.
 
 # %%
-tile = demo.profile.block_px  # one sample = one spatial block: a tile never mixes train and test
+block = prepared.blocks.geometry.iloc[0].bounds
+tile = int(round((block[2] - block[0]) / prepared.resolution))  # one sample, one block
 input_dims = {"time": refl.sizes["time"], "band": refl.sizes["band"], "y": tile, "x": tile}
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     check_input_dims(refl, input_dims)
 for w in caught:
     print(f"{w.category.__name__}: {w.message}\n")
-assert caught, "the notebook-02 chunks were expected to be misaligned with the blocks"
+if project.is_demo:
+    assert caught, "the notebook-02 chunks were expected to be misaligned with the blocks"
 
 # %% [markdown]
 # The fix is to **rechunk once on disk**, so that one chunk is one sample: all months and bands of one
@@ -308,7 +328,10 @@ assert ts_accuracy > np.bincount(y_true_a).max() / len(y_true_a), "no better tha
 # a COG. We read it on the same grid and score it on exactly the pixels we just scored.
 
 # %%
-rf_map_path = outputs_dir(profile, "04_pixel_classification", data_dir=data_dir, create=False) / "scene" / f"landcover_{profile}_class.tif"
+rf_dir = project_outputs_dir(
+    project, profile, "04_pixel_classification", data_dir=data_dir, create=False
+)
+rf_map_path = rf_dir / "scene" / f"landcover_{profile}_class.tif"
 comparison = {"temporal CNN (this notebook)": {"overall accuracy": ts_accuracy, "macro F1": f1_score(y_true_a, y_pred_a, labels=present_a, average="macro", zero_division=0)}}
 if rf_map_path.exists():
     import rioxarray
@@ -336,40 +359,44 @@ pd.DataFrame(comparison).T.round(3)
 # and cache the patches as one tensor; workers would only add overhead.
 
 # %%
-hs_mem = hs.load()
-mean30, std30 = band_statistics(hs_mem)
-patch = SETTINGS["patch"]
-hs_dims = {"band": hs.sizes["band"], "y": patch, "x": patch}
-hs_data = {
-    split: XBatcherDataset(hs_mem, labels30, splits30, split, input_dims=hs_dims, input_overlap={"y": patch - 1, "x": patch - 1}, target="centre", class_ids=CLASS_IDS, mean=mean30, std=std30, check_chunks=False)
-    for split in ("train", "val", "test")
-}
-display(pd.DataFrame([vars(d.report) for d in hs_data.values()]).drop(columns="warnings").set_index("split"))
+if not project.hyperspectral:
+    print(f"No hyperspectral source in {project.name!r}: Task B is skipped.")
+else:
+    hs_mem = hs.load()
+    mean30, std30 = band_statistics(hs_mem)
+    patch = SETTINGS["patch"]
+    hs_dims = {"band": hs.sizes["band"], "y": patch, "x": patch}
+    hs_data = {
+        split: XBatcherDataset(hs_mem, labels30, splits30, split, input_dims=hs_dims, input_overlap={"y": patch - 1, "x": patch - 1}, target="centre", class_ids=CLASS_IDS, mean=mean30, std=std30, check_chunks=False)
+        for split in ("train", "val", "test")
+    }
+    display(pd.DataFrame([vars(d.report) for d in hs_data.values()]).drop(columns="warnings").set_index("split"))
 
 
-def cached(dataset):
-    xs, ys = zip(*(dataset[i] for i in range(len(dataset))))
-    return torch.utils.data.TensorDataset(torch.stack(xs), torch.stack(ys))
+    def cached(dataset):
+        xs, ys = zip(*(dataset[i] for i in range(len(dataset))))
+        return torch.utils.data.TensorDataset(torch.stack(xs), torch.stack(ys))
 
 
-hs_cached = {split: cached(d) for split, d in hs_data.items()}
-assert not {tuple(p) for p in hs_data["train"].target_pixels()} & {tuple(p) for p in hs_data["test"].target_pixels()}
+    hs_cached = {split: cached(d) for split, d in hs_data.items()}
+    assert not {tuple(p) for p in hs_data["train"].target_pixels()} & {tuple(p) for p in hs_data["test"].target_pixels()}
 
 # %%
-L.seed_everything(seed, workers=True)
-hs_module = PatchModule(n_bands=hs.sizes["band"], n_classes=len(CLASS_IDS), channels=SETTINGS["hs_channels"], class_weights=class_weights(hs_cached["train"].tensors[1].numpy(), len(CLASS_IDS)))
-hs_trainer, hs_ckpt = trainer_for("hyperspectral", SETTINGS["hs_epochs"])
-t0 = time.perf_counter()
-hs_trainer.fit(hs_module, make_loader(hs_cached["train"], LoaderSettings.naive(32), shuffle=True, seed=seed), make_loader(hs_cached["val"], LoaderSettings.naive(256)))
-hs_train_s = time.perf_counter() - t0
-hs_trainer.logger.experiment.finish()
-hs_best = PatchModule.load_from_checkpoint(hs_ckpt.best_model_path)
-y_true_b, y_pred_b = predict_labels(hs_best, make_loader(hs_cached["test"], LoaderSettings.naive(256)))
-hs_accuracy = accuracy_score(y_true_b, y_pred_b)
-present_b = sorted(set(y_true_b))
-print(classification_report(y_true_b, y_pred_b, labels=present_b, target_names=[TARGET_NAMES[k] for k in present_b], digits=3, zero_division=0))
-print(f"Task B overall accuracy on {len(y_true_b)} test patches: {hs_accuracy:.3f} (trained in {hs_train_s:.0f} s)")
-assert hs_accuracy > np.bincount(y_true_b).max() / len(y_true_b), "no better than always predicting the commonest class"
+if project.hyperspectral:
+    L.seed_everything(seed, workers=True)
+    hs_module = PatchModule(n_bands=hs.sizes["band"], n_classes=len(CLASS_IDS), channels=SETTINGS["hs_channels"], class_weights=class_weights(hs_cached["train"].tensors[1].numpy(), len(CLASS_IDS)))
+    hs_trainer, hs_ckpt = trainer_for("hyperspectral", SETTINGS["hs_epochs"])
+    t0 = time.perf_counter()
+    hs_trainer.fit(hs_module, make_loader(hs_cached["train"], LoaderSettings.naive(32), shuffle=True, seed=seed), make_loader(hs_cached["val"], LoaderSettings.naive(256)))
+    hs_train_s = time.perf_counter() - t0
+    hs_trainer.logger.experiment.finish()
+    hs_best = PatchModule.load_from_checkpoint(hs_ckpt.best_model_path)
+    y_true_b, y_pred_b = predict_labels(hs_best, make_loader(hs_cached["test"], LoaderSettings.naive(256)))
+    hs_accuracy = accuracy_score(y_true_b, y_pred_b)
+    present_b = sorted(set(y_true_b))
+    print(classification_report(y_true_b, y_pred_b, labels=present_b, target_names=[TARGET_NAMES[k] for k in present_b], digits=3, zero_division=0))
+    print(f"Task B overall accuracy on {len(y_true_b)} test patches: {hs_accuracy:.3f} (trained in {hs_train_s:.0f} s)")
+    assert hs_accuracy > np.bincount(y_true_b).max() / len(y_true_b), "no better than always predicting the commonest class"
 
 # %% [markdown]
 # ### Which wavelengths matter? Gradient saliency
@@ -379,19 +406,26 @@ assert hs_accuracy > np.bincount(y_true_b).max() / len(y_true_b), "no better tha
 # the two water-vapour absorption regions (around 1400 and 1900 nm, very noisy in real sensors) shaded.
 
 # %%
-x_test, t_test = hs_cached["test"].tensors
-saliency = gradient_saliency(hs_best.model, x_test, t_test).mean(dim=(2, 3)).numpy()  # (patch, band)
-wavelength = hs["wavelength"].values
-sal = pd.DataFrame({CLASS_NAMES[CLASS_IDS[k]]: saliency[t_test.numpy() == k].mean(axis=0) for k in present_b}, index=pd.Index(wavelength, name="wavelength (nm)"))
-sal = sal / sal.to_numpy().max()
-absorption = hv.VSpan(1350, 1450).opts(color="grey", alpha=0.2) * hv.VSpan(1800, 1960).opts(color="grey", alpha=0.2)
-(sal.hvplot.line(ylabel="mean |d score / d reflectance| (scaled)", title="Gradient saliency per class (test patches)", width=750, height=350, color=[CLASS_COLORS[CLASS_IDS[k]] for k in present_b]) * absorption)
+saliency_plot = None  # nothing to show without a hyperspectral source
+if project.hyperspectral:
+    x_test, t_test = hs_cached["test"].tensors
+    saliency = gradient_saliency(hs_best.model, x_test, t_test).mean(dim=(2, 3)).numpy()  # (patch, band)
+    wavelength = hs["wavelength"].values
+    sal = pd.DataFrame({TARGET_NAMES[k]: saliency[t_test.numpy() == k].mean(axis=0) for k in present_b}, index=pd.Index(wavelength, name="wavelength (nm)"))
+    sal = sal / sal.to_numpy().max()
+    absorption = hv.VSpan(1350, 1450).opts(color="grey", alpha=0.2) * hv.VSpan(1800, 1960).opts(color="grey", alpha=0.2)
+    long = sal.reset_index().melt(id_vars="wavelength (nm)", var_name="class_name", value_name="saliency")
+    saliency_plot = class_lines(long, "wavelength (nm)", "saliency", classes, by="class_name", width=750,
+                                height=350, title="Gradient saliency per class (test patches)",
+                                ylabel="mean |d score / d reflectance| (scaled)") * absorption
+saliency_plot
 
 # %%
-overall = sal.mean(axis=1)
-in_absorption = ((wavelength > 1350) & (wavelength < 1450)) | ((wavelength > 1800) & (wavelength < 1960))
-print(f"mean saliency inside the absorption bands {overall[in_absorption].mean():.3f}, outside {overall[~in_absorption].mean():.3f}")
-print("five most salient wavelengths (nm):", ", ".join(f"{w:.0f}" for w in overall.sort_values(ascending=False).index[:5]))
+if project.hyperspectral:
+    overall = sal.mean(axis=1)
+    in_absorption = ((wavelength > 1350) & (wavelength < 1450)) | ((wavelength > 1800) & (wavelength < 1960))
+    print(f"mean saliency inside the absorption bands {overall[in_absorption].mean():.3f}, outside {overall[~in_absorption].mean():.3f}")
+    print("five most salient wavelengths (nm):", ", ".join(f"{w:.0f}" for w in overall.sort_values(ascending=False).index[:5]))
 
 # %% [markdown]
 # ## 7 · Summary table
@@ -400,9 +434,13 @@ print("five most salient wavelengths (nm):", ", ".join(f"{w:.0f}" for w in overa
 summary = pd.DataFrame(
     {
         "Task A: temporal CNN, pixel time series (10 m)": {"overall accuracy": ts_accuracy, "macro F1": f1_score(y_true_a, y_pred_a, labels=present_a, average="macro", zero_division=0), "test samples": len(y_true_a), "train s": ts_train_s},
-        "Task B: spectral CNN, hyperspectral patches (30 m)": {"overall accuracy": hs_accuracy, "macro F1": f1_score(y_true_b, y_pred_b, labels=present_b, average="macro", zero_division=0), "test samples": len(y_true_b), "train s": hs_train_s},
     }
 ).T
+if project.hyperspectral:
+    macro_f1_b = f1_score(y_true_b, y_pred_b, labels=present_b, average="macro", zero_division=0)
+    summary.loc["Task B: spectral CNN, hyperspectral patches (30 m)"] = {
+        "overall accuracy": hs_accuracy, "macro F1": macro_f1_b, "test samples": len(y_true_b), "train s": hs_train_s,
+    }
 summary.round(3)
 
 # %% [markdown]
@@ -439,7 +477,7 @@ summary.round(3)
 run_summary = {
     "profile": profile,
     "task_a_overall_accuracy": float(ts_accuracy),
-    "task_b_overall_accuracy": float(hs_accuracy),
+    "task_b_overall_accuracy": float(hs_accuracy) if project.hyperspectral else None,
     "rf_overall_accuracy": float(comparison.get("random forest (notebook 04)", {}).get("overall accuracy", float("nan"))),
     "loader_step_share_naive": float(knobs["share in step (%)"].iloc[0]),
     "loader_step_share_tuned": float(knobs["share in step (%)"].iloc[-1]),

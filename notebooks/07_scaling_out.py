@@ -39,8 +39,8 @@
 # **Expected run time (2 busy cores, measured):** `ci` about 1.5 minutes · `workshop` about 3 minutes · `full` 10+ minutes (not measured).
 
 # %% tags=["parameters"]
+project = None  # path to a project TOML; None: the demo project of the profile
 profile = "ci"  # ci | workshop | full
-stac_api = "local"  # the cube is built from the local demo STAC API if missing
 data_dir = None  # default: GEOML_DATA_DIR or <repo>/data
 seed = 42
 cluster = "local"  # local | coiled (opt-in: needs `pip install coiled`, `coiled login` and network)
@@ -68,11 +68,10 @@ import xarray as xr
 from dask.utils import parse_bytes
 
 from geoml_helpers.scale import start_cluster
-from geoml_helpers.load import ensure_analysis_ready_cube, ensure_composite_cog
-from geoml_helpers.demo import ensure_demo_data
-from geoml_helpers.core import GeomlError
+from geoml_helpers.core import GeomlError, resolve_project
+from geoml_helpers.discover import prepare_labels
+from geoml_helpers.load import ensure_project_composite, ensure_project_cube, project_outputs_dir
 from geoml_helpers.services import BucketExistsError, LocalObjectStore, ObjectStoreUnreachableError, connect_s3
-from geoml_helpers.core import outputs_dir
 from geoml_helpers.scale import access_table, decision_table, layout_chunks, measure_access, read_throughput, rechunk_to_zarr
 
 warnings.filterwarnings("ignore", message=".*Consolidated metadata.*")
@@ -82,9 +81,10 @@ SETTINGS = {
     "full": dict(worker_memory="4GiB", spatial_tile=1024, series_tile=128, n_pixels=2000),
 }[profile]
 worker_memory = worker_memory or SETTINGS["worker_memory"]
-out = outputs_dir(profile, "07_scaling_out", data_dir=data_dir)
-demo = ensure_demo_data(profile, data_dir, progress=False)
-cube = ensure_analysis_ready_cube(profile, data_dir)
+project = resolve_project(project, profile)
+out = project_outputs_dir(project, profile, "07_scaling_out", data_dir=data_dir)
+prepared = prepare_labels(project, data_dir)
+cube = ensure_project_cube(project, profile, data_dir, labels=prepared)
 started = time.perf_counter()
 cube
 
@@ -208,7 +208,7 @@ remote["reflectance"]
 # We upload the annual median composite and open it anonymously over plain HTTP (`/vsicurl/`).
 
 # %%
-composite = ensure_composite_cog(profile, data_dir)
+composite = ensure_project_composite(project, profile, data_dir)
 fs.put_file(str(composite), f"{bucket}/composite_median.tif")
 cog_url = store.http_url(bucket, "composite_median.tif")
 GDAL_HTTP = dict(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR", CPL_VSIL_CURL_ALLOWED_EXTENSIONS=".tif", VSI_CACHE=False, GDAL_CACHEMAX=16 * 2**20)  # bytes: rasterio passes an int to GDALSetCacheMax64
@@ -276,8 +276,8 @@ from tqdm.auto import tqdm
 
 from geoml_helpers.load import rasterize_labels, rasterize_splits, split_mask
 
-labels = rasterize_labels(demo.read_labels(), cube).values
-splits = rasterize_splits(demo.read_blocks(), cube)
+labels = rasterize_labels(prepared.labels, cube).values
+splits = rasterize_splits(prepared.blocks, cube)
 series = cube["reflectance"].transpose("y", "x", "time", "band").compute(scheduler="threads").values.reshape(labels.size, -1)
 series = np.nan_to_num(series, nan=0.0)
 train = (labels > 0).ravel() & split_mask(splits, "train").ravel()

@@ -34,8 +34,8 @@
 # **Expected run time (2 busy cores, measured):** `ci` under 1 minute · `workshop` about 1.5 minutes · `full` 20+ minutes (not measured).
 
 # %% tags=["parameters"]
+project = None  # path to a project TOML; None: the demo project of the profile
 profile = "ci"  # ci | workshop | full
-stac_api = "local"  # the prediction is always published to the local STAC API
 data_dir = None  # default: GEOML_DATA_DIR or <repo>/data
 seed = 42
 model_path = None  # a joblib random forest file; None means: look for the one of notebook 04, else train a small one here
@@ -65,11 +65,12 @@ from sklearn.ensemble import RandomForestClassifier
 
 from geoml_helpers.publish import area_by_block, confusion_counts, management_blocks
 from geoml_helpers.load import is_valid_cog, write_cog
-from geoml_helpers.load import ensure_analysis_ready_cube
+from geoml_helpers.core import resolve_project
 from geoml_helpers.demo import ensure_demo_data
-from geoml_helpers.demo.classes import CLASS_COLORS, CLASS_LABELS, CLASS_NAMES, class_colormap, demo_class_table
+from geoml_helpers.discover import prepare_labels
+from geoml_helpers.explore import class_map, element_lonlat_bounds, polygon_overlay
 from geoml_helpers.learn import day_of_year, feature_names, pixel_features
-from geoml_helpers.core import outputs_dir
+from geoml_helpers.load import ensure_project_cube, project_outputs_dir
 from geoml_helpers.publish import ModelDescription, find_published, prediction_collection, prediction_item, publish_item, validate_item
 from geoml_helpers.load import rasterize_labels, rasterize_splits, split_mask
 from geoml_helpers.learn import balance_classes, sample_pixels
@@ -85,10 +86,12 @@ SETTINGS = {
 }[profile]
 tile = tile or SETTINGS["tile"]
 overlap = overlap if overlap is not None else SETTINGS["overlap"]
-CLASS_IDS = sorted(CLASS_NAMES)
-out = outputs_dir(profile, "08_inference_and_publishing", data_dir=data_dir)
-demo = ensure_demo_data(profile, data_dir, progress=False)
-cube = ensure_analysis_ready_cube(profile, data_dir)
+project = resolve_project(project, profile)
+prepared = prepare_labels(project, data_dir)
+classes = prepared.classes
+CLASS_IDS = classes.ids  # raster ids 1..K of the project's classes
+out = project_outputs_dir(project, profile, "08_inference_and_publishing", data_dir=data_dir)
+cube = ensure_project_cube(project, profile, data_dir, labels=prepared)
 bands = [str(b) for b in cube["band"].values]
 doy = day_of_year(cube["time"].values)
 names = feature_names(bands)
@@ -105,8 +108,8 @@ print(f"cube {dict(cube['reflectance'].sizes)}; {len(names)} features per pixel;
 
 # %%
 candidates = [Path(model_path)] if model_path else [
-    *sorted(outputs_dir(profile, "models", data_dir=data_dir).glob("*.joblib")),
-    *sorted(outputs_dir(profile, "04_pixel_classification", data_dir=data_dir).glob("*.joblib")),
+    *sorted(project_outputs_dir(project, profile, "models", data_dir=data_dir).glob("*.joblib")),
+    *sorted(project_outputs_dir(project, profile, "04_pixel_classification", data_dir=data_dir).glob("*.joblib")),
 ]
 model, model_source = None, None
 for path in candidates:
@@ -118,7 +121,7 @@ for path in candidates:
             raise
         print(f"Skipping {path.name}: {exc}")
 
-labels_gdf = demo.read_labels()
+labels_gdf = prepared.labels
 if model is None:
     samples = sample_pixels(cube, labels_gdf, max_pixels_per_polygon=SETTINGS["max_pixels_per_polygon"], seed=seed)
     train = balance_classes(samples[samples["split"] == "train"], seed=seed)
@@ -183,7 +186,8 @@ _ = (out / "inference_stats.json").write_text(json.dumps({"profile": profile, "t
 
 # %%
 label_raster = rasterize_labels(labels_gdf, cube).values
-test_px = (label_raster > 0) & split_mask(rasterize_splits(demo.read_blocks(), cube), "test") & (rf.classes > 0)
+in_test = split_mask(rasterize_splits(prepared.blocks, cube), "test")
+test_px = (label_raster > 0) & in_test & (rf.classes > 0)
 window = (slice(0, min(96, rf.classes.shape[0])), slice(0, min(96, rf.classes.shape[1])))
 whole = predictor(cube["reflectance"].transpose("time", "band", "y", "x")[..., window[0], window[1]].values)
 whole_classes = np.where(whole.sum(axis=0) > 0, np.asarray(CLASS_IDS)[whole.argmax(axis=0)], 0)
@@ -202,7 +206,8 @@ assert (rf.classes > 0).mean() > 0.9
 # file (`outputs/<profile>/models/unet*.pt`) exists; the overlap matters for it because it sees a neighbourhood.
 
 # %%
-unet_files = sorted(outputs_dir(profile, "models", data_dir=data_dir).glob("unet*.pt")) if use_unet else []
+models_dir = project_outputs_dir(project, profile, "models", data_dir=data_dir)
+unet_files = sorted(models_dir.glob("unet*.pt")) if use_unet else []
 unet = None
 if unet_files:
     import torch
@@ -229,13 +234,20 @@ else:
 
 # %%
 classes_path = write_cog(
-    out / "landcover_prediction.tif", rf.classes.astype("uint8"), transform=cube.rio.transform(), crs=demo.crs, nodata=0,
-    colormap=class_colormap(), overview_resampling="nearest", band_names=["landcover"],
-    tags={"classes": json.dumps(CLASS_NAMES), "class_labels": json.dumps(CLASS_LABELS), "model": str(Path(model_source).name)},
+    out / "landcover_prediction.tif",
+    rf.classes.astype("uint8"),
+    transform=cube.rio.transform(),
+    crs=prepared.crs,
+    nodata=0,
+    colormap=classes.colormap(),
+    overview_resampling="nearest",
+    band_names=["landcover"],
+    tags={"classes": classes.to_json(), "model": str(Path(model_source).name)},
 )
 confidence = np.where(rf.classes > 0, np.round(rf.confidence * 100), 255).astype("uint8")
 confidence_path = write_cog(
-    out / "landcover_confidence.tif", confidence, transform=cube.rio.transform(), crs=demo.crs, nodata=255,
+    out / "landcover_confidence.tif", confidence, transform=cube.rio.transform(),
+    crs=prepared.crs, nodata=255,
     overview_resampling="average", band_names=["confidence_percent"], tags={"units": "percent"},
 )
 for path in (classes_path, confidence_path):
@@ -244,7 +256,8 @@ for path in (classes_path, confidence_path):
     with rasterio.open(path) as src:
         print(f"{path.name}: {src.width}x{src.height}, overviews {src.overviews(1)}, {path.stat().st_size / 1e3:.0f} kB")
 with rasterio.open(classes_path) as src:
-    assert src.colormap(1)[2][:3] == class_colormap()[2][:3] and json.loads(src.tags()["classes"])["2"] == "invasive_trees"
+    assert src.colormap(1)[2][:3] == classes.colormap()[2][:3]
+    assert json.loads(src.tags()["classes"]) == classes.to_records()
 
 # %% [markdown]
 # ## 4 · Publish: a STAC Item in the STAC API
@@ -253,14 +266,15 @@ with rasterio.open(classes_path) as src:
 # with name, description and colour; the **mlm** extension describes the model (architecture, framework and version,
 # its input bands and time steps, the feature function, its output classes), and the **version** extension the
 # model's version. We validate it (core schema offline; extension schemas when reachable, otherwise their required
-# fields), add it to the running local STAC API and search for it like any other user would.
+# fields), add it to the course's local STAC API and search for it like any other user would. The classes, names
+# and colours are the project's.
 
 # %%
-bounds = demo.bounds
+bounds = prepared.bounds
 times = cube["time"].values
 item = prediction_item(
-    f"geoml-landcover-{profile}-random-forest",
-    bounds=bounds, crs=demo.crs,
+    f"geoml-landcover-{project.name}-{profile}-random-forest",
+    bounds=bounds, crs=prepared.crs,
     start=f"{np.datetime_as_string(times[0], unit='s')}Z", end=f"{np.datetime_as_string(times[-1], unit='s')}Z",
     assets={"classification": classes_path, "confidence": confidence_path, "model": model_source},
     shape=rf.classes.shape, transform=list(cube.rio.transform())[:6],
@@ -269,15 +283,18 @@ item = prediction_item(
         version="1.0.0", bands=bands, n_times=len(times), features=names,
         hyperparameters={k: v for k, v in model.get_params().items() if isinstance(v, (int, float, str, bool)) and not k.endswith("n_jobs")},
     ),
-    classes=demo_class_table(),
+    classes=classes,
     class_percentages={c: 100 * float((rf.classes == c).mean()) for c in CLASS_IDS},
-    properties={"geoml:test_block_accuracy": round(test_accuracy, 4), "geoml:profile": profile},
+    properties={"geoml:test_block_accuracy": round(test_accuracy, 4), "geoml:profile": profile,
+                "geoml:project": project.name},
 )
 report = validate_item(item)
 print(report)
 
-server = LocalStacServer.for_demo(demo).start()
-collection = prediction_collection(item.bbox, item.properties["start_datetime"], item.properties["end_datetime"])
+catalogue = ensure_demo_data(profile, data_dir, progress=False)  # the course's local API
+server = LocalStacServer.for_demo(catalogue).start()
+period = item.properties["start_datetime"], item.properties["end_datetime"]
+collection = prediction_collection(item.bbox, *period, project_name=project.name)
 api_url = publish_item(server, item, collection)
 found = find_published(api_url, item.id, bbox=item.bbox)
 assert found.id == item.id and found.assets["classification"].href == item.assets["classification"].href
@@ -298,27 +315,40 @@ found.properties["mlm:name"], [c.name for c in found.assets["classification"].ex
 
 # %%
 counts = confusion_counts(rf.classes[test_px], label_raster[test_px], CLASS_IDS)
-blocks = management_blocks(demo.bounds, demo.crs)
-areas = area_by_block(rf.classes, cube.rio.transform(), blocks, counts, CLASS_IDS, CLASS_LABELS)
-aoi_ha = demo.profile.size_m**2 / 1e4
+blocks = management_blocks(prepared.bounds, prepared.crs)
+areas = area_by_block(rf.classes, cube.rio.transform(), blocks, counts, CLASS_IDS, classes.labels)
+xmin, ymin, xmax, ymax = prepared.bounds
+aoi_ha = (xmax - xmin) * (ymax - ymin) / 1e4
 totals = areas.groupby("block_id")["area_ha"].sum()
 assert abs(totals["AOI"] - aoi_ha) < 1e-6 * aoi_ha
 assert all(abs(totals[b.block_id] - b.area_ha) < 1e-6 * aoi_ha for b in blocks.itertuples())
 print(f"overall accuracy (area-weighted) {areas.attrs['overall_accuracy']:.3f}; AOI {aoi_ha:,.0f} ha = sum of blocks {totals.drop('AOI').sum():,.0f} ha")
-pd.DataFrame(counts, index=[f"map {CLASS_NAMES[c]}" for c in CLASS_IDS], columns=[f"ref {CLASS_NAMES[c]}" for c in CLASS_IDS])
+pd.DataFrame(counts, index=[f"map {classes.names[c]}" for c in CLASS_IDS],
+             columns=[f"ref {classes.names[c]}" for c in CLASS_IDS])
 
 # %%
 show = areas.copy()
 show["area (95% CI), ha"] = [f"{a:,.1f} ± {c:,.1f}" for a, c in zip(show["area_ha"], show["ci_ha"])]
-with rasterio.open(demo.truth_path) as src:  # only in a synthetic world can we check against the truth
-    true_invasive_ha = float((src.read(1) == 2).sum()) * abs(src.transform.a * src.transform.e) / 1e4
-aoi_invasive = areas[(areas["block_id"] == "AOI") & (areas["class_id"] == 2)].iloc[0]
-print(f"Invasive alien trees, whole AOI: mapped {aoi_invasive.mapped_ha:,.1f} ha, adjusted {aoi_invasive.area_ha:,.1f} ha "
-      f"(95% CI {aoi_invasive.ci_low_ha:,.1f}-{aoi_invasive.ci_high_ha:,.1f}); the synthetic truth: {true_invasive_ha:,.1f} ha "
-      f"({'inside' if aoi_invasive.ci_low_ha <= true_invasive_ha <= aoi_invasive.ci_high_ha else 'OUTSIDE'} the interval)")
-invasive = show[show["class_id"] == 2].set_index("block_name")[["mapped_ha", "area_ha", "ci_low_ha", "ci_high_ha", "users_accuracy", "producers_accuracy"]]
-print("Invasive alien trees by management block (ha):")
-print(invasive.round(1).to_string())
+# The class the question is about: invasive trees in the demo; for another project its first class.
+focus = 2 if project.is_demo else CLASS_IDS[0]
+focus_label = classes.labels[focus]
+aoi_focus = areas[(areas["block_id"] == "AOI") & (areas["class_id"] == focus)].iloc[0]
+print(f"{focus_label}, whole AOI: mapped {aoi_focus.mapped_ha:,.1f} ha, "
+      f"adjusted {aoi_focus.area_ha:,.1f} ha "
+      f"(95% CI {aoi_focus.ci_low_ha:,.1f}-{aoi_focus.ci_high_ha:,.1f})")
+if project.is_demo:  # only in a synthetic world can we check against the truth
+    with rasterio.open(ensure_demo_data(profile, data_dir).truth_path) as src:
+        pixel_ha = abs(src.transform.a * src.transform.e) / 1e4
+        true_ha = float((src.read(1) == focus).sum()) * pixel_ha
+    inside = aoi_focus.ci_low_ha <= true_ha <= aoi_focus.ci_high_ha
+    print(f"the synthetic truth: {true_ha:,.1f} ha ({'inside' if inside else 'OUTSIDE'} the interval)")
+else:
+    print(f"No true area for {project.name!r} (only the synthetic demo has one).")
+columns = ["mapped_ha", "area_ha", "ci_low_ha", "ci_high_ha"]
+columns += ["users_accuracy", "producers_accuracy"]
+by_block = show[show["class_id"] == focus].set_index("block_name")[columns]
+print(f"{focus_label} by management block (ha):")
+print(by_block.round(1).to_string())
 show[["block_id", "block_name", "class_name", "mapped_ha", "area (95% CI), ha", "users_accuracy", "producers_accuracy"]].round(3)
 
 # %% [markdown]
@@ -335,7 +365,8 @@ show[["block_id", "block_name", "class_name", "mapped_ha", "area (95% CI), ha", 
 # %%
 geoms = {row.block_id: row.geometry for row in blocks.itertuples()}
 geoms["AOI"] = blocks.union_all()
-areas_gdf = gpd.GeoDataFrame(areas.copy(), geometry=[geoms[b] for b in areas["block_id"]], crs=demo.crs)
+block_geoms = [geoms[b] for b in areas["block_id"]]
+areas_gdf = gpd.GeoDataFrame(areas.copy(), geometry=block_geoms, crs=prepared.crs)
 areas_gdf.attrs = {}
 csv_path, parquet_path = out / "area_estimates.csv", out / "area_estimates.parquet"
 areas.to_csv(csv_path, index=False, float_format="%.3f")
@@ -347,28 +378,34 @@ print(csv_path, parquet_path)
 # %% [markdown]
 # ### On a map
 #
-# hvplot/geoviews drop the "south" of UTM zone 34S (see PITFALLS), so we reproject to geographic coordinates first
-# and check that the map lands near Stellenbosch (about 34° S, 19° E), not in the northern hemisphere.
+# hvplot/geoviews drop the "south" of UTM zones south of the equator (see PITFALLS), so `class_map` reprojects
+# to Web Mercator first; we check that the map lands on the project's grid. Each class has its project colour
+# and its name in the legend.
 
 # %%
 import rioxarray  # noqa: F401
 import xarray as xr
 
-class_da = xr.DataArray(rf.classes, coords={"y": cube["y"], "x": cube["x"]}, dims=("y", "x")).rio.write_crs(demo.crs).rio.write_nodata(0)
-class_ll = class_da.rio.reproject("EPSG:4326", resampling=rasterio.enums.Resampling.nearest)
-class_ll = class_ll.where(class_ll > 0).drop_vars("spatial_ref").rename({"x": "lon", "y": "lat"})
-assert -35 < float(class_ll.lat.mean()) < -33 and 18 < float(class_ll.lon.mean()) < 20
-invasive_blocks = areas_gdf[areas_gdf["class_id"].eq(2) & areas_gdf["block_id"].ne("AOI")].to_crs("EPSG:4326")
-invasive_blocks = invasive_blocks.assign(label=[f"{n}: {a:,.0f} ± {c:,.0f} ha invasive" for n, a, c in zip(invasive_blocks["block_name"], invasive_blocks["area_ha"], invasive_blocks["ci_ha"])])
-cmap = [CLASS_COLORS[c] for c in CLASS_IDS]
-landcover_plot = class_ll.hvplot.image(
-    x="lon", y="lat", cmap=cmap, clim=(0.5, 6.5), colorbar=False, geo=True, crs="EPSG:4326",
-    title="Predicted land cover and invasive-tree area per management block", frame_width=520, rasterize=True,
+class_da = xr.DataArray(rf.classes, coords={"y": cube["y"], "x": cube["x"]}, dims=("y", "x"))
+class_da = class_da.rio.write_crs(prepared.crs).rio.write_nodata(0)
+title = f"Predicted land cover and {focus_label.lower()} area per management block"
+landcover_plot = class_map(class_da, classes, title=title, width=560, height=460)
+w, s_, e, n = element_lonlat_bounds(landcover_plot.get(0))
+tolerance = 3 * prepared.resolution / 111_000  # three pixels, in degrees
+assert all(abs(a - b) < tolerance for a, b in zip((w, s_, e, n), prepared.aoi_lonlat))
+in_blocks = areas_gdf["block_id"].ne("AOI")
+focus_blocks = areas_gdf[areas_gdf["class_id"].eq(focus) & in_blocks]
+focus_blocks = focus_blocks.assign(label=[
+    f"{n}: {a:,.0f} ± {c:,.0f} ha {focus_label.lower()}"
+    for n, a, c in focus_blocks[["block_name", "area_ha", "ci_ha"]].itertuples(index=False)
+])
+blocks_plot = polygon_overlay(
+    focus_blocks[["block_name", "label", "geometry"]], color_column="block_name",
+    colors={name: "#000000" for name in focus_blocks["block_name"]},
+    fill_alpha=0.0,
+    line_width=2,
 )
-blocks_plot = invasive_blocks[["block_name", "label", "area_ha", "geometry"]].hvplot(
-    geo=True, fill_alpha=0, line_color="black", line_width=2, hover_cols=["label"],
-)
-landcover_plot * blocks_plot
+(landcover_plot * blocks_plot).opts(legend_position="right")
 
 # %% [markdown]
 # ## Clean up
