@@ -452,7 +452,7 @@ def ensure_project_cube(
             ds = _open(path)
         except (OSError, ValueError, KeyError):
             ds = None
-        if ds is not None and ds.attrs.get(PROJECT_KEY_ATTR) == key:
+        if ds is not None and ds.attrs.get(PROJECT_KEY_ATTR) == key and (labels is None or _on_grid(ds, labels)):
             return ds
     if labels is None:
         from geoml_helpers.discover.labels import prepare_labels
@@ -474,6 +474,17 @@ def ensure_project_cube(
     else:
         write_zarr_atomic(ds, path)
     return _open(path)
+
+
+def _on_grid(ds, labels) -> bool:
+    """Whether a cube lies on the grid of the prepared labels (edited labels can move a derived AOI)."""
+    xmin, _ymin, _xmax, ymax = labels.bounds
+    transform = ds.rio.transform()
+    return (
+        str(ds.rio.crs) == str(labels.crs)
+        and (ds.sizes["y"], ds.sizes["x"]) == tuple(labels.shape)
+        and np.allclose((transform.c, transform.f, transform.a), (xmin, ymax, labels.resolution))
+    )
 
 
 def ensure_project_composite(
