@@ -221,7 +221,7 @@ def check_lock(project_root: str | os.PathLike[str] | None = None) -> CheckRow |
     if root is None or not (root / LOCK_NAME).is_file():
         return None
     wanted = locked_versions(root / LOCK_NAME)
-    installed = {
+    installed: dict[str, str] = {
         canonicalize_name(d.metadata["Name"]): d.version
         for d in importlib.metadata.distributions()
         if d.metadata["Name"]

@@ -223,7 +223,7 @@ class PatchModule(_ClassifierModule):
         return batch
 
 
-def predict_labels(module: L.LightningModule, loader) -> tuple[np.ndarray, np.ndarray]:
+def predict_labels(module: _ClassifierModule, loader) -> tuple[np.ndarray, np.ndarray]:
     """``(y_true, y_pred)`` class indices over every target in ``loader`` (eval mode, no grad).
 
     Examples

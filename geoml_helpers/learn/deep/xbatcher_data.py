@@ -240,7 +240,7 @@ def rechunk_to_zarr(
     from pathlib import Path
 
     path = Path(path)
-    name = data.name or "data"
+    name = str(data.name or "data")  # zarr variable names are strings
     full = {str(d): min(int(chunks.get(str(d), n)), n) for d, n in data.sizes.items()}
     if path.exists() and not overwrite:
         try:
@@ -262,7 +262,7 @@ def rechunk_to_zarr(
             mode="w",
             consolidated=True,
             zarr_format=2,
-            encoding={name: {"chunks": tuple(full[d] for d in arr.dims)}},
+            encoding={name: {"chunks": tuple(full[str(d)] for d in arr.dims)}},
         )
         if path.exists():
             shutil.rmtree(path)
