@@ -29,6 +29,7 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -729,7 +730,7 @@ def rechunk_zarr_store(
     import zarr
 
     source_group = zarr.open_group(str(source_path), mode="r")
-    source = source_group[variable]
+    source: Any = source_group[variable]  # a zarr Array (zarr types group items as Array | Group)
     dims = source.attrs.get("_ARRAY_DIMENSIONS") or list(getattr(source.metadata, "dimension_names", None) or [])
     if len(dims) != source.ndim:
         raise LayoutError(
