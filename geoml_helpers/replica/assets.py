@@ -138,10 +138,11 @@ def _ifd_bytes(entries: list[tuple[int, str, list | bytes]], ifd_offset: int, ne
     """One IFD with its out-of-line values right after it; ``entries`` sorted by tag."""
     n = len(entries)
     values_at = ifd_offset + 2 + 12 * n + 4
-    head, extra = [struct.pack("<H", n)], []
+    head: list[bytes] = [struct.pack("<H", n)]
+    extra: list[bytes] = []
     for tag, kind, values in entries:
         code, fmt, size = _TIFF_TYPES[kind]
-        payload = values if kind == "ASCII" else struct.pack(f"<{len(values)}{fmt}", *values)
+        payload = bytes(values) if kind == "ASCII" else struct.pack(f"<{len(values)}{fmt}", *values)
         count = len(payload) if kind == "ASCII" else len(values)
         if len(payload) <= 4:
             head.append(struct.pack("<HHI", tag, code, count) + payload.ljust(4, b"\0"))
@@ -217,7 +218,7 @@ def write_sparse_cog(
     bits = dtype.itemsize * 8
     nodata_text = (f"{nodata:.17g}" if isinstance(nodata, float) else str(nodata)).encode() + b"\0"
     metadata = _gdal_metadata(band_names, tags)
-    geo = [
+    geo: list[tuple[int, str, list | bytes]] = [
         (33550, "DOUBLE", [float(transform.a), float(-transform.e), 0.0]),
         (33922, "DOUBLE", [0.0, 0.0, 0.0, float(transform.c), float(transform.f), 0.0]),
         (34735, "SHORT", [1, 1, 0, 3, 1024, 0, 1, 1, 1025, 0, 1, 1, 3072, 0, 1, int(epsg)]),
@@ -225,7 +226,7 @@ def write_sparse_cog(
 
     def entries(index: int, tile_offsets: list[int], tile_counts: list[int]) -> list:
         level = levels[index]
-        out = [
+        out: list[tuple[int, str, list | bytes]] = [
             (254, "LONG", [0 if index == 0 else 1]),
             (256, "LONG", [level.width]),
             (257, "LONG", [level.height]),

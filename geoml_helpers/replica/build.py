@@ -155,7 +155,8 @@ class ReplicaSpec:
     def aoi_bounds(self, labels=None) -> tuple[float, float, float, float]:
         """The AOI in lon/lat: ``aoi`` or the labels' bounds plus the buffer."""
         if self.aoi is not None:
-            return tuple(float(v) for v in self.aoi)
+            west, south, east, north = (float(v) for v in self.aoi)
+            return west, south, east, north
         labels = self.read_labels() if labels is None else labels
         west, south, east, north = (float(v) for v in labels.total_bounds)
         dlat = self.aoi_buffer_m / 111_195.0
@@ -539,7 +540,7 @@ def _write_assets(
     tags = {"GEOML_SYNTHETIC": SYNTHETIC_NOTE, "GEOML_ITEM": plan.id}
     band_index = {b.key: i for i, b in enumerate(REPLICA_BANDS)}
     valid = scene.valid
-    futures = []
+    futures: list[Any] = []
     for key in COG_ASSETS:
         if key in plan.missing_assets:
             continue

@@ -32,6 +32,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
+from typing import cast
 
 from geoml_helpers.core.errors import GeomlError
 
@@ -278,7 +279,10 @@ def tiles_for_aoi(aoi_lonlat: Sequence[float] | object) -> list[S2Tile]:
     from shapely.geometry import box
     from shapely.geometry.base import BaseGeometry
 
-    aoi = aoi_lonlat if isinstance(aoi_lonlat, BaseGeometry) else box(*aoi_lonlat)
+    if isinstance(aoi_lonlat, BaseGeometry):
+        aoi = aoi_lonlat
+    else:
+        aoi = box(*cast(Sequence[float], aoi_lonlat))
     west, south, east, north = aoi.bounds
     if not (-180 <= west <= east <= 180 and -80 <= south <= north <= 84):
         raise TileGridError(
