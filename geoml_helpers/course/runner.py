@@ -221,6 +221,7 @@ def run_notebooks(
     profile: str = "ci",
     notebooks_dir: Path | None = None,
     output_dir: Path | None = None,
+    *,
     only: Sequence[str] | None = None,
     data_dir: str | None = None,
     extra_parameters: dict | None = None,
@@ -252,6 +253,12 @@ def run_notebooks(
     ------
     NotebookFailed
         Naming the notebook, the cell and the error; the summary is written first.
+
+    Notes
+    -----
+    Long because: one loop owns the run's state (the summary, the previous runs and whether a notebook has run yet,
+    after which every later one must run too) and writes the summary after each notebook, so a failure still leaves
+    it.
     """
     import papermill
     import psutil
@@ -381,7 +388,13 @@ def main(argv: list[str] | None = None, prog: str = "geoml-run-notebooks") -> in
     try:
         extra, output_dir = _project_parameters(args.project, args.output_dir)
         summary = run_notebooks(
-            args.profile, args.notebooks_dir, output_dir, args.only, args.data_dir, extra, reuse=not args.force
+            args.profile,
+            args.notebooks_dir,
+            output_dir,
+            only=args.only,
+            data_dir=args.data_dir,
+            extra_parameters=extra,
+            reuse=not args.force,
         )
     except NotebookFailed as exc:
         print(f"FAILED: {exc}", file=sys.stderr)
