@@ -307,6 +307,13 @@ def _record_build_time(base: Path, profile: str, seconds: float, size_bytes: int
 
 
 def _build_into(folder: Path, prof: DemoProfile, seed: int, progress: bool) -> None:
+    """Write every file of the demo world of ``prof`` into ``folder`` (a staging folder renamed into place).
+
+    Notes
+    -----
+    Long because: it is the build recipe in order (land cover, blocks, labels, acquisitions, STAC documents,
+    hyperspectral scene), each step using the one before; the steps themselves live in their own modules.
+    """
     from tqdm.auto import tqdm
 
     transform = grid_transform(prof)
