@@ -126,6 +126,11 @@ def block_bootstrap(
     ------
     UncertaintyError
         When the inputs differ in length or there are fewer than 2 groups.
+
+    Notes
+    -----
+    Long because: the per-group confusion matrices, the weighted resampling and the table are one estimator, and the
+    table needs the point estimates, the draws and the group counts together.
     """
     y_true, y_pred, groups = (np.asarray(a).ravel() for a in (y_true, y_pred, groups))
     if not (y_true.shape == y_pred.shape == groups.shape):
