@@ -170,8 +170,10 @@ def compare_cv(
 
 # --- Block size from the data: the empirical variogram ------------------------------------------------------------
 
-VARIOGRAM_MODELS: tuple[str, ...] = ("exponential", "spherical")
-"""Variogram models :func:`fit_variogram` knows."""
+VARIOGRAM_MODELS: tuple[str, ...] = ("exponential", "spherical", "nested_exponential")
+"""Variogram models :func:`fit_variogram` knows. ``nested_exponential`` is a short-range structure (patches) plus a
+long-range one (a landscape-wide gradient, e.g. rainfall or elevation) that a single model cannot separate: the
+single model's range then lands somewhere between the two, or past the longest lag."""
 
 
 @dataclass(frozen=True)
@@ -211,10 +213,16 @@ class VariogramModel:
     range_m: float
     max_lag_m: float
     at_max_lag: bool = False
+    long_sill: float = 0.0
+    long_range_m: float = math.inf
 
     def __call__(self, h) -> np.ndarray:
         """Semivariance at distances ``h`` (metres)."""
-        return _variogram_curve(self.model, np.asarray(h, dtype=np.float64), self.nugget, self.sill, self.range_m)
+        h = np.asarray(h, dtype=np.float64)
+        if self.model == "nested_exponential":
+            short = _variogram_curve("exponential", h, self.nugget, self.sill, self.range_m)
+            return short + _variogram_curve("exponential", h, 0.0, self.long_sill, self.long_range_m)
+        return _variogram_curve(self.model, h, self.nugget, self.sill, self.range_m)
 
     def distance_at(self, fraction: float = 0.95) -> float:
         """Distance where the semivariance reaches ``fraction`` of the partial sill.
@@ -227,7 +235,7 @@ class VariogramModel:
         """
         if not 0 < fraction < 1:
             raise ValueError(f"fraction must lie in (0, 1), got {fraction}.")
-        if self.model == "exponential":
+        if self.model in ("exponential", "nested_exponential"):  # nested: of the short structure
             return float(-self.range_m * math.log(1 - fraction) / 3.0)
         # spherical: 1.5 t - 0.5 t^3 = fraction for t in [0, 1]; range_m is its 95 % distance
         return float(_spherical_t(fraction) * self.range_m / _spherical_t(0.95))
@@ -367,7 +375,9 @@ def fit_variogram(variogram: EmpiricalVariogram, model: str = "exponential") -> 
     Parameters
     ----------
     variogram : EmpiricalVariogram
-    model : {"exponential", "spherical"}
+    model : {"exponential", "spherical", "nested_exponential"}
+        ``nested_exponential`` fits nugget + short + long exponential
+        structures; its ``range_m`` is the short one (``long_range_m`` the other).
 
     Returns
     -------
@@ -388,6 +398,24 @@ def fit_variogram(variogram: EmpiricalVariogram, model: str = "exponential") -> 
     h, gamma, pairs = variogram.lag_m, variogram.semivariance, variogram.n_pairs
     max_lag = float(h.max())
     top = float(gamma.max())
+    if model == "nested_exponential":
+        # long range = short range x ratio (ratio >= 3) keeps the two structures in order
+        def nested(d, c0, c1, a1, c2, ratio):
+            return _variogram_curve("exponential", d, c0, c1, a1) + _variogram_curve(
+                "exponential", d, 0.0, c2, a1 * ratio
+            )
+
+        params, _ = curve_fit(
+            nested,
+            h,
+            gamma,
+            p0=(float(gamma[0]) * 0.5, top / 3, max_lag / 10, top / 3, 10.0),
+            bounds=([0.0, 1e-9, max_lag / 1000, 0.0, 3.0], [top, 2 * top + 1e-9, max_lag, 2 * top + 1e-9, 1000.0]),
+            sigma=1 / np.sqrt(np.maximum(pairs, 1)),
+            maxfev=50000,
+        )
+        c0, c1, a1, c2, ratio = (float(p) for p in params)
+        return VariogramModel(model, c0, c1, a1, max_lag, a1 >= max_lag, long_sill=c2, long_range_m=a1 * ratio)
     start = (float(gamma[0]) * 0.5, max(top - float(gamma[0]) * 0.5, 1e-6), max_lag / 3)
     bounds = ([0.0, 1e-9, max_lag / 1000], [top, 2 * top + 1e-9, 2 * max_lag])
     params, _ = curve_fit(
