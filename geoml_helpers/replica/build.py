@@ -431,7 +431,12 @@ def _build_into(folder: Path, spec: ReplicaSpec, progress: bool, threads: int) -
         sun = sun_position(take.start, lon0, lat0)
         skies[take] = (
             make_sky(
-                take.cloud_target, _stable_seed("sky", spec.seed, take.start.isoformat()), sun[0], sun[1], ref_x, ref_y
+                take.cloud_target,
+                _stable_seed("sky", spec.seed, take.start.isoformat()),
+                sun_azimuth=sun[0],
+                sun_elevation=sun[1],
+                reference_x=ref_x,
+                reference_y=ref_y,
             ),
             sun,
         )
@@ -447,18 +452,18 @@ def _build_into(folder: Path, spec: ReplicaSpec, progress: bool, threads: int) -
             aoi_utm = lonlat_to_utm(aoi, tile.epsg)
             row0, col0, h, w = _window(tile, aoi_utm)
             tile_windows[tile.name] = [row0, col0, h, w]
-            transform = tile.transform(10) * tile.transform(10).translation(col0, row0)
+            transform = tile.transform(10) @ tile.transform(10).translation(col0, row0)
             labels_utm = labels.to_crs(tile.epsg)
             canvas = paint_canvas(
                 labels_utm.geometry,
                 labels_utm[spec.class_column].map(class_of).to_numpy(),
                 aoi_utm,
-                transform,
-                (h, w),
-                tile.epsg,
-                frame,
-                len(class_names),
-                spec.seed,
+                transform=transform,
+                shape=(h, w),
+                epsg=tile.epsg,
+                frame=frame,
+                n_classes=len(class_names),
+                seed=spec.seed,
             )
             rotated = (canvas.x - edge_point[0]) * edge_normal[0] + (canvas.y - edge_point[1]) * edge_normal[1]
             west_of_edge = rotated > 0

@@ -291,6 +291,7 @@ def paint_canvas(
     labels_utm,
     class_index: np.ndarray,
     aoi_utm,
+    *,
     transform,
     shape: tuple[int, int],
     epsg: int,
@@ -379,6 +380,7 @@ class Sky:
 def make_sky(
     cloud_target: float,
     seed_words: list[int],
+    *,
     sun_azimuth: float,
     sun_elevation: float,
     reference_x: np.ndarray,
@@ -390,7 +392,7 @@ def make_sky(
     Examples
     --------
     >>> x, y = np.meshgrid(np.linspace(-2000, 2000, 40), np.linspace(-2000, 2000, 40))
-    >>> sky = make_sky(0.3, [7], 160.0, 30.0, x, y)
+    >>> sky = make_sky(0.3, [7], sun_azimuth=160.0, sun_elevation=30.0, reference_x=x, reference_y=y)
     >>> 0.2 < float((sky.opacity(x, y) > 0.5).mean()) < 0.4
     True
     """
