@@ -202,6 +202,11 @@ def write_sparse_cog(
     Returns
     -------
     pathlib.Path
+
+    Notes
+    -----
+    Long because: it lays out one TIFF file by hand (header, IFDs, then the tiles, overviews last), and where each
+    part goes depends on the sizes of all the parts before it.
     """
     data = window[np.newaxis] if window.ndim == 2 else window
     bands, h, w = data.shape

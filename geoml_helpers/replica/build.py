@@ -403,6 +403,13 @@ def _encode(reflectance: np.ndarray, valid: np.ndarray, plus_offset: bool) -> np
 
 
 def _build_into(folder: Path, spec: ReplicaSpec, progress: bool, threads: int) -> dict:
+    """Write the replica of ``spec`` into ``folder``: plan the datatakes, paint each tile, write its assets and STAC.
+
+    Notes
+    -----
+    Long because: the per-tile loop shares the plan (datatakes, skies, swath, class signatures) with the STAC
+    documents written after it; painting and writing live in paint.py and assets.py.
+    """
     from pyproj import Geod
     from shapely.geometry import box, mapping
 
@@ -539,7 +546,13 @@ def _build_into(folder: Path, spec: ReplicaSpec, progress: bool, threads: int) -
 def _write_assets(
     pool: ThreadPoolExecutor, objects: Path, plan: ItemPlan, scene, offset: tuple[int, int], tile: S2Tile
 ) -> list:
-    """Queue the COGs and metadata files of one item; returns the futures."""
+    """Queue the COGs and metadata files of one item; returns the futures.
+
+    Notes
+    -----
+    Long because: it queues every asset of Earth Search's layout (bands, SCL, AOT, WVP, visual, metadata files) in
+    the order of the item's assets; the writing itself lives in assets.py.
+    """
     folder = objects / BUCKET / plan.key_prefix
     folder.mkdir(parents=True, exist_ok=True)
     tags = {"GEOML_SYNTHETIC": SYNTHETIC_NOTE, "GEOML_ITEM": plan.id}

@@ -353,7 +353,13 @@ def _eo_band(key: str) -> dict:
 
 
 def asset_documents(tile: S2Tile, offset: float, href_of) -> dict[str, dict]:
-    """The assets of an item (or, with ``href_of`` returning ``None``, the collection's ``item_assets``)."""
+    """The assets of an item (or, with ``href_of`` returning ``None``, the collection's ``item_assets``).
+
+    Notes
+    -----
+    Long because: most of it is the literal asset documents of Earth Search v1 (roles, bands, raster metadata), kept
+    whole so they can be compared field by field with a real item.
+    """
 
     def with_href(key: str, jp2: bool, body: dict) -> dict:
         href = href_of(key, jp2)
@@ -467,6 +473,11 @@ def item_document(
     """The STAC Item of one plan, shaped like Earth Search v1's (see the module docstring).
 
     ``statistics`` holds ``eo:cloud_cover`` and the ``s2:*_percentage`` values.
+
+    Notes
+    -----
+    Long because: most of it is the literal Item, shaped like Earth Search v1's, kept whole so it can be compared
+    field by field with a real one.
     """
     tile, take = plan.tile, plan.datatake
     d = take.date
