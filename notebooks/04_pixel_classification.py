@@ -184,6 +184,11 @@ list(models)
 # the model is recognising polygons it has already seen, not mapping new places.
 
 # %%
+rarest = int(train.class_id.value_counts().min())
+if rarest < n_splits:  # e.g. GPS points: one pixel per label
+    print(f"the rarest class has {rarest} training pixels, fewer than {n_splits} folds: "
+          f"using {max(rarest, 2)} folds")
+    n_splits = max(rarest, 2)
 rf_cv = make_models(n_jobs=2)["random_forest"]
 cv_scores = compare_cv(rf_cv, train, n_splits=n_splits, seed=seed, class_names=classes.names)
 cv_summary = cv_scores.groupby("scheme")["score"].agg(["mean", "std"]).reindex(["random", "polygon", "block"])

@@ -79,9 +79,9 @@ from geoml_helpers.learn.deep import (
     band_statistics,
     check_input_dims,
     make_loader,
-    rechunk_to_zarr,
-    valid_pixel_mask,
 )
+from geoml_helpers.learn import valid_pixel_mask
+from geoml_helpers.scale import rechunk_to_zarr
 
 hv.extension("bokeh")
 started = time.perf_counter()
@@ -214,7 +214,7 @@ print(f"one sample: {read_seconds(refl) * 1000:.0f} ms from the notebook-02 chun
 # * normalises each band with statistics of the cube and sets the remaining NaN (cloudy months) to 0, the band mean.
 
 # %%
-valid10 = valid_pixel_mask(tiles)
+valid10 = valid_pixel_mask(tiles, require="any")  # pixels with at least one clear month
 mean10, std10 = band_statistics(tiles)
 common = dict(input_dims=input_dims, class_ids=CLASS_IDS, mean=mean10, std=std10, valid_mask=valid10, reader="zarr", zarr_path=tiles_path, variable="reflectance")
 ts_data = {split: XBatcherDataset(tiles, labels10, splits10, split, **common) for split in ("train", "val", "test")}
@@ -359,9 +359,7 @@ pd.DataFrame(comparison).T.round(3)
 # and cache the patches as one tensor; workers would only add overhead.
 
 # %%
-if not project.hyperspectral:
-    print(f"No hyperspectral source in {project.name!r}: Task B is skipped.")
-else:
+if project.hyperspectral:  # see section 1
     hs_mem = hs.load()
     mean30, std30 = band_statistics(hs_mem)
     patch = SETTINGS["patch"]
