@@ -55,6 +55,10 @@ print(f"{len(table)} checks in {elapsed:.1f} s")
 style_table(table)
 
 # %% [markdown]
+# The *kernel* row names the kernel and the interpreter running this notebook. In any JupyterLab (SageMaker
+# Studio, a hub, your own) pick **geoml (Python 3.12)**: `make kernel` registers it. The *locked versions* row
+# compares the installed packages with `requirements.lock`, the versions the course is tested with.
+#
 # ## What must pass
 # Warnings are allowed (for example an unset `WANDB_MODE`); failures are not. The STAC row started a real
 # STAC API on 127.0.0.1 (or, with `stac_api="earth-search"`, asked Earth Search) and ran a search.

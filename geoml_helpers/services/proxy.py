@@ -113,6 +113,7 @@ def use_proxy_for_dask_dashboard(environ: Mapping[str, str] | None = None) -> st
     '{scheme}://{host}:{port}/status'
     """
     import dask
+    import distributed  # noqa: F401  (its defaults first, so the setting below is not taken for a missing key)
 
     current = dask.config.get("distributed.dashboard.link", DASK_DEFAULT_LINK)
     wanted = dask_dashboard_link(environ)
