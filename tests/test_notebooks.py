@@ -153,9 +153,12 @@ def user_project_run(tmp_path_factory):
     mixed = write_user_project(folder / "mixed", data_dir=data, geometry="mixed")
     points = write_user_project(folder / "points", data_dir=data, geometry="points")
     executed = tmp_path_factory.mktemp("executed-user-project")
-    full = run_notebooks("ci", PROJECT_ROOT / "notebooks", executed / "mixed", data_dir=str(data), extra_parameters={"project": str(mixed)})
+    notebooks = PROJECT_ROOT / "notebooks"
+    full = run_notebooks(
+        "ci", notebooks, executed / "mixed", data_dir=str(data), extra_parameters={"project": str(mixed)}
+    )
     only_points = run_notebooks(
-        "ci", PROJECT_ROOT / "notebooks", executed / "points", only=["05"], data_dir=str(data), extra_parameters={"project": str(points)}
+        "ci", notebooks, executed / "points", only=["05"], data_dir=str(data), extra_parameters={"project": str(points)}
     )
     return mixed, points, full, only_points
 

@@ -101,7 +101,15 @@ def class_legend(classes: ClassTable, ids: Sequence[int] | None = None):
     return hv.Overlay(entries)
 
 
-def class_map(array, classes: ClassTable, *, title: str = "", width: int = 420, height: int = 400, max_pixels: int | None = None):
+def class_map(
+    array,
+    classes: ClassTable,
+    *,
+    title: str = "",
+    width: int = 420,
+    height: int = 400,
+    max_pixels: int | None = None,
+):
     """A class raster (ids ``1..K``, 0 = none) in Web Mercator, in the table's colours, with a legend of labels.
 
     Examples
@@ -194,8 +202,8 @@ def label_overlay(
             xy = points.assign(x=points.geometry.x, y=points.geometry.y).drop(columns="geometry")
             label = c.label if polygons.empty else f"{c.label} (points)"
             layers.append(
-                gv.Points(xy[["x", "y", *vdims]], kdims=["x", "y"], vdims=vdims, crs=ccrs.GOOGLE_MERCATOR, label=label).opts(
-                    color=c.colour, size=point_size, line_color="black", tools=["hover"], show_legend=legend
-                )
+                gv.Points(
+                    xy[["x", "y", *vdims]], kdims=["x", "y"], vdims=vdims, crs=ccrs.GOOGLE_MERCATOR, label=label
+                ).opts(color=c.colour, size=point_size, line_color="black", tools=["hover"], show_legend=legend)
             )
     return hv.Overlay(layers).opts(legend_position="right", show_legend=True, projection=ccrs.GOOGLE_MERCATOR)
