@@ -21,9 +21,14 @@ from pathlib import Path
 import nbformat
 import pytest
 import requests
-
 from conftest import PROJECT_ROOT
-from geoml_helpers.course.environment_check import PROJECT_KERNEL_DISPLAY_NAME, PROJECT_KERNEL_NAME, check_kernel, locked_versions
+
+from geoml_helpers.course.environment_check import (
+    PROJECT_KERNEL_DISPLAY_NAME,
+    PROJECT_KERNEL_NAME,
+    check_kernel,
+    locked_versions,
+)
 from geoml_helpers.course.runner import SUMMARY_NAME, run_key, run_notebooks
 from geoml_helpers.services.processes import free_port
 from geoml_helpers.services.proxy import DASK_DEFAULT_LINK, app_url, jupyter_base_url
@@ -44,18 +49,28 @@ def _private_jupyter(tmp_path: Path) -> dict[str, str]:
 
 def test_make_kernel_registers_the_environment_once(tmp_path):
     env = _private_jupyter(tmp_path)
-    done = subprocess.run(["make", "-s", "kernel", f"VENV={VENV}"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        ["make", "-s", "kernel", f"VENV={VENV}"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     spec_file = tmp_path / "jupyter-data" / "kernels" / PROJECT_KERNEL_NAME / "kernel.json"
     spec = json.loads(spec_file.read_text())
     assert spec["display_name"] == PROJECT_KERNEL_DISPLAY_NAME == "geoml (Python 3.12)"
     assert spec["argv"][0] == str(VENV / "bin" / "python") and Path(spec["argv"][0]).is_absolute()
     assert spec["env"]["GEOML_KERNEL"] == "geoml"
-    listed = subprocess.run([str(VENV / "bin" / "jupyter"), "kernelspec", "list", "--json"], env=env, capture_output=True, text=True, timeout=60)
+    listed = subprocess.run(
+        [str(VENV / "bin" / "jupyter"), "kernelspec", "list", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert json.loads(listed.stdout)["kernelspecs"]["geoml"]["resource_dir"] == str(spec_file.parent)
     # A second `make kernel` finds it registered and leaves it alone.
     before = spec_file.stat().st_mtime_ns
-    again = subprocess.run(["make", "-s", "kernel", f"VENV={VENV}"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    again = subprocess.run(
+        ["make", "-s", "kernel", f"VENV={VENV}"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert again.returncode == 0 and "is registered" in again.stdout
     assert spec_file.stat().st_mtime_ns == before
 
@@ -64,14 +79,22 @@ def test_the_registered_kernel_reports_itself_as_the_project_kernel(tmp_path, mo
     from jupyter_client.manager import start_new_kernel
 
     env = _private_jupyter(tmp_path)
-    subprocess.run(["make", "-s", "kernel", f"VENV={VENV}"], cwd=PROJECT_ROOT, env=env, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        ["make", "-s", "kernel", f"VENV={VENV}"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     for name in ("HOME", "JUPYTER_DATA_DIR"):
         monkeypatch.setenv(name, env[name])
     manager, client = start_new_kernel(kernel_name="geoml", cwd=str(PROJECT_ROOT / "notebooks"))
     try:
         outputs: list[dict] = []
         reply = client.execute_interactive(
-            "from geoml_helpers.course.environment_check import check_kernel\nrow = check_kernel()\nprint(row.status, '|', row.found)",
+            "from geoml_helpers.course.environment_check import check_kernel\n"
+            "row = check_kernel()\nprint(row.status, '|', row.found)",
             timeout=120,
             output_hook=outputs.append,
         )
@@ -105,7 +128,9 @@ def test_another_interpreter_is_warned_with_the_fix(tmp_path, monkeypatch):
 
 def test_runner_skips_an_unchanged_notebook_and_reruns_after_a_data_change(tmp_path, demo_ci, data_root):
     out = tmp_path / "executed"
-    first = run_notebooks("ci", PROJECT_ROOT / "notebooks", out, only=["00"], data_dir=str(data_root), log=lambda *_: None, reuse=True)
+    first = run_notebooks(
+        "ci", PROJECT_ROOT / "notebooks", out, only=["00"], data_dir=str(data_root), log=lambda *_: None, reuse=True
+    )
     executed = out / "ci" / "00_environment_check.ipynb"
     summary = out / "ci" / SUMMARY_NAME
     assert [r.reused for r in first.notebooks] == [False] and first.ok
@@ -114,7 +139,9 @@ def test_runner_skips_an_unchanged_notebook_and_reruns_after_a_data_change(tmp_p
     stamps = (executed.stat().st_mtime_ns, summary.stat().st_mtime_ns)
 
     started = time.perf_counter()
-    second = run_notebooks("ci", PROJECT_ROOT / "notebooks", out, only=["00"], data_dir=str(data_root), log=lambda *_: None, reuse=True)
+    second = run_notebooks(
+        "ci", PROJECT_ROOT / "notebooks", out, only=["00"], data_dir=str(data_root), log=lambda *_: None, reuse=True
+    )
     assert time.perf_counter() - started < 10
     assert [r.reused for r in second.notebooks] == [True]
     assert second.notebooks[0].wall_s == first.notebooks[0].wall_s, "the reused run keeps the measured time"
@@ -123,7 +150,9 @@ def test_runner_skips_an_unchanged_notebook_and_reruns_after_a_data_change(tmp_p
     # The key follows the data: a rebuilt demo world (a new marker) or another profile is a new key.
     notebook = PROJECT_ROOT / "notebooks" / "00_environment_check.ipynb"
     assert run_key(notebook, [], {"profile": "ci"}, data_root, PROJECT_ROOT)["key"] == recorded["key"]
-    assert run_key(notebook, [], {"profile": "ci", "project": "other"}, data_root, PROJECT_ROOT)["key"] != recorded["key"]
+    assert (
+        run_key(notebook, [], {"profile": "ci", "project": "other"}, data_root, PROJECT_ROOT)["key"] != recorded["key"]
+    )
     marker = data_root / "ci" / "_COMPLETE.json"
     os.utime(marker, ns=(marker.stat().st_atime_ns, marker.stat().st_mtime_ns + 1_000_000_000))
     assert run_key(notebook, [], {"profile": "ci"}, data_root, PROJECT_ROOT)["key"] != recorded["key"]
@@ -150,7 +179,9 @@ def test_a_changed_notebook_reruns_itself_and_every_later_one(tmp_path):
     _tiny_notebook(notebooks / "00_a.ipynb", "open('runs.txt', 'a').write('A')")
     third = run_notebooks("ci", notebooks, tmp_path / "out", **kwargs)
     assert (notebooks / "runs.txt").read_text() == "abAb" and not any(r.reused for r in third.notebooks)
-    forced = run_notebooks("ci", notebooks, tmp_path / "out", data_dir=str(tmp_path / "data"), log=lambda *_: None, reuse=False)
+    forced = run_notebooks(
+        "ci", notebooks, tmp_path / "out", data_dir=str(tmp_path / "data"), log=lambda *_: None, reuse=False
+    )
     assert (notebooks / "runs.txt").read_text() == "abAbAb" and not any(r.reused for r in forced.notebooks)
 
 
@@ -189,7 +220,10 @@ def jupyter_proxy(tmp_path_factory):
         while True:
             assert process.poll() is None, process.stderr.read().decode(errors="replace")[-3000:]
             try:
-                if requests.get(f"{origin}{HUB_PREFIX}api/status", params={"token": token}, timeout=5).status_code == 200:
+                if (
+                    requests.get(f"{origin}{HUB_PREFIX}api/status", params={"token": token}, timeout=5).status_code
+                    == 200
+                ):
                     break
             except requests.ConnectionError:
                 pass
@@ -275,11 +309,18 @@ def test_panel_app_address_through_the_hub_proxy(monkeypatch, demo_ci, data_root
 
 
 def test_sagemaker_on_start_installs_the_lock_and_kernel_in_a_fresh_home_and_is_idempotent(tmp_path):
-    """In a fresh HOME, from a clone of this repository; uv's cache is the machine's warm one (the cold case is measured apart)."""
+    """In a fresh HOME, from a clone of this repository.
+
+    uv's cache is the machine's warm one, to keep the test short; the cold case is measured apart.
+    """
     home = tmp_path / "home"
     home.mkdir()
     warm_cache = os.environ.get("UV_CACHE_DIR") or str(Path.home() / ".cache" / "uv")
-    env = {name: value for name, value in os.environ.items() if not name.startswith(("JUPYTER", "PYENV", "VIRTUAL_ENV", "CONDA", "GEOML"))}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("JUPYTER", "PYENV", "VIRTUAL_ENV", "CONDA", "GEOML"))
+    }
     env |= {
         "PATH": "/usr/local/bin:/usr/bin:/bin",  # no conda, no pyenv shims, no uv: as on a fresh Studio space
         "HOME": str(home),
@@ -292,15 +333,23 @@ def test_sagemaker_on_start_installs_the_lock_and_kernel_in_a_fresh_home_and_is_
     first = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     venv_python = home / "geoml" / ".venv" / "bin" / "python"
-    assert (home / ".local" / "share" / "geoml" / "uv" / "bin" / "uv").is_file(), "uv was bootstrapped with pip in the home volume"
+    assert (home / ".local" / "share" / "geoml" / "uv" / "bin" / "uv").is_file(), (
+        "uv was bootstrapped with pip in the home volume"
+    )
     probe = subprocess.run(
-        [str(venv_python), "-c", "import importlib.metadata as m, geoml_helpers; print(m.version('torch'), m.version('jupyter-server-proxy'), geoml_helpers.__file__)"],
+        [
+            str(venv_python), "-c",
+            "import importlib.metadata as m, geoml_helpers\n"
+            "print(m.version('torch'), m.version('jupyter-server-proxy'), geoml_helpers.__file__)",
+        ],
         capture_output=True, text=True, timeout=120, cwd=home,
     )  # fmt: skip
     assert probe.returncode == 0, probe.stderr
     torch_version, proxy_version, package = probe.stdout.split()
     locked = locked_versions(PROJECT_ROOT / "requirements.lock")
-    assert (torch_version, proxy_version) == (locked["torch"], locked["jupyter-server-proxy"]) and package.startswith(str(home / "geoml"))
+    assert (torch_version, proxy_version) == (locked["torch"], locked["jupyter-server-proxy"]) and package.startswith(
+        str(home / "geoml")
+    )
     spec = json.loads((home / ".local" / "share" / "jupyter" / "kernels" / "geoml" / "kernel.json").read_text())
     assert spec["argv"][0] == str(venv_python) and spec["display_name"] == "geoml (Python 3.12)"
     assert (home / ".geoml-on-start.log").read_text().count("== geoml on-start done") == 1
@@ -341,8 +390,13 @@ def test_one_repository_address_everywhere():
 
 def test_repo2docker_builds_from_the_lock_then_the_ci_data():
     binder = PROJECT_ROOT / "binder"
-    requirements = [line for line in (binder / "requirements.txt").read_text().splitlines() if line and not line.startswith("#")]
-    assert requirements == ["-r ../requirements.lock"] and (binder / requirements[0].split()[1]).resolve() == PROJECT_ROOT / "requirements.lock"
+    requirements = [
+        line for line in (binder / "requirements.txt").read_text().splitlines() if line and not line.startswith("#")
+    ]
+    assert (
+        requirements == ["-r ../requirements.lock"]
+        and (binder / requirements[0].split()[1]).resolve() == PROJECT_ROOT / "requirements.lock"
+    )
     assert (binder / "runtime.txt").read_text().strip() == "python-3.12"
     post_build = binder / "postBuild"
     assert os.access(post_build, os.X_OK) and os.access(binder / "start", os.X_OK)

@@ -160,7 +160,7 @@ def run_key(
     earlier : sequence of pathlib.Path
         The notebooks before it in the course: a change to one of them re-executes this one.
     parameters : dict
-        The papermill parameters (profile, project, ...).
+        The papermill parameters (profile, project, ...); the project file's content counts too.
     data_dir : pathlib.Path
         The data root; the demo data's marker of ``parameters["profile"]`` is read from it.
     project_root : pathlib.Path, optional
@@ -178,11 +178,16 @@ def run_key(
     False
     """
     lock = project_root / "requirements.lock" if project_root else None
+    # The project file's content: the one passed, else the profile's demo project that the notebooks default to.
+    project = parameters.get("project")
+    if project is None and project_root is not None:
+        project = project_root / "projects" / f"demo-{parameters.get('profile', '')}.toml"
     parts = {
         "notebook": _sha256_files([notebook])[:16],
         "earlier_notebooks": _sha256_files(list(earlier))[:16],
         "parameters": json.dumps(parameters, sort_keys=True, default=str),
         "data": _data_fingerprint(str(parameters.get("profile", "")), Path(data_dir)),
+        "project": _sha256_files([Path(project)])[:16] if project and Path(project).is_file() else "no project file",
         "package": _package_fingerprint(),
         "lock": _sha256_files([lock])[:16] if lock is not None and lock.is_file() else "no lock",
     }
