@@ -213,6 +213,10 @@ class NotebookFailed(GeomlError, RuntimeError):
     """A notebook raised; the message names the notebook and the cell, and the executed copy to open."""
 
 
+class TileGridError(GeomlError, ValueError):
+    """An MGRS tile name or an AOI cannot be placed on the Sentinel-2 grid; the message gives the valid form."""
+
+
 class MissingCredentialsError(GeomlError, PermissionError):
     """An opt-in online service was asked for, but its credentials are not set.
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import cast
 
-from geoml_helpers.core.errors import GeomlError
+from geoml_helpers.core.errors import TileGridError
 
 TILE_SIZE_M: int = 109_800
 """Side of a Sentinel-2 tile: 100 km MGRS square + 9.8 km overlap."""
@@ -45,10 +45,6 @@ RESOLUTIONS_M: tuple[int, ...] = (10, 20, 60)
 _LATITUDE_BANDS = "CDEFGHJKLMNPQRSTUVWX"
 _COLUMN_SETS = ("ABCDEFGH", "JKLMNPQR", "STUVWXYZ")
 _ROW_LETTERS = "ABCDEFGHJKLMNPQRSTUV"
-
-
-class TileGridError(GeomlError, ValueError):
-    """An MGRS tile name or an AOI cannot be placed on the Sentinel-2 grid."""
 
 
 @dataclass(frozen=True)
