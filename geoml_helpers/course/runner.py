@@ -18,6 +18,8 @@ Command line::
 
 Examples
 --------
+Needs the repository's notebooks folder (skipped under doctest):
+
 >>> [p.name for p in discover_notebooks(Path("notebooks"))][:1]  # doctest: +SKIP
 ['00_environment_check.ipynb']
 """

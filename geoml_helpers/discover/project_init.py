@@ -9,6 +9,8 @@ with the storage tier that volume calls for.
 
 Examples
 --------
+Needs a project's labels and the demo data (skipped under doctest):
+
 >>> result = init_project("fields.geojson", "crop", out="fields.toml")  # doctest: +SKIP
 >>> print(result.summary)  # doctest: +SKIP
 """

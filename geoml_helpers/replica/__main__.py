@@ -2,6 +2,8 @@
 
 Examples
 --------
+Needs the built demo data (skipped under doctest):
+
 >>> main(["--help"])  # doctest: +SKIP
 """
 

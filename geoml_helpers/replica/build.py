@@ -17,6 +17,7 @@ and renames it into place after its completion marker, like the demo's build:
 Examples
 --------
 >>> spec = ReplicaSpec(labels="projects/replica_example/labels.geojson", class_column="landcover",
+>>> # needs a built Earth Search replica (skipped under doctest)
 ...                    datetime="2022-01-10/2022-02-10")  # doctest: +SKIP
 >>> data = build_replica(spec, "data/replica/example")  # doctest: +SKIP
 >>> len(data.items())  # doctest: +SKIP

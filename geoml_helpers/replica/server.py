@@ -13,6 +13,7 @@ root URL differs from Earth Search. Both processes stop at the end of the
 Examples
 --------
 >>> labels = "projects/replica_example/labels.geojson"
+>>> # needs a running STAC API (skipped under doctest)
 >>> spec = ReplicaSpec(labels, "landcover", "2022-01-05/2022-02-05")  # doctest: +SKIP
 >>> with serve_replica(spec, "data/replica/example") as replica:  # doctest: +SKIP
 ...     print(replica.url)
