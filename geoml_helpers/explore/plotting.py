@@ -68,6 +68,8 @@ def to_plot_crs(data, crs: str = PLOT_CRS, *, resampling: str = "nearest", max_p
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> to_plot_crs(cube["ndvi"].isel(time=0)).attrs["source_crs"]  # doctest: +SKIP
     'EPSG:32734'
     """
@@ -142,6 +144,8 @@ def composite_rgb(reflectance, bands: Sequence[str] = RGB_BANDS, *, low: float =
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> rgb = composite_rgb(cube["reflectance"].isel(time=0))  # doctest: +SKIP
     >>> rgb.sizes["band"]  # doctest: +SKIP
     3
@@ -157,6 +161,8 @@ def rgb_plot(rgb, *, title: str = "", time_slider: bool = True, tiles: str | Non
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> rgb_plot(composite_rgb(cube["reflectance"].isel(time=[0, 1])))  # doctest: +SKIP
     """
     import cartopy.crs as ccrs
@@ -178,6 +184,8 @@ def image_plot(array, *, cmap: str = "viridis", clim: tuple[float, float] | None
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> image_plot(cube["ndvi"].isel(time=0), cmap="RdYlGn", clim=(-1, 1))  # doctest: +SKIP
     """
     import cartopy.crs as ccrs
@@ -200,6 +208,8 @@ def rasterized_image(array, *, width: int = 400, height: int = 400, cmap: str = 
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> rasterized_image(cube["ndvi"].isel(time=0))  # doctest: +SKIP
     """
     import cartopy.crs as ccrs
@@ -217,6 +227,8 @@ def polygon_overlay(labels, *, color_column: str = "class_name", colors: dict | 
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> polygon_overlay(demo.read_labels())  # doctest: +SKIP
     """
     import cartopy.crs as ccrs
@@ -241,6 +253,8 @@ def element_lonlat_bounds(element) -> tuple[float, float, float, float]:
 
     Examples
     --------
+    Needs the built demo data (skipped under doctest):
+
     >>> element_lonlat_bounds(rasterized_image(cube["ndvi"].isel(time=0)))[1] < 0  # doctest: +SKIP
     True
     """
@@ -256,6 +270,8 @@ def save_html(obj, path, *, embed: bool = True) -> int:
 
     Examples
     --------
+    Needs a cube built from the demo data, and writes files (skipped under doctest):
+
     >>> save_html(rgb_plot(rgb), "/tmp/rgb.html")  # doctest: +SKIP
     """
     import os
@@ -296,6 +312,7 @@ def record_plot_bounds(title: str, source: Any) -> tuple[float, float, float, fl
     --------
     >>> record_plot_bounds("Study area", (18.87, -33.99, 18.91, -33.96))
     (18.87, -33.99, 18.91, -33.96)
+    >>> # needs the built demo data (skipped under doctest)
     >>> record_plot_bounds("Land cover", data_dir / "outputs" / "landcover_rf.tif")  # doctest: +SKIP
     """
     import os
