@@ -41,7 +41,7 @@ def test_rgb_and_nearest_overviews(tmp_path):
         classes[0],
         (100, 100),
         (5490, 5490),
-        TRANSFORM * Affine.scale(2),
+        TRANSFORM @ Affine.scale(2),
         32632,
         resampling="nearest",
     )
