@@ -78,9 +78,12 @@ SOURCE_NAME = "earth-search-replica"
 """The name a project file gives this source (``stac = "earth-search-replica"``)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ReplicaSpec:
     """Everything a replica is made from; plain values, no project file.
+
+    Two specs are equal only if they are the same object (labels may be a GeoDataFrame); compare
+    :meth:`fingerprint` values instead.
 
     Attributes
     ----------
@@ -162,7 +165,7 @@ class ReplicaSpec:
         west, south, east, north = (float(v) for v in labels.total_bounds)
         dlat = self.aoi_buffer_m / 111_195.0
         dlon = self.aoi_buffer_m / (111_320.0 * max(np.cos(np.radians((south + north) / 2)), 0.05))
-        return (round(west - dlon, 6), round(south - dlat, 6), round(east + dlon, 6), round(north + dlat, 6))
+        return tuple(round(float(v), 6) for v in (west - dlon, south - dlat, east + dlon, north + dlat))
 
     def fingerprint(self) -> str:
         """A digest of the labels and every parameter: a replica is rebuilt when it changes."""
@@ -268,6 +271,8 @@ def open_replica(root: str | os.PathLike[str], spec: ReplicaSpec | None = None) 
         raise IncompleteDataError(
             f"The replica at {root} has format {marker.get('format_version')}, not {FORMAT_VERSION}. {fix}"
         )
+    if not (root / "store").is_dir():
+        raise IncompleteDataError(f"The replica at {root} has no object store folder (store/). {fix}")
     summary = json.loads((root / "replica.json").read_text())
     if spec is not None and summary.get("fingerprint") != spec.fingerprint():
         raise IncompleteDataError(
