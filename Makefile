@@ -52,7 +52,7 @@ kernel:
 # Keeps the existing pins (the old lock is uv's starting point) unless pyproject.toml asks otherwise,
 # then pins environment.yml's direct dependencies to the lock's versions.
 lock:
-	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --generate-hashes --python-version 3.12 -o requirements.lock
+	$(VENV)/bin/uv pip compile --quiet pyproject.toml --extra dev --universal --generate-hashes --python-version 3.12 -o requirements.lock
 	$(PY) scripts/pin_environment_yml.py
 
 data: env
