@@ -123,6 +123,18 @@ def test_another_interpreter_is_warned_with_the_fix(tmp_path, monkeypatch):
         assert same.status == "warn" and "is not registered" in same.fix
 
 
+def test_lock_row_passes_on_the_locked_environment_and_names_drift(tmp_path):
+    from geoml_helpers.course.environment_check import check_lock
+
+    installed = check_lock(PROJECT_ROOT)
+    assert installed is not None and installed.status == "pass", installed
+    lock = (PROJECT_ROOT / "requirements.lock").read_text()
+    numpy = locked_versions(PROJECT_ROOT / "requirements.lock")["numpy"]
+    (tmp_path / "requirements.lock").write_text(lock.replace(f"\nnumpy=={numpy} ", "\nnumpy==1.0.0 "))
+    drift = check_lock(tmp_path)
+    assert drift.status == "warn" and f"numpy {numpy} (lock 1.0.0)" in drift.found and "make env" in drift.fix
+
+
 # --- the incremental runner -------------------------------------------------------------------------------------
 
 
