@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from geoml_helpers.core import resolve_project
-from geoml_helpers.discover import class_means, prepare_labels, rasterize_labels
+from geoml_helpers.discover import class_means, prepare_labels
 from geoml_helpers.explore import (
     FALSE_COLOUR_BANDS,
     RGB_BANDS,
@@ -58,7 +58,7 @@ from geoml_helpers.explore import (
     rasterized_image,
     rgb_plot,
 )
-from geoml_helpers.load import ensure_project_cube
+from geoml_helpers.load import ensure_project_cube, rasterize_labels
 
 hv.extension("bokeh")
 

@@ -8,7 +8,8 @@ from shapely.affinity import translate
 from shapely.geometry import Polygon
 
 from geoml_helpers.core.errors import LabelError
-from geoml_helpers.discover.labels import class_means, rasterize_labels, read_labels, validate_labels
+from geoml_helpers.discover.labels import class_means, read_labels, validate_labels
+from geoml_helpers.load.rasterize import rasterize_labels
 
 
 @pytest.fixture(scope="module")

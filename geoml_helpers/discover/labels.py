@@ -211,32 +211,6 @@ def read_labels(path: str | os.PathLike[str], crs: str | None = "EPSG:32734", **
     return validate_labels(gdf, crs, **kwargs)
 
 
-def rasterize_labels(labels, like, column: str = "class_id", *, all_touched: bool = False, fill: int = 0):
-    """Burn ``column`` of the polygons into the grid of a rioxarray object (0 = unlabelled).
-
-    Examples
-    --------
-    Needs the built demo data (skipped under doctest):
-
-    >>> rasterize_labels(labels, cube["ndvi"]).dims  # doctest: +SKIP
-    ('y', 'x')
-    """
-    import xarray as xr
-    from rasterio.features import rasterize
-
-    gdf = labels.to_crs(like.rio.crs)
-    shape = (like.sizes["y"], like.sizes["x"])
-    burned = rasterize(
-        ((geom, int(value)) for geom, value in zip(gdf.geometry, gdf[column])),
-        out_shape=shape,
-        transform=like.rio.transform(),
-        fill=fill,
-        all_touched=all_touched,
-        dtype="int32",
-    )
-    return xr.DataArray(burned, dims=("y", "x"), coords={"y": like["y"], "x": like["x"]}, name=column)
-
-
 def class_means(data, class_raster, class_names: dict[int, str] | None = None):
     """Mean of ``data`` over the pixels of each class, for every other dimension (time, band).
 

@@ -65,9 +65,8 @@ def polygon_index_raster(labels, like) -> np.ndarray:
     [[0, -1], [-1, -1]]
     """
     import rioxarray  # noqa: F401
-    from rasterio import features
 
-    from geoml_helpers.load.rasterize import grid_of
+    from geoml_helpers.load.rasterize import burn_shapes, grid_of
 
     if labels.crs is None:
         raise LabelError(
@@ -78,8 +77,7 @@ def polygon_index_raster(labels, like) -> np.ndarray:
     if crs is not None:
         labels = labels.to_crs(crs)
     transform, shape = grid_of(like)
-    shapes = ((geom, i) for i, geom in enumerate(labels.geometry) if geom is not None and not geom.is_empty)
-    return features.rasterize(shapes, out_shape=shape, transform=transform, fill=-1, dtype="int32")
+    return burn_shapes(((geom, i) for i, geom in enumerate(labels.geometry)), shape, transform, fill=-1, dtype="int32")
 
 
 def sample_pixels(cube, labels, *, max_pixels_per_polygon: int | None = None, seed: int = 0) -> pd.DataFrame:

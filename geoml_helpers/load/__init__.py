@@ -51,6 +51,7 @@ from geoml_helpers.load.loading import (
 )
 from geoml_helpers.load.rasterize import (
     SPLIT_CODES,
+    burn_shapes,
     grid_of,
     rasterize_labels,
     rasterize_splits,
@@ -58,6 +59,7 @@ from geoml_helpers.load.rasterize import (
 )
 
 __all__ = [
+    "burn_shapes",
     "COMPOSITE_NAME",
     "CUBE_FORMAT_VERSION",
     "CUBE_NAME",

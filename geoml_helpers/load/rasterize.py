@@ -21,6 +21,9 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import numpy as np
 import xarray as xr
 from affine import Affine
@@ -29,6 +32,58 @@ from geoml_helpers.core.errors import LabelError
 
 SPLIT_CODES: dict[str, int] = {"none": 0, "train": 1, "val": 2, "test": 3}
 """Integer code of each split in the raster made by :func:`rasterize_splits`."""
+
+
+def burn_shapes(
+    shapes: Iterable[tuple[Any, int | float]],
+    out_shape: tuple[int, int],
+    transform: Affine,
+    *,
+    fill: int | float = 0,
+    dtype: str = "uint8",
+    all_touched: bool = False,
+) -> np.ndarray:
+    """Burn ``(geometry, value)`` pairs onto a grid: the package's one call of ``rasterio.features.rasterize``.
+
+    A pixel takes the value of the last geometry that holds its centre (or,
+    with ``all_touched``, that touches it at all); other pixels keep ``fill``.
+    Missing or empty geometries are skipped, and with none left the grid is
+    all ``fill`` (rasterio itself refuses an empty list).
+
+    Parameters
+    ----------
+    shapes : iterable of (geometry, value)
+        Shapely geometries (or GeoJSON-like dicts) in the grid's CRS.
+    out_shape : (int, int)
+        ``(height, width)`` of the grid.
+    transform : affine.Affine
+        The grid's transform (of the top-left corner).
+    fill : int or float
+        Value of pixels no geometry covers.
+    dtype : str
+        Output dtype; it must hold every value and ``fill``.
+    all_touched : bool
+        Burn every pixel a geometry touches, not only those whose centre it holds.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``out_shape`` array of ``dtype``.
+
+    Examples
+    --------
+    >>> from shapely.geometry import box
+    >>> burn_shapes([(box(0, 20, 20, 40), 3)], (4, 4), Affine(10, 0, 0, 0, -10, 40)).tolist()
+    [[3, 3, 0, 0], [3, 3, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+    >>> burn_shapes([(None, 1)], (1, 2), Affine.identity(), fill=-1, dtype="int32").tolist()
+    [[-1, -1]]
+    """
+    from rasterio import features
+
+    pairs = [(geom, value) for geom, value in shapes if geom is not None and not getattr(geom, "is_empty", False)]
+    if not pairs:
+        return np.full(out_shape, fill, dtype=dtype)
+    return features.rasterize(pairs, out_shape=out_shape, transform=transform, fill=fill, dtype=dtype, all_touched=all_touched)
 
 
 def grid_of(like: xr.DataArray | xr.Dataset, x_dim: str = "x", y_dim: str = "y") -> tuple[Affine, tuple[int, int]]:
@@ -89,7 +144,13 @@ def _cube_crs(like) -> str | None:
 
 
 def rasterize_labels(
-    labels, like: xr.DataArray | xr.Dataset, column: str = "class_id", crs: str | None = None, fill: int = 0
+    labels,
+    like: xr.DataArray | xr.Dataset,
+    column: str = "class_id",
+    crs: str | None = None,
+    fill: int = 0,
+    *,
+    all_touched: bool = False,
 ) -> xr.DataArray:
     """Burn polygon values (``class_id`` by default) onto the ``(y, x)`` grid of ``like``.
 
@@ -106,6 +167,9 @@ def rasterize_labels(
         are reprojected to it when they differ.
     fill : int
         Value of pixels outside every polygon (0 = "no label").
+    all_touched : bool
+        Label every pixel a polygon touches, not only those whose centre it
+        holds (more pixels, but mixed ones at the edges).
 
     Returns
     -------
@@ -128,8 +192,6 @@ def rasterize_labels(
     >>> rasterize_labels(demo.read_labels(), hs).shape  # doctest: +SKIP
     (80, 80)
     """
-    from rasterio import features
-
     if column not in labels.columns:
         raise LabelError(f"The polygons have no {column!r} column; pass column= one of {list(labels.columns)}.")
     crs = crs or _cube_crs(like)
@@ -140,7 +202,7 @@ def rasterize_labels(
     shapes = [(geom, int(v)) for geom, v in zip(gdf.geometry, values) if geom is not None and not geom.is_empty]
     if not shapes:
         raise LabelError("There are no polygons to rasterise; check the label file.")
-    burnt = features.rasterize(shapes, out_shape=shape, transform=transform, fill=fill, dtype=dtype)
+    burnt = burn_shapes(shapes, shape, transform, fill=fill, dtype=dtype, all_touched=all_touched)
     if not (burnt != fill).any():
         raise LabelError(
             "No label polygon covers any pixel centre of the cube: the polygons and the cube do not overlap, "
@@ -151,7 +213,7 @@ def rasterize_labels(
         coords={"y": like["y"].values, "x": like["x"].values},
         dims=("y", "x"),
         name=column,
-        attrs={"fill": fill, "rule": "pixel centre inside polygon"},
+        attrs={"fill": fill, "rule": "pixel touches polygon" if all_touched else "pixel centre inside polygon"},
     )
 
 

@@ -62,7 +62,8 @@ def train_statistics(
     >>> mean, std = train_statistics(stack_path, demo.read_blocks(), ["red", "nir"])  # doctest: +SKIP
     """
     import rasterio
-    from rasterio import features
+
+    from geoml_helpers.load.rasterize import burn_shapes
 
     with rasterio.open(stack_path) as src:
         names = list(src.descriptions)
@@ -71,13 +72,7 @@ def train_statistics(
         scales = np.array([src.scales[i - 1] for i in idx], dtype="float32")[:, None]
         offsets = np.array([src.offsets[i - 1] for i in idx], dtype="float32")[:, None]
         regions = split_regions(blocks, split).to_crs(src.crs)
-        inside = features.rasterize(
-            ((g, 1) for g in regions.geometry),
-            out_shape=(src.height, src.width),
-            transform=src.transform,
-            fill=0,
-            dtype="uint8",
-        ).astype(bool)
+        inside = burn_shapes(((g, 1) for g in regions.geometry), (src.height, src.width), src.transform).astype(bool)
     pixels = dn[:, inside]
     valid = (pixels != 0).all(axis=0)  # nodata: DN 0, or 0.0 in a reflectance stack
     refl = pixels[:, valid] * scales + offsets

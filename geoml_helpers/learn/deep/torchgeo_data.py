@@ -395,9 +395,9 @@ def rasterize_label_cog(
     """
     import geopandas as gpd
     import rasterio
-    from rasterio import features
 
     from geoml_helpers.load.cog import write_cog
+    from geoml_helpers.load.rasterize import burn_shapes
 
     path = Path(path)
     source = Path(labels) if isinstance(labels, (str, os.PathLike)) else None
@@ -408,13 +408,7 @@ def rasterize_label_cog(
         transform, shape, crs, bounds = ref.transform, (ref.height, ref.width), ref.crs.to_string(), tuple(ref.bounds)
     check_labels_inside(gdf, bounds, crs)
     gdf = gdf.to_crs(crs)
-    burnt = features.rasterize(
-        ((g, int(v)) for g, v in zip(gdf.geometry, gdf[column])),
-        out_shape=shape,
-        transform=transform,
-        fill=0,
-        dtype="uint8",
-    )
+    burnt = burn_shapes(((g, int(v)) for g, v in zip(gdf.geometry, gdf[column])), shape, transform, dtype="uint8")
     return write_cog(
         path,
         burnt,
