@@ -34,8 +34,8 @@ def main(argv=None) -> int:
     from geoml_helpers.core.profiles import outputs_dir
     from geoml_helpers.demo import ensure_demo_data
     from geoml_helpers.learn.deep.loader_benchmark import read_patch_from_cogs, write_benchmark_json
-    from geoml_helpers.learn.deep.xbatcher_data import rechunk_to_zarr
     from geoml_helpers.load.cube import cube_path, ensure_analysis_ready_cube
+    from geoml_helpers.scale.rechunk import rechunk_to_zarr
 
     demo = ensure_demo_data(args.profile, root=args.data_dir, progress=False)
     cube = ensure_analysis_ready_cube(args.profile, data_dir=args.data_dir)

@@ -50,11 +50,11 @@ def main(argv=None) -> int:
         XBatcherDataset,
         band_statistics,
         make_loader,
-        rechunk_to_zarr,
-        valid_pixel_mask,
     )
+    from geoml_helpers.learn.features import valid_pixel_mask
     from geoml_helpers.load.cube import ensure_analysis_ready_cube
     from geoml_helpers.load.rasterize import rasterize_labels
+    from geoml_helpers.scale.rechunk import rechunk_to_zarr
 
     torch.set_num_threads(1)
     demo = ensure_demo_data(args.profile, root=args.data_dir, progress=False)
@@ -65,7 +65,7 @@ def main(argv=None) -> int:
     labels = rasterize_labels(demo.read_labels(), refl)
     everywhere = xr.ones_like(labels)  # loader throughput: every tile with a label counts as "train"
     dims = {"time": refl.sizes["time"], "band": refl.sizes["band"], "y": tile, "x": tile}
-    valid = valid_pixel_mask(tiles)
+    valid = valid_pixel_mask(tiles, require="any")
     mean, std = band_statistics(tiles)
     base = dict(mean=mean, std=std, valid_mask=valid)
     with warnings.catch_warnings():

@@ -72,7 +72,7 @@ from geoml_helpers.core import GeomlError, resolve_project
 from geoml_helpers.discover import prepare_labels
 from geoml_helpers.load import ensure_project_composite, ensure_project_cube, project_outputs_dir
 from geoml_helpers.services import BucketExistsError, LocalObjectStore, ObjectStoreUnreachableError, connect_s3
-from geoml_helpers.scale import access_table, decision_table, layout_chunks, measure_access, read_throughput, rechunk_to_zarr
+from geoml_helpers.scale import access_table, decision_table, layout_chunks, measure_access, read_throughput, rechunk_to_zarr, storage_chunks
 
 warnings.filterwarnings("ignore", message=".*Consolidated metadata.*")
 SETTINGS = {
@@ -145,9 +145,9 @@ if cluster != "coiled":
 layouts = {}
 for layout in ("spatial", "timeseries"):
     path = out / f"cube_{layout}.zarr"
-    chunks = rechunk_to_zarr(cube, path, layout, spatial_tile=SETTINGS["spatial_tile"], series_tile=SETTINGS["series_tile"], scheduler="threads")
+    written = rechunk_to_zarr(cube, path, layout, spatial_tile=SETTINGS["spatial_tile"], series_tile=SETTINGS["series_tile"], scheduler="threads")
     layouts[layout] = path
-    print(f"{layout:>10}: chunks {chunks}")
+    print(f"{layout:>10}: chunks {storage_chunks(written['reflectance'])}")
 
 access = []
 for layout, path in layouts.items():

@@ -22,11 +22,11 @@ from geoml_helpers.learn.deep.xbatcher_data import (
     XBatcherDataset,
     band_statistics,
     make_loader,
-    rechunk_to_zarr,
-    valid_pixel_mask,
 )
+from geoml_helpers.learn.features import valid_pixel_mask
 from geoml_helpers.load.cube import ensure_analysis_ready_cube
 from geoml_helpers.load.rasterize import SPLIT_CODES, rasterize_labels, rasterize_splits
+from geoml_helpers.scale.rechunk import rechunk_to_zarr
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def setup(demo_ci, data_root, tmp_path_factory):
         dims=dims,
         mean=mean,
         std=std,
-        valid=valid_pixel_mask(tiles),
+        valid=valid_pixel_mask(tiles, require="any"),
         b=b,
     )
 

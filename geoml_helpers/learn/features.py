@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache
+from typing import Literal
 
 import numpy as np
 
@@ -346,15 +347,48 @@ def _features_flat(refl: np.ndarray, doy: np.ndarray, band_names: list[str], per
     return out
 
 
-def valid_pixel_mask(features: np.ndarray) -> np.ndarray:
-    """True where every feature of a pixel is finite (axis 0 holds the features).
+def valid_pixel_mask(data, *, require: Literal["all", "any"] = "all", spatial_dims: tuple[str, str] = ("y", "x")) -> np.ndarray:
+    """Mask of the pixels whose values are finite: all of them (features) or at least one (a cloud-masked series).
+
+    ``require="all"`` is what a per-pixel classifier needs: every feature of
+    the pixel is finite. ``require="any"`` keeps a pixel of a time series with
+    at least one clear observation, as the patch loaders of notebook 06 do
+    (the model sees the NaNs as gaps).
+
+    Parameters
+    ----------
+    data : numpy.ndarray or xarray.DataArray
+        A numpy array reduces over its first axis (features or dates), e.g.
+        ``(feature, y, x) -> (y, x)``. A DataArray reduces over every dimension
+        but ``spatial_dims``, chunk by chunk when it is lazy.
+    require : {"all", "any"}
+        Which values of a pixel must be finite.
+    spatial_dims : (str, str)
+        The DataArray dimensions kept, in this order.
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask.
 
     Examples
     --------
     >>> valid_pixel_mask(np.array([[1.0, np.nan], [2.0, 3.0]])).tolist()
     [True, False]
+    >>> import xarray as xr
+    >>> a = xr.DataArray(np.array([[[np.nan, 1.0]], [[np.nan, np.nan]]]), dims=("time", "y", "x"))
+    >>> valid_pixel_mask(a, require="any").tolist(), valid_pixel_mask(a).tolist()
+    ([[False, True]], [[False, False]])
     """
-    return np.isfinite(features).all(axis=0)
+    if require not in ("all", "any"):
+        raise FeatureInputError(f"require must be 'all' (every value finite) or 'any' (one finite value), not {require!r}.")
+    if hasattr(data, "dims"):
+        finite = np.isfinite(data)
+        other = [d for d in data.dims if d not in spatial_dims]
+        reduced = finite.all(dim=other) if require == "all" else finite.any(dim=other)
+        return np.asarray(reduced.transpose(*spatial_dims).values)
+    finite = np.isfinite(np.asarray(data))
+    return finite.all(axis=0) if require == "all" else finite.any(axis=0)
 
 
 def day_of_year(times) -> np.ndarray:

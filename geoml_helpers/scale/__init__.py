@@ -39,6 +39,7 @@ from geoml_helpers.scale.rechunk import (
     rechunk_array,
     rechunk_to_zarr,
     rechunk_zarr_store,
+    storage_chunks,
 )
 
 __all__ = [
@@ -72,6 +73,7 @@ __all__ = [
     "read_throughput",
     "rechunk_array",
     "rechunk_to_zarr",
+    "storage_chunks",
     "rechunk_zarr_store",
     "start_cluster",
     "worker_environment",

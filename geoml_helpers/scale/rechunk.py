@@ -68,71 +68,140 @@ def layout_chunks(
     return {dim: min(chunks[dim], size) for dim, size in sizes.items() if dim in chunks}
 
 
+def storage_chunks(data) -> dict[str, int]:
+    """Chunk size of ``data`` on disk along each dimension (zarr encoding, else dask chunks, else whole).
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> storage_chunks(xr.DataArray(np.zeros((4, 6)), dims=("y", "x")).chunk({"y": 2}))
+    {'y': 2, 'x': 6}
+    """
+    enc = data.encoding.get("chunks") or data.encoding.get("preferred_chunks")
+    if isinstance(enc, dict):
+        return {str(d): int(enc.get(d, data.sizes[d])) for d in data.dims}
+    if enc is not None and len(enc) == data.ndim:
+        return {str(d): int(c) for d, c in zip(data.dims, enc)}
+    if data.chunks is not None:
+        return {str(d): int(c[0]) for d, c in zip(data.dims, data.chunks)}
+    return {str(d): int(n) for d, n in data.sizes.items()}
+
+
+def _reusable(target: str, storage_options: dict | None, wanted, chunks: Mapping[str, int]) -> bool:
+    """Whether ``target`` already holds ``wanted``'s variables with the same sizes and chunks."""
+    import xarray as xr
+
+    try:
+        existing = xr.open_zarr(target, chunks=None, storage_options=storage_options)
+    except Exception:  # noqa: BLE001 - missing, partial or unreadable: write it again
+        return False
+    for name, var in wanted.data_vars.items():
+        if name not in existing or dict(existing[name].sizes) != dict(var.sizes):
+            return False
+        if storage_chunks(existing[name]) != {d: chunks[d] for d in var.dims}:
+            return False
+    return True
+
+
 def rechunk_to_zarr(
-    ds,
+    data,
     target: str | os.PathLike[str],
-    layout: str,
+    chunks: str | Mapping[str, int],
     *,
-    variables: Sequence[str] = ("reflectance",),
+    variables: Sequence[str] | None = None,
+    overwrite: bool = False,
     storage_options: dict | None = None,
     progress: bool = False,
     scheduler: str | None = None,
     **layout_kwargs,
-) -> dict[str, int]:
-    """Write ``variables`` of a cube to ``target`` (local path or ``s3://`` URL) in ``layout``.
+):
+    """Write a cube to ``target`` (local path or ``s3://`` URL) with new chunks, and open the result lazily.
 
     xarray + dask do the rechunking: every output chunk is assembled from the
     input chunks it overlaps, so memory stays near (input chunk + output chunk)
     per thread. (The ``rechunker`` package does the same with a bounded
-    intermediate store for cubes whose chunks are far apart.)
+    intermediate store for cubes whose chunks are far apart.) A local store is
+    built in a temporary sibling folder and swapped into place
+    (:func:`~geoml_helpers.core.atomic.atomic_dir`); an object store has no
+    rename, so an ``s3://`` target is written in place. A store that already
+    holds the same variables with the same sizes and chunks is reused unless
+    ``overwrite``.
 
-    ``scheduler`` picks the dask scheduler (``"threads"`` keeps the work in
-    this process; ``None`` uses the active distributed client, if any).
+    Parameters
+    ----------
+    data : xarray.DataArray or xarray.Dataset
+        The cube (dask-backed is fine: it is streamed chunk by chunk).
+    target : path-like or str
+        Destination ``.zarr`` folder or URL.
+    chunks : {"spatial", "timeseries"} or dict
+        A layout of :func:`layout_chunks` (with ``layout_kwargs`` such as
+        ``series_tile=``), or the chunk size per dimension; dimensions not
+        named keep their full length.
+    variables : sequence of str, optional
+        Variables of a Dataset to write (default: all data variables).
+    overwrite : bool
+        Write even if a matching store exists.
+    storage_options : dict, optional
+        fsspec options of an ``s3://`` target (endpoint, keys).
+    progress : bool
+        Show a dask progress bar.
+    scheduler : str, optional
+        dask scheduler (``"threads"`` keeps the work in this process; ``None``
+        uses the active distributed client, if any).
 
     Returns
     -------
-    dict
-        The chunk shape written.
+    xarray.DataArray or xarray.Dataset
+        The written store opened with ``chunks=None`` (lazy, no dask), of the
+        same kind as ``data``; :func:`storage_chunks` gives its chunks.
+
+    Raises
+    ------
+    LayoutError
+        For an unknown layout name.
 
     Examples
     --------
-    Needs a cube built from the demo data, and writes files (skipped under doctest):
-
-    >>> rechunk_to_zarr(cube, "/tmp/cube-ts.zarr", "timeseries")  # doctest: +SKIP
-    {'time': 11, 'band': 11, 'y': 64, 'x': 64}
+    >>> import tempfile, pathlib, xarray as xr
+    >>> a = xr.DataArray(np.zeros((2, 8, 8), "float32"), dims=("band", "y", "x"), name="v")
+    >>> out = rechunk_to_zarr(a, pathlib.Path(tempfile.mkdtemp()) / "v.zarr", {"y": 4, "x": 4})
+    >>> storage_chunks(out)
+    {'band': 2, 'y': 4, 'x': 4}
     """
     import contextlib
 
-    sub = ds[list(variables)]
-    dims = sub[variables[0]].dims
-    chunks = layout_chunks({d: sub.sizes[d] for d in dims}, layout, **layout_kwargs)
-    sub = sub.chunk(chunks)
-    encoding = {}
-    for name in variables:
-        var = sub[name]
-        var.encoding.pop("chunks", None)
-        var.encoding.pop("preferred_chunks", None)
-        encoding[name] = {"chunks": tuple(chunks.get(d, var.sizes[d]) for d in var.dims)}
-    for coord in sub.coords.values():
-        coord.encoding.pop("chunks", None)
-        coord.encoding.pop("preferred_chunks", None)
-    context: contextlib.AbstractContextManager = contextlib.nullcontext()
-    if progress:
-        from dask.diagnostics import ProgressBar
+    import xarray as xr
 
-        context = ProgressBar()
-    with context:
-        delayed = sub.to_zarr(
-            str(target),
-            mode="w",
-            consolidated=True,
-            encoding=encoding,
-            storage_options=storage_options,
-            zarr_format=2,
-            compute=False,
-        )
-        delayed.compute(**({"scheduler": scheduler} if scheduler else {}))
-    return chunks
+    from geoml_helpers.core.atomic import atomic_dir
+
+    name = None
+    if isinstance(data, xr.DataArray):
+        name = data.name or "data"
+        data = data.to_dataset(name=name)
+    ds = data[list(variables)] if variables is not None else data
+    sizes = {str(d): int(n) for d, n in ds.sizes.items()}
+    wanted = layout_chunks(sizes, chunks, **layout_kwargs) if isinstance(chunks, str) else dict(chunks)
+    full = {d: min(int(wanted.get(d, n)), n) for d, n in sizes.items()}
+    target = str(target)
+    if overwrite or not _reusable(target, storage_options, ds, full):
+        ds = ds.chunk(full)
+        for var in ds.variables.values():
+            var.encoding = {}  # the source's codecs and chunks do not apply (and zarr v2 codecs break a v3 write)
+        encoding = {v: {"chunks": tuple(full[d] for d in ds[v].dims)} for v in ds.data_vars}
+        context = contextlib.nullcontext()
+        if progress:
+            from dask.diagnostics import ProgressBar
+
+            context = ProgressBar()
+        store_kw = dict(mode="w", consolidated=True, encoding=encoding, zarr_format=2, compute=False)
+        with context:
+            if "://" in target:
+                ds.to_zarr(target, storage_options=storage_options, **store_kw).compute(**({"scheduler": scheduler} if scheduler else {}))
+            else:
+                with atomic_dir(target) as staging:
+                    ds.to_zarr(staging, **store_kw).compute(**({"scheduler": scheduler} if scheduler else {}))
+    opened = xr.open_zarr(target, chunks=None, storage_options=storage_options)
+    return opened[name] if name is not None else opened
 
 
 @dataclass(frozen=True)

@@ -52,31 +52,15 @@ from geoml_helpers.core.errors import (
     InputDimsError,
     WholeCubeReadWarning,
 )
+from geoml_helpers.learn.features import valid_pixel_mask
 from geoml_helpers.load.rasterize import SPLIT_CODES
+from geoml_helpers.scale.rechunk import storage_chunks
 
 IGNORE_INDEX: int = -1
 """Target value of pixels that must not count in the loss or the metrics."""
 
 
 # --------------------------------------------------------------------------- chunks
-
-
-def storage_chunks(data: xr.DataArray) -> dict[str, int]:
-    """Chunk size of ``data`` on disk along each dimension (zarr encoding, else dask chunks, else whole).
-
-    Examples
-    --------
-    >>> storage_chunks(xr.DataArray(np.zeros((4, 6)), dims=("y", "x")).chunk({"y": 2}))
-    {'y': 2, 'x': 6}
-    """
-    enc = data.encoding.get("chunks") or data.encoding.get("preferred_chunks")
-    if isinstance(enc, dict):
-        return {str(d): int(enc.get(d, data.sizes[d])) for d in data.dims}
-    if enc is not None and len(enc) == data.ndim:
-        return {str(d): int(c) for d, c in zip(data.dims, enc)}
-    if data.chunks is not None:
-        return {str(d): int(c[0]) for d, c in zip(data.dims, data.chunks)}
-    return {str(d): int(n) for d, n in data.sizes.items()}
 
 
 def chunk_read_factor(data: xr.DataArray, input_dims: dict[str, int]) -> float:
@@ -203,89 +187,6 @@ def check_input_dims(data: xr.DataArray, input_dims: dict[str, int], warn: bool 
         for category, message in messages:
             warnings.warn(message, category, stacklevel=3)
     return [m for _, m in messages]
-
-
-def rechunk_to_zarr(
-    data: xr.DataArray, path: str | os.PathLike[str], chunks: dict[str, int], overwrite: bool = False
-) -> xr.DataArray:
-    """Write ``data`` to a zarr store chunked as ``chunks`` (fixes misaligned or whole-cube chunks); open it lazily.
-
-    The store is written under a temporary name and renamed into place, and it
-    is reused when it already exists with the same shape and chunks.
-
-    Parameters
-    ----------
-    data : xarray.DataArray
-        The cube (dask-backed is fine: it is streamed chunk by chunk).
-    path : path-like
-        Destination ``.zarr`` folder.
-    chunks : dict
-        Chunk size per dimension; dimensions not named keep their full length.
-
-    Returns
-    -------
-    xarray.DataArray
-        The rechunked array opened with ``chunks=None`` (lazy, no dask).
-
-    Examples
-    --------
-    >>> import tempfile, pathlib
-    >>> a = xr.DataArray(np.zeros((2, 8, 8), "float32"), dims=("band", "y", "x"), name="v")
-    >>> out = rechunk_to_zarr(a, pathlib.Path(tempfile.mkdtemp()) / "v.zarr", {"y": 4, "x": 4})
-    >>> storage_chunks(out)
-    {'band': 2, 'y': 4, 'x': 4}
-    """
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    path = Path(path)
-    name = str(data.name or "data")  # zarr variable names are strings
-    full = {str(d): min(int(chunks.get(str(d), n)), n) for d, n in data.sizes.items()}
-    if path.exists() and not overwrite:
-        try:
-            existing = xr.open_zarr(path, chunks=None)[name]
-            if dict(existing.sizes) == dict(data.sizes) and storage_chunks(existing) == full:
-                return existing
-        except (OSError, KeyError, ValueError):
-            pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
-    try:
-        arr = data.chunk(full)
-        arr.encoding = {}
-        ds = arr.to_dataset(name=name)
-        for var in ds.variables.values():
-            var.encoding = {}  # drop the source's codecs and chunks (zarr v2 codecs break a v3 write)
-        ds.to_zarr(
-            staging / "store.zarr",
-            mode="w",
-            consolidated=True,
-            zarr_format=2,
-            encoding={name: {"chunks": tuple(full[str(d)] for d in arr.dims)}},
-        )
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(staging / "store.zarr", path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return xr.open_zarr(path, chunks=None)[name]
-
-
-# --------------------------------------------------------------------------- statistics
-
-
-def valid_pixel_mask(data: xr.DataArray, spatial_dims: tuple[str, str] = ("y", "x")) -> np.ndarray:
-    """``(y, x)`` mask of pixels with at least one finite value (reads the cube once, chunk by chunk).
-
-    Examples
-    --------
-    >>> a = xr.DataArray(np.array([[[np.nan, 1.0]], [[np.nan, np.nan]]]), dims=("time", "y", "x"))
-    >>> valid_pixel_mask(a).tolist()
-    [[False, True]]
-    """
-    other = [d for d in data.dims if d not in spatial_dims]
-    return np.asarray(data.notnull().any(dim=other).transpose(*spatial_dims).values)
 
 
 def band_statistics(data: xr.DataArray, band_dim: str = "band", stride: int = 4) -> tuple[np.ndarray, np.ndarray]:
@@ -526,7 +427,7 @@ class XBatcherDataset(Dataset):
         in_split = np.asarray(splits.transpose("y", "x").values) == SPLIT_CODES[split]
         target_map = np.where(in_split, lut[lab], IGNORE_INDEX)
         if drop_nan:
-            valid = valid_pixel_mask(data) if valid_mask is None else np.asarray(valid_mask, bool)
+            valid = valid_pixel_mask(data, require="any") if valid_mask is None else np.asarray(valid_mask, bool)
             report.nan_only_target_pixels = int(((target_map >= 0) & ~valid).sum())
             target_map = np.where(valid, target_map, IGNORE_INDEX)
         else:
