@@ -320,9 +320,9 @@ assert offline_runs or wandb_online
 # %%
 import pandas as pd
 import rasterio
-from rasterio import features
 
-from geoml_helpers.learn.deep import confusion_matrix, iou_scores
+from geoml_helpers.learn import confusion_counts, iou_scores
+from geoml_helpers.load import burn_shapes
 from geoml_helpers.publish import predict_scene, torch_predictor
 
 best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -343,8 +343,10 @@ with rasterio.open(dm.labels_path) as src:
     label_raster = src.read(1)
     assert src.transform == map_transform and label_raster.shape == classes_map.shape
 test_blocks = split_regions(blocks, "test")
-test_mask = features.rasterize(((g, 1) for g in test_blocks.geometry), out_shape=label_raster.shape, transform=map_transform).astype(bool)
-cm = confusion_matrix(label_raster, classes_map, dm.num_classes, mask=test_mask)
+test_shapes = ((g, 1) for g in test_blocks.geometry)
+test_mask = burn_shapes(test_shapes, label_raster.shape, map_transform).astype(bool)
+test_mask &= label_raster > 0  # unlabelled pixels have no reference class
+cm = confusion_counts(classes_map, label_raster, range(dm.num_classes), mask=test_mask)
 miou, per_class = iou_scores(cm, dm.class_names)
 print(f"U-Net test mIoU: {miou:.3f} on {int(cm.sum())} labelled test pixels")
 pd.Series(per_class, name="IoU").round(3).to_frame()
@@ -386,7 +388,8 @@ if rf_path.exists():
     if rf_map is None:
         print(f"{rf_path.name} is on another grid; skipping the comparison")
     else:
-        rf_miou, rf_per_class = iou_scores(confusion_matrix(label_raster, rf_map, dm.num_classes, mask=test_mask), dm.class_names)
+        rf_cm = confusion_counts(rf_map, label_raster, range(dm.num_classes), mask=test_mask)
+        rf_miou, rf_per_class = iou_scores(rf_cm, dm.class_names)
         scores["random forest (04, time series)"] = rf_miou
         display(pd.DataFrame({"U-Net": per_class, "random forest": rf_per_class}).round(3))
 else:

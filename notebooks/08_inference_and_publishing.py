@@ -63,13 +63,13 @@ import rasterio
 import sklearn
 from sklearn.ensemble import RandomForestClassifier
 
-from geoml_helpers.publish import area_by_block, confusion_counts, management_blocks
+from geoml_helpers.publish import area_by_block, management_blocks
 from geoml_helpers.load import is_valid_cog, write_cog
 from geoml_helpers.core import resolve_project
 from geoml_helpers.demo import ensure_demo_data
 from geoml_helpers.discover import prepare_labels
 from geoml_helpers.explore import class_map, element_lonlat_bounds, polygon_overlay
-from geoml_helpers.learn import day_of_year, feature_names, pixel_features
+from geoml_helpers.learn import confusion_counts, day_of_year, feature_names, pixel_features
 from geoml_helpers.load import ensure_project_cube, project_outputs_dir
 from geoml_helpers.publish import ModelDescription, find_published, prediction_collection, prediction_item, publish_item, validate_item
 from geoml_helpers.load import rasterize_labels, rasterize_splits, split_mask

@@ -21,6 +21,7 @@ from geoml_helpers.learn.features import (
     sort_along_time,
     valid_pixel_mask,
 )
+from geoml_helpers.learn.metrics import confusion_counts, f1_scores, iou_scores
 from geoml_helpers.learn.prediction import (
     GDAL_CACHE_BYTES,
     PROBABILITY_NODATA,
@@ -68,6 +69,9 @@ from geoml_helpers.learn.uncertainty import (
 )
 
 __all__ = [
+    "confusion_counts",
+    "f1_scores",
+    "iou_scores",
     "ApplicabilityModel",
     "BlockSizeChoice",
     "BufferedGroupKFold",

@@ -53,41 +53,10 @@ import numpy as np
 import pandas as pd
 
 from geoml_helpers.core.errors import AreaEstimationError
+from geoml_helpers.learn.metrics import confusion_counts
 
 Z_95 = 1.959963984540054
 """Two-sided 95 % normal quantile."""
-
-
-def confusion_counts(mapped, reference, class_ids: Sequence[int]) -> np.ndarray:
-    """Counts ``n_ij`` of samples mapped as ``class_ids[i]`` with reference class ``class_ids[j]``.
-
-    Samples whose map or reference value is not in ``class_ids`` (nodata) are ignored.
-
-    Examples
-    --------
-    >>> confusion_counts([1, 1, 2, 2, 0], [1, 2, 2, 2, 1], [1, 2]).tolist()
-    [[1, 1], [0, 2]]
-    """
-    mapped, reference = np.asarray(mapped).ravel(), np.asarray(reference).ravel()
-    if mapped.shape != reference.shape:
-        raise AreaEstimationError(
-            f"mapped ({mapped.shape}) and reference ({reference.shape}) samples differ in number; "
-            "pass the same pixels of both."
-        )
-    ids = np.asarray(class_ids)
-    m, r = _index(mapped, ids), _index(reference, ids)
-    keep = (m >= 0) & (r >= 0)
-    counts = np.zeros((ids.size, ids.size), dtype=np.int64)
-    np.add.at(counts, (m[keep], r[keep]), 1)
-    return counts
-
-
-def _index(values: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    order = np.argsort(ids)
-    pos = np.searchsorted(ids[order], values)
-    pos = np.clip(pos, 0, ids.size - 1)
-    found = ids[order][pos] == values
-    return np.where(found, order[pos], -1)
 
 
 def olofsson_area(
@@ -348,13 +317,13 @@ def area_by_block(
         :func:`olofsson_area`'s columns plus ``block_id`` and ``block_name``;
         the whole map is the region ``block_id="AOI"``.
     """
-    from rasterio import features
+    from geoml_helpers.load.rasterize import burn_shapes
 
     pixel_area = abs(transform.a * transform.e - transform.b * transform.d)
     ids = list(class_ids)
     regions: list[tuple[str, str, np.ndarray]] = [("AOI", "Whole area of interest", np.ones(class_map.shape, bool))]
     shapes = [(geom, k + 1) for k, geom in enumerate(blocks.geometry)]
-    index = features.rasterize(shapes, out_shape=class_map.shape, transform=transform, fill=0, dtype="int32")
+    index = burn_shapes(shapes, class_map.shape, transform, dtype="int32")
     for k, row in enumerate(blocks.itertuples()):
         regions.append((str(row.block_id), str(row.block_name), index == k + 1))
     tables = []
@@ -596,10 +565,10 @@ def sample_estimates(
 
 def _region_index(blocks, shape: tuple[int, int], transform) -> np.ndarray:
     """``int32`` raster: 1 + row number of the block holding each pixel centre, 0 outside every block."""
-    from rasterio import features
+    from geoml_helpers.load.rasterize import burn_shapes
 
     shapes = [(geom, k + 1) for k, geom in enumerate(blocks.geometry)]
-    return features.rasterize(shapes, out_shape=shape, transform=transform, fill=0, dtype="int32")
+    return burn_shapes(shapes, shape, transform, dtype="int32")
 
 
 def _stratified_ratio(

@@ -277,6 +277,7 @@ def torch_predictor(
     transform: Callable[[np.ndarray], np.ndarray] | None = None,
     invalid_as_nodata: bool = True,
     device: str = "cpu",
+    pad_multiple: int = 1,
 ) -> Predictor:
     """Wrap a PyTorch network ``(1, C, y, x) -> logits (1, n_classes, y, x)`` as a tile predictor.
 
@@ -284,12 +285,31 @@ def torch_predictor(
     replaced by 0 for the network and (with ``invalid_as_nodata``) the pixel
     gets all-zero probabilities. Runs under ``torch.no_grad()`` in eval mode.
 
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network, e.g. a trained torchgeo ``SemanticSegmentation`` task.
+    transform : callable, optional
+        Tile -> network input, in numpy (e.g. the training normalisation
+        ``lambda t: (t - mean) / std``, or a median over time).
+    invalid_as_nodata : bool
+        Pixels with a non-finite input get all-zero probabilities (nodata).
+    device : str
+        Where the network runs.
+    pad_multiple : int
+        Pad each tile at its bottom and right edges (by reflection) to a
+        multiple of this size and crop the output back: a U-Net with a
+        ResNet encoder needs sides divisible by 32. Padded pixels lie outside
+        the tile, so they only act as context.
+
     Examples
     --------
     >>> import torch
     >>> net = torch.nn.Conv2d(2, 3, 1)
     >>> torch_predictor(net)(np.zeros((2, 4, 4), "float32")).shape
     (3, 4, 4)
+    >>> torch_predictor(net, pad_multiple=32)(np.zeros((2, 40, 7), "float32")).shape
+    (3, 40, 7)
     """
     import torch
 
@@ -299,8 +319,15 @@ def torch_predictor(
         x = transform(tile) if transform is not None else tile
         x = np.asarray(x, dtype=np.float32).reshape(-1, *tile.shape[-2:])
         valid = np.isfinite(x).all(axis=0)
+        ny, nx = x.shape[-2:]
+        batch = torch.from_numpy(np.nan_to_num(x, nan=0.0))[None].to(device)
+        pad_y, pad_x = -ny % pad_multiple, -nx % pad_multiple
+        if pad_y or pad_x:
+            # reflection needs the padding to be shorter than the side; a thin scene-edge tile repeats its edge instead
+            mode = "reflect" if pad_y < ny and pad_x < nx else "replicate"
+            batch = torch.nn.functional.pad(batch, (0, pad_x, 0, pad_y), mode=mode)
         with torch.no_grad():
-            logits = module(torch.from_numpy(np.nan_to_num(x, nan=0.0))[None].to(device))
+            logits = module(batch)[..., :ny, :nx]
             probs = torch.softmax(logits, dim=1)[0].cpu().numpy().astype(np.float32)
         if invalid_as_nodata:
             probs *= valid[None]

@@ -23,11 +23,8 @@ from geoml_helpers.learn.deep.models import (
     UnknownModelError,
     bands_for_weights,
     check_weights_reachable,
-    confusion_matrix,
-    iou_scores,
     known_backbones,
     make_segmentation_task,
-    predict_scene,
     resolve_weights,
 )
 from geoml_helpers.learn.deep.torchgeo_data import (
@@ -86,11 +83,8 @@ from geoml_helpers.learn.deep.xbatcher_data import (
     check_input_dims,
     chunk_read_factor,
     make_loader,
-    rechunk_to_zarr,
     single_threaded_worker,
-    storage_chunks,
     suggest_input_dims,
-    valid_pixel_mask,
 )
 
 __all__ = [
@@ -134,12 +128,10 @@ __all__ = [
     "chunk_read_factor",
     "class_weights",
     "clearest_item",
-    "confusion_matrix",
     "finish_wandb",
     "fit",
     "gradient_saliency",
     "href_to_path",
-    "iou_scores",
     "item_band_path",
     "known_backbones",
     "last_checkpoint",
@@ -150,10 +142,8 @@ __all__ = [
     "make_wandb_logger",
     "measure_loader",
     "predict_labels",
-    "predict_scene",
     "rasterize_label_cog",
     "read_patch_from_cogs",
-    "rechunk_to_zarr",
     "resolve_weights",
     "run_dir",
     "seed_everything",
@@ -161,10 +151,8 @@ __all__ = [
     "split_grid_sampler",
     "split_random_sampler",
     "split_regions",
-    "storage_chunks",
     "suggest_input_dims",
     "tile_pixels",
     "train_statistics",
-    "valid_pixel_mask",
     "write_benchmark_json",
 ]

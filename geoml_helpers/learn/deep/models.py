@@ -1,4 +1,9 @@
-"""Model factory, seamless tiled prediction and IoU scores for semantic segmentation.
+"""Model factory for semantic segmentation.
+
+A trained network predicts a whole scene through the one tiled, blended
+inference of :func:`geoml_helpers.publish.tiled_inference.predict_scene`
+(with :func:`~geoml_helpers.publish.tiled_inference.torch_predictor`), and is
+scored with :mod:`geoml_helpers.learn.metrics`.
 
 :func:`make_segmentation_task` builds torchgeo's
 :class:`~torchgeo.tasks.SemanticSegmentation` (``SemanticSegmentationTask`` in
@@ -19,15 +24,12 @@ Examples
 from __future__ import annotations
 
 import socket
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlparse
 
-import numpy as np
-
-from geoml_helpers.core.errors import GeomlError, OfflineError, UnknownModelError
+from geoml_helpers.core.errors import OfflineError, UnknownModelError
 
 ARCHITECTURES: tuple[str, ...] = ("unet", "deeplabv3+", "fcn", "upernet", "segformer", "dpt")
 
@@ -270,133 +272,3 @@ def make_segmentation_task(
         patience=patience,
         freeze_backbone=freeze_backbone,
     )
-
-
-# --------------------------------------------------------------------------------------
-# Prediction over an area with overlapping tiles, and scores
-# --------------------------------------------------------------------------------------
-
-
-def _blend_window(size: int) -> np.ndarray:
-    """A 2-D weight that is highest at the chip centre and small (not zero) at its edges."""
-    ramp = np.hanning(size + 2)[1:-1]
-    return np.outer(ramp, ramp).astype("float32") + 1e-3
-
-
-def predict_scene(
-    task: Any,
-    image_dataset: Any,
-    normalize: Any,
-    *,
-    chip_size: int,
-    stride: int | None = None,
-    batch_size: int = 16,
-    progress: bool = True,
-) -> tuple[np.ndarray, Any]:
-    """Class map of the whole image from overlapping chips blended with a Hann window (no seams).
-
-    Parameters
-    ----------
-    task : LightningModule
-        A trained segmentation task.
-    image_dataset : GeoDataset
-        The image dataset (e.g. ``datamodule.image_dataset``).
-    normalize : callable
-        The datamodule's ``normalize`` (the same statistics as in training).
-    chip_size, stride : int
-        Chip side and step in pixels (default stride half a chip).
-
-    Returns
-    -------
-    (numpy.ndarray, affine.Affine)
-        ``uint8`` class map (argmax over the blended probabilities) and its transform.
-
-    Examples
-    --------
-    Needs the demo data and a training run (skipped under doctest):
-
-    >>> classes, transform = predict_scene(task, dm.image_dataset, dm.normalize, chip_size=32)  # doctest: +SKIP
-    """
-    import torch
-    from rasterio.transform import from_origin
-    from torchgeo.samplers import GridGeoSampler
-    from tqdm.auto import tqdm
-
-    from geoml_helpers.learn.deep.torchgeo_data import _exact_stride, _quiet_torchgeo_deprecations, chip_dataloader
-
-    _quiet_torchgeo_deprecations()
-    x, y, _ = image_dataset.bounds
-    rx, ry = image_dataset.res
-    width, height = round((x.stop - x.start) / rx), round((y.stop - y.start) / ry)
-    stride = stride or chip_size // 2
-    for extent in (width, height):  # the last chip ends on the far edge
-        stride = _exact_stride(extent, chip_size, stride)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        sampler = GridGeoSampler(image_dataset, size=chip_size, stride=stride)
-    loader = chip_dataloader(image_dataset, sampler, batch_size=batch_size)
-    window = torch.from_numpy(_blend_window(chip_size))
-    probs = None
-    weight = torch.zeros((height, width))
-    task.eval()
-    with torch.inference_mode():
-        for batch in tqdm(loader, desc="predicting chips", disable=not progress):
-            out = task(normalize(batch["image"].float().to(task.device))).softmax(dim=1).cpu()
-            if probs is None:
-                probs = torch.zeros((out.shape[1], height, width))
-            for p, b in zip(out, batch["bounds"]):
-                c0 = round((float(b[0]) - x.start) / rx)
-                r0 = round((y.stop - float(b[4])) / ry)
-                h, w = min(chip_size, height - r0), min(chip_size, width - c0)  # the grid may run past the far edge
-                probs[:, r0 : r0 + h, c0 : c0 + w] += p[:, :h, :w] * window[:h, :w]
-                weight[r0 : r0 + h, c0 : c0 + w] += window[:h, :w]
-        if probs is None:
-            raise GeomlError("The image is smaller than one chip; use a smaller chip_size.")
-        probs = probs / weight.clamp_min(1e-6)
-    return probs.argmax(dim=0).numpy().astype("uint8"), from_origin(x.start, y.stop, rx, ry)
-
-
-def confusion_matrix(
-    truth: np.ndarray,
-    predicted: np.ndarray,
-    num_classes: int,
-    mask: np.ndarray | None = None,
-    ignore_index: int | None = 0,
-) -> np.ndarray:
-    """``(num_classes, num_classes)`` counts of (true, predicted) pixels, leaving out ``ignore_index``.
-
-    Examples
-    --------
-    >>> confusion_matrix(np.array([1, 1, 2, 0]), np.array([1, 2, 2, 1]), 3).tolist()
-    [[0, 0, 0], [0, 1, 1], [0, 0, 1]]
-    """
-    keep = np.ones(truth.shape, bool) if mask is None else mask.astype(bool)
-    if ignore_index is not None:
-        keep &= truth != ignore_index
-    t, p = truth[keep].astype(np.int64), predicted[keep].astype(np.int64)
-    return np.bincount(t * num_classes + p, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
-
-
-def iou_scores(
-    confusion: np.ndarray, class_names: Sequence[str] | None = None, ignore_index: int | None = 0
-) -> tuple[float, dict[str, float]]:
-    """Mean IoU over the classes present in the truth, and the IoU of each.
-
-    Examples
-    --------
-    >>> cm = np.array([[0, 0, 0], [0, 3, 1], [0, 0, 4]])
-    >>> miou, per_class = iou_scores(cm, ["none", "a", "b"])
-    >>> round(miou, 3), {k: round(v, 2) for k, v in per_class.items()}
-    (0.775, {'a': 0.75, 'b': 0.8})
-    """
-    tp = np.diag(confusion).astype(float)
-    fp = confusion.sum(axis=0) - tp
-    fn = confusion.sum(axis=1) - tp
-    names = list(class_names) if class_names is not None else [str(i) for i in range(len(tp))]
-    per_class: dict[str, float] = {}
-    for k in range(len(tp)):
-        if k == ignore_index or confusion[k].sum() == 0:
-            continue
-        per_class[names[k]] = float(tp[k] / (tp[k] + fp[k] + fn[k]))
-    miou = float(np.mean(list(per_class.values()))) if per_class else float("nan")
-    return miou, per_class
