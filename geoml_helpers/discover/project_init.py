@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from geoml_helpers.core.atomic import write_atomic
 from geoml_helpers.core.errors import MissingDependencyError, ProjectFileError, StacApiUnreachableError
 from geoml_helpers.core.profiles import ImageryEstimate, check_imagery_size, estimate_imagery
 from geoml_helpers.core.project import FrozenMapping, Project, default_bands, load_project, project_to_toml, source_spec
@@ -204,10 +205,7 @@ def _write_project_file(project: Project, summary: str, out: Path) -> None:
         "classes": "The class table: code (the value in the class column) -> name, legend label, colour.\n"
         "Derived from the labels; rename classes and change colours here.",
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial")
-    tmp.write_text(project_to_toml(project, comments))
-    os.replace(tmp, out)
+    write_atomic(out, project_to_toml(project, comments))
 
 
 def _imagery_footprint(project: Project, aoi_lonlat, profile: str, data_dir) -> tuple[Any, str]:
