@@ -9,6 +9,8 @@ of the built HTML live in :mod:`geoml_helpers.course.book_checks`.
 
 Examples
 --------
+Needs the ci notebooks executed by the runner (skipped under doctest):
+
 >>> from geoml_helpers.course.book_build import build_book  # doctest: +SKIP
 >>> result = build_book("ci")  # doctest: +SKIP
 >>> result.index.name  # doctest: +SKIP
@@ -104,6 +106,12 @@ def build_book(
     BookError
         No executed notebooks, a notebook with an error output or a failed run, a CDN reference,
         or any Sphinx warning (the build runs with ``-W``).
+
+    Notes
+    -----
+    Long because: it is the build in order (stage the sources, prepare each page, write the generated pages, run
+    Jupyter Book, ship the offline scripts), each step a call into book_pages or book_tables; the order is the
+    logic.
     """
     started = time.perf_counter()
     root = find_project_root() or Path.cwd()

@@ -9,6 +9,8 @@ the page weights and the internal links. What a reader sees in the outputs
 
 Examples
 --------
+Needs a built course book and Chromium (skipped under doctest):
+
 >>> from geoml_helpers.course.book_checks import check_book  # doctest: +SKIP
 >>> report = check_book(Path("build/book/ci/_build/html"), Path("build/book/ci/screenshots"))  # doctest: +SKIP
 >>> report.ok  # doctest: +SKIP

@@ -216,6 +216,7 @@ def prepare_notebook(
     Examples
     --------
     >>> executed = Path("build/executed/ci/01_x.ipynb")
+    >>> # needs that notebook executed by the runner (skipped under doctest)
     >>> page = prepare_notebook(executed, Path("/tmp/b/notebooks/01_x.ipynb"))  # doctest: +SKIP
     """
     if panel_version is None:
@@ -293,6 +294,8 @@ def copy_offline_js(static_dir: Path, panel_assets: Sequence[str] = ()) -> list[
 
     Examples
     --------
+    Writes into a book's _static folder (skipped under doctest):
+
     >>> files = copy_offline_js(Path("/tmp/book/_static"), ["css/loading.css"])  # doctest: +SKIP
     """
     import bokeh
