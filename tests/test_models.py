@@ -123,15 +123,16 @@ def test_unet_scene_prediction_is_seamless(demo_ci, data_root):
     cut = predict_tiled(scene, unet, 7, tile=32, overlap=0).compute(scheduler="sync")
     blended_border, blended_elsewhere = _border_jumps(blended, 32)
     cut_border, cut_elsewhere = _border_jumps(cut, 32)
-    # blended: jumps on tile borders are no larger than anywhere else (measured 0.86x); cut: a clear step
+    # blended: jumps on tile borders are no larger than anywhere else; cut: a step at every border
+    # (measured: blended 0.0217 on borders vs 0.0253 elsewhere, cut 0.0399 vs 0.0256)
     numbers = (
-        f"border/elsewhere jumps: blended {blended_border:.4f}/{blended_elsewhere:.4f}, cut {cut_border:.4f}/{cut_elsewhere:.4f}; "
-        f"mean |p - whole|: blended {np.abs(blended - whole).mean():.4f}, cut {np.abs(cut - whole).mean():.4f}"
+        f"border/elsewhere jumps: blended {blended_border:.4f}/{blended_elsewhere:.4f}, "
+        f"cut {cut_border:.4f}/{cut_elsewhere:.4f}; mean |p - whole|: blended {np.abs(blended - whole).mean():.4f}, cut {np.abs(cut - whole).mean():.4f}"
     )
     print(numbers)
     assert blended_border <= 1.1 * blended_elsewhere, numbers
-    assert cut_border > 1.5 * cut_elsewhere and cut_border > 1.5 * blended_border, numbers
-    # the overlap brings the tiles closer to the one-window prediction
+    assert cut_border > 1.3 * cut_elsewhere and cut_border > 1.3 * blended_border, numbers
+    # the overlap brings the tiles closer to the one-window prediction (measured 0.061 vs 0.092)
     assert np.abs(blended - whole).mean() < 0.8 * np.abs(cut - whole).mean(), numbers
 
     # predict_scene is the same blending, computed lazily, as classes (the notebooks' path); on a corner
