@@ -68,18 +68,18 @@ import sys
 print("a note on stderr", file=sys.stderr)
 
 # %%
-df.hvplot.line(x="day", y="ndvi", title="NDVI over time", width=560)
+df.hvplot.line(x="day", y="ndvi", title="NDVI over time", width=480)
 
 # %%
 coords = {"y": np.arange(120), "x": np.arange(120)}
 grid = xr.DataArray(rng.random((120, 120)), dims=("y", "x"), coords=coords, name="reflectance")
-grid.hvplot.image(rasterize=True, cmap="viridis", title="rasterized grid", width=560)
+grid.hvplot.image(rasterize=True, cmap="viridis", title="rasterized grid", width=480)
 
 # %%
 pn.Column(
     pn.pane.Markdown("**A Panel layout**"),
     pn.widgets.FloatSlider(name="threshold", start=0, end=1, value=0.4),
-    df.hvplot.scatter(x="day", y="ndvi", height=250, width=560),
+    df.hvplot.scatter(x="day", y="ndvi", height=250, width=480),
 )
 
 # %%
@@ -95,7 +95,8 @@ classes = xr.DataArray(
     coords={"y": 6241000.0 - centres, "x": 303000.0 + centres},
 ).rio.write_crs("EPSG:32734")
 record_plot_bounds("Stand-in land cover", classes)
-image_plot(classes, title="Stand-in land cover", width=360, height=340)
+# a geographic plot keeps the data's aspect by widening its canvas beyond `width`: fix the frame instead
+image_plot(classes, title="Stand-in land cover").opts(frame_width=300)
 
 # %%
 curves = [
@@ -103,7 +104,7 @@ curves = [
     .opts(color=CLASS_COLORS[i])
     for i in CLASS_NAMES
 ]
-hv.Overlay(curves).opts(title="Stand-in phenology", width=560, legend_position="right")
+hv.Overlay(curves).opts(title="Stand-in phenology", width=440, legend_position="right")
 """
 
 N_STANDIN_PLOTS = 5  # the five cells above that display a HoloViews/Panel object

@@ -11,6 +11,7 @@ widgets and tables against the article column, and a screenshot.
 Examples
 --------
 >>> from pathlib import Path
+>>> # needs a built course book and Chromium (skipped under doctest)
 >>> with serve_directory(Path("build/book/ci/_build/html")) as base, HeadlessChromium() as browser:  # doctest: +SKIP
 ...     check = browser.visit(base + "intro.html", Path("/tmp/intro.png"))
 >>> check.problems  # doctest: +SKIP
@@ -60,7 +61,7 @@ def serve_directory(directory: Path) -> Iterator[str]:
 
     Examples
     --------
-    >>> with serve_directory(Path(".")) as url:  # doctest: +SKIP
+    >>> with serve_directory(Path(".")) as url:
     ...     url.startswith("http://127.0.0.1:")
     True
     """
@@ -126,6 +127,8 @@ class HeadlessChromium:
 
     Examples
     --------
+    Needs Debian's Chromium (skipped under doctest):
+
     >>> with HeadlessChromium() as browser:  # doctest: +SKIP
     ...     result = browser.visit("http://127.0.0.1:8000/index.html", Path("/tmp/shot.png"))
     """
@@ -245,6 +248,7 @@ class HeadlessChromium:
         check.text_chars = int(self.evaluate("document.body ? document.body.innerText.trim().length : 0") or 0)
         layout = self.evaluate(_BOXES_JS) or {}
         check.column, check.boxes = layout.get("column"), layout.get("boxes", [])
+        check.outputs = layout.get("outputs", [])
         if screenshot is not None:
             screenshot = Path(screenshot)
             screenshot.parent.mkdir(parents=True, exist_ok=True)
@@ -315,7 +319,9 @@ _BOXES_JS = r"""
   };
   const boxes = [];
   const add = (el, kind, parts) => {
-    const rects = parts.map(e => e.getBoundingClientRect()).filter(b => b.width > 0 && b.height > 0);
+    // what a closed <details> or a hidden element holds is not on screen (Chromium still lays it out)
+    const seen = parts.filter(e => !e.checkVisibility || e.checkVisibility({visibilityProperty: true}));
+    const rects = seen.map(e => e.getBoundingClientRect()).filter(b => b.width > 0 && b.height > 0);
     if (!rects.length) { return; }
     const l = Math.min(...rects.map(b => b.left));
     const r = Math.max(...rects.map(b => b.right), rects[0].left + el.scrollWidth);
@@ -341,7 +347,16 @@ _BOXES_JS = r"""
   }
   for (const el of column.querySelectorAll('.cell_output img, .output img')) { add(el, 'image', [el]); }
   for (const el of column.querySelectorAll('.jupyter-widgets, .widget-box')) { add(el, 'widget', [el]); }
-  return {column: {left, right, width: right - left}, boxes};
+  // every output as the reader sees it: its visible text lines (hidden parts, e.g. xarray's text
+  // fallback or a closed <details>, are not in innerText)
+  const outputs = [];
+  for (const el of column.querySelectorAll('.cell_output > *')) {
+    if (el.checkVisibility && !el.checkVisibility({visibilityProperty: true})) { continue; }
+    const text = (el.innerText || '').replace(/\s+$/, '');
+    const lines = text ? text.split('\n') : [];
+    outputs.push({...describe(el), lines: lines.length, first: (lines.find(l => l.trim()) || '').trim().slice(0, 100)});
+  }
+  return {column: {left, right, width: right - left}, boxes, outputs};
 })()
 """
 
@@ -352,7 +367,8 @@ class PageCheck:
 
     ``column`` is the article column (``left``, ``right``, ``width`` in CSS pixels) and ``boxes``
     the plots, tables, images and widgets in it (``what``, ``kind``, ``section``, ``left``, ``right``,
-    ``width``, ``top``, ``height``), measured at the window width;
+    ``width``, ``top``, ``height``), measured at the window width; ``outputs`` are the cell outputs with the
+    number of text ``lines`` each shows (``what``, ``section``, ``lines``, ``first``);
     :func:`geoml_helpers.course.reader_checks.fit_problems` reads them.
     """
 
@@ -366,6 +382,7 @@ class PageCheck:
     text_chars: int = 0
     column: dict | None = None
     boxes: list[dict] = field(default_factory=list)
+    outputs: list[dict] = field(default_factory=list)
 
     @property
     def path(self) -> str:

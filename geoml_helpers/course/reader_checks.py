@@ -11,8 +11,8 @@ page, the plot or cell and the fix), empty when the page is fine:
   table colour;
 * :func:`fit_problems` - no plot, widget, table or image is wider than the article column,
   from the element boxes Chromium measured (:class:`~geoml_helpers.course.browser.PageCheck`);
-* no noise: :func:`noise_problems` (no stderr, no "Warning", "ERROR" or traceback) and
-  :func:`long_output_problems` (no output over 60 lines) read a notebook as the book shows it;
+* no noise: :func:`noise_problems` (no stderr, no "Warning", "ERROR" or traceback) reads a notebook as
+  the book shows it, :func:`long_output_problems` (no output over 60 lines) the page in Chromium;
   :func:`injected_cell_problems` (no papermill ``injected-parameters`` cell) and
   :func:`absolute_path_problems` (no path of the building machine) read the built HTML;
 * :func:`long_line_problems` - code lines of the jupytext ``.py`` notebooks at most 88 characters.
@@ -65,6 +65,8 @@ MAX_CODE_LINE: int = 88
 _NOISE_RE = re.compile(r"Warning|ERROR|Traceback \(most recent call last\)")
 _SCRIPT_RE = re.compile(r"<script\b.*?</script>|<style\b.*?</style>", re.DOTALL | re.IGNORECASE)
 _TAG_RE = re.compile(r"<[^>]+>")
+_DETAILS_RE = re.compile(r"<details\b(?![^>]*\bopen\b).*?</details>", re.DOTALL | re.IGNORECASE)
+_SUMMARY_RE = re.compile(r"<summary\b.*?</summary>", re.DOTALL | re.IGNORECASE)
 _ANSI_RE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -268,6 +270,22 @@ def fit_problems(check: PageCheck, tolerance_px: float = 1.0) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _html_text(html: str) -> str:
+    """The text an HTML output shows, one line per row, paragraph or line break.
+
+    A closed ``<details>`` shows only its summary, scripts and styles show nothing, and the HTML source's
+    own newlines are not lines.
+    """
+    shown = _SCRIPT_RE.sub("", html)
+    shown = _DETAILS_RE.sub(lambda m: "<p>" + " ".join(_SUMMARY_RE.findall(m.group(0))) + "</p>", shown)
+    parts = re.split(r"(<pre\b.*?</pre>)", shown, flags=re.DOTALL | re.IGNORECASE)
+    # outside <pre>, the source's line breaks are spaces; inside, they are lines
+    shown = "".join(part if part.lower().startswith("<pre") else re.sub(r"\s+", " ", part) for part in parts)
+    shown = re.sub(r"<br\s*/?>|</tr>|</p>|</li>|</h[1-6]>|</div>|</pre>", "\n", shown, flags=re.IGNORECASE)
+    lines = html_lib.unescape(_TAG_RE.sub("", shown)).splitlines()
+    return "\n".join(line for line in lines if line.strip())
+
+
 def _shown_text(output: dict) -> tuple[str, str]:
     """What a reader sees of one output, as plain text, and which kind of output it is."""
     kind = output.get("output_type")
@@ -279,10 +297,7 @@ def _shown_text(output: dict) -> tuple[str, str]:
         ) or f"{output.get('ename')}: {output.get('evalue')}", "error"
     data = output.get("data", {})
     if "text/html" in data:
-        shown = _SCRIPT_RE.sub("", _text(data["text/html"]))
-        rows = len(re.findall(r"<tr\b", shown, re.IGNORECASE))
-        text = html_lib.unescape(_TAG_RE.sub("", re.sub(r"<br\s*/?>|</tr>|</p>|</div>", "\n", shown)))
-        return text + "\n" * max(0, rows - text.count("\n")), "html"
+        return _html_text(_text(data["text/html"])), "html"
     if any(key.startswith("image/") for key in data):
         return "", "image"
     return _text(data.get("text/plain")), "text"
@@ -343,25 +358,25 @@ def noise_problems(nb: dict, page: str = "page") -> list[str]:
     return problems
 
 
-def long_output_problems(nb: dict, page: str = "page", max_lines: int = MAX_OUTPUT_LINES) -> list[str]:
-    r"""Outputs longer than ``max_lines`` lines (text lines, or table rows of an HTML output).
+def long_output_problems(check: PageCheck, max_lines: int = MAX_OUTPUT_LINES) -> list[str]:
+    """Outputs that show more than ``max_lines`` lines of text, as Chromium laid the page out.
+
+    The lines are those of each output's visible text (``innerText``): a table row is a line, a
+    progress bar that redrew itself with carriage returns is one line per redraw, and what the
+    output hides (xarray's text fallback, a closed ``<details>``) is not counted.
 
     Examples
     --------
-    >>> output = {"output_type": "stream", "name": "stdout", "text": "epoch\r" * 70}
-    >>> cell = {"cell_type": "code", "metadata": {}, "outputs": [output]}
-    >>> long_output_problems({"cells": [cell]}, page="06")
-    ['06: cell 0 stdout stream output is 70 lines long (at most 60); shorten it or keep it out of the book']
+    >>> out = {"what": "div.output.stream", "section": "Training", "lines": 75, "first": "Epoch 0"}
+    >>> long_output_problems(PageCheck("http://127.0.0.1/06.html", True, 0.1, outputs=[out]))
+    ["06.html: output 'div.output.stream' in section 'Training' shows 75 lines (at most 60), from 'Epoch 0'"]
     """
-    problems = []
-    for index, _tags, text, kind in _shown_outputs(nb):
-        n_lines = len(_lines(text))
-        if n_lines > max_lines:
-            problems.append(
-                f"{page}: cell {index} {kind} output is {n_lines} lines long (at most {max_lines}); "
-                "shorten it or keep it out of the book"
-            )
-    return problems
+    return [
+        f"{check.path}: output {out['what']!r} in section {out.get('section', '')!r} shows {out['lines']} lines "
+        f"(at most {max_lines}), from {out.get('first', '')!r}"
+        for out in check.outputs
+        if out["lines"] > max_lines
+    ]
 
 
 def injected_cell_problems(html_text: str, page: str = "page") -> list[str]:
@@ -505,6 +520,8 @@ def check_reader_view(
 
     Examples
     --------
+    Needs a built course book and Chromium (skipped under doctest):
+
     >>> problems = check_reader_view(book, report, class_colours=table)  # doctest: +SKIP
     >>> sorted(problems) == sorted(READER_CHECKS)  # doctest: +SKIP
     True
@@ -521,11 +538,11 @@ def check_reader_view(
         found["absolute_paths"] += absolute_path_problems(text, paths, page=label)
     for check in report.pages:
         found["fit"] += fit_problems(check)
+        found["long_outputs"] += long_output_problems(check)
     for staged in sorted((book.source_dir / "notebooks").glob("*.ipynb")):
         nb = json.loads(staged.read_text())
         label = f"notebooks/{staged.stem}"
         found["noise"] += noise_problems(nb, page=label)
-        found["long_outputs"] += long_output_problems(nb, page=label)
     if notebooks_dir is not None:
         for py_file in sorted(Path(notebooks_dir).glob("[0-9][0-9]_*.py")):
             found["lines"] += long_line_problems(py_file)

@@ -22,6 +22,8 @@ Pages (``*_good`` passes its check, ``*_bad`` has the defect):
   a Panel row wider than the 760 px column;
 * ``noise_good.ipynb`` / ``noise_bad.ipynb``: executed notebooks; the bad one writes to stderr, warns,
   logs an ERROR, prints a traceback and a 70-line progress output;
+* ``long_output_good.html``: 20 lines shown and 200 hidden; ``long_output_bad.html``: a progress bar
+  that redrew itself 70 times with carriage returns (06's Lightning bars);
 * ``injected_bad.html`` / ``abspath_bad.html``: a page that shows papermill's injected-parameters
   cell, and one that prints the building machine's paths;
 * ``lines_good.py`` / ``lines_bad.py``: jupytext notebooks with code lines within and beyond 88 characters.
@@ -287,6 +289,33 @@ def make_noise() -> None:
         jupytext.write(nb, HERE / name, fmt="ipynb")
 
 
+def _stream(text: str) -> str:
+    """A stream output as myst-nb writes it into a page."""
+    body = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    opening = '<div class="output stream highlight-myst-ansi notranslate"><div class="highlight"><pre><span></span>'
+    return f"{opening}{body}</pre></div></div>"
+
+
+def make_long_outputs() -> None:
+    bad = json.loads((HERE / "noise_bad.ipynb").read_text())["cells"][-1]["outputs"][0]["text"]  # 70 redraws, \r each
+    hidden = "\n".join(f"line {i}" for i in range(100))
+    good = [
+        _output_cell(_stream("\n".join(f"epoch {i}: loss {1 / (i + 1):.3f}" for i in range(20)))),
+        # what an output hides is not counted: xarray's text fallback, a closed <details>
+        _output_cell(
+            f'<div class="output text_html"><pre style="display: none">{hidden}</pre>'
+            f"<details><summary>100 more lines</summary><pre>{hidden}</pre></details></div>"
+        ),
+    ]
+    write_page("long_output_good.html", "Long output: good", "Twenty epochs, and a hidden fallback.", good)
+    write_page(
+        "long_output_bad.html",
+        "Long output: bad",
+        "A progress bar that redrew 70 times.",
+        [_output_cell(_stream("".join(bad)))],
+    )
+
+
 def make_html_noise() -> None:
     injected = (
         '<div class="cell tag_injected-parameters docutils container"><div class="cell_input docutils container">'
@@ -335,6 +364,7 @@ def main() -> None:
     make_colours()
     make_fit()
     make_noise()
+    make_long_outputs()
     make_html_noise()
     (HERE / "lines_good.py").write_text(LINES_GOOD)
     (HERE / "lines_bad.py").write_text(LINES_BAD)
