@@ -520,7 +520,7 @@ def check_reader_view(
 
     Examples
     --------
-    Needs a built course book and Chromium (skipped under doctest):
+    Needs a built book and its browser report (skipped under doctest):
 
     >>> problems = check_reader_view(book, report, class_colours=table)  # doctest: +SKIP
     >>> sorted(problems) == sorted(READER_CHECKS)  # doctest: +SKIP
