@@ -127,7 +127,8 @@ def test_unet_scene_prediction_is_seamless(demo_ci, data_root):
     # (measured: blended 0.0217 on borders vs 0.0253 elsewhere, cut 0.0399 vs 0.0256)
     numbers = (
         f"border/elsewhere jumps: blended {blended_border:.4f}/{blended_elsewhere:.4f}, "
-        f"cut {cut_border:.4f}/{cut_elsewhere:.4f}; mean |p - whole|: blended {np.abs(blended - whole).mean():.4f}, cut {np.abs(cut - whole).mean():.4f}"
+        f"cut {cut_border:.4f}/{cut_elsewhere:.4f}; "
+        f"mean |p - whole|: blended {np.abs(blended - whole).mean():.4f}, cut {np.abs(cut - whole).mean():.4f}"
     )
     print(numbers)
     assert blended_border <= 1.1 * blended_elsewhere, numbers

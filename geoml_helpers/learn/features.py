@@ -347,7 +347,9 @@ def _features_flat(refl: np.ndarray, doy: np.ndarray, band_names: list[str], per
     return out
 
 
-def valid_pixel_mask(data, *, require: Literal["all", "any"] = "all", spatial_dims: tuple[str, str] = ("y", "x")) -> np.ndarray:
+def valid_pixel_mask(
+    data, *, require: Literal["all", "any"] = "all", spatial_dims: tuple[str, str] = ("y", "x")
+) -> np.ndarray:
     """Mask of the pixels whose values are finite: all of them (features) or at least one (a cloud-masked series).
 
     ``require="all"`` is what a per-pixel classifier needs: every feature of
@@ -381,7 +383,9 @@ def valid_pixel_mask(data, *, require: Literal["all", "any"] = "all", spatial_di
     ([[False, True]], [[False, False]])
     """
     if require not in ("all", "any"):
-        raise FeatureInputError(f"require must be 'all' (every value finite) or 'any' (one finite value), not {require!r}.")
+        raise FeatureInputError(
+            f"require must be 'all' (every value finite) or 'any' (one finite value), not {require!r}."
+        )
     if hasattr(data, "dims"):
         finite = np.isfinite(data)
         other = [d for d in data.dims if d not in spatial_dims]

@@ -80,7 +80,9 @@ def confusion_counts(mapped, reference, class_ids: Sequence[int], *, mask=None) 
     if mask is not None:
         mask = np.asarray(mask, bool).ravel()
         if mask.shape != mapped.shape:
-            raise AreaEstimationError(f"mask has {mask.size} pixels but the maps have {mapped.size}; pass a mask of the maps' shape.")
+            raise AreaEstimationError(
+                f"mask has {mask.size} pixels but the maps have {mapped.size}; pass a mask of the maps' shape."
+            )
         keep &= mask
     counts = np.zeros((ids.size, ids.size), dtype=np.int64)
     np.add.at(counts, (m[keep], r[keep]), 1)
@@ -92,7 +94,8 @@ def _per_class(counts: np.ndarray, class_names: Sequence[str] | None, score) -> 
     tp = np.diag(counts).astype(float)
     mapped_n, reference_n = counts.sum(axis=1), counts.sum(axis=0)
     names = list(class_names) if class_names is not None else [str(i) for i in range(len(tp))]
-    per_class = {names[k]: float(score(tp[k], mapped_n[k], reference_n[k])) for k in range(len(tp)) if reference_n[k] > 0}
+    present = [k for k in range(len(tp)) if reference_n[k] > 0]
+    per_class = {names[k]: float(score(tp[k], mapped_n[k], reference_n[k])) for k in present}
     return (float(np.mean(list(per_class.values()))) if per_class else float("nan")), per_class
 
 

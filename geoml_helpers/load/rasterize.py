@@ -83,7 +83,9 @@ def burn_shapes(
     pairs = [(geom, value) for geom, value in shapes if geom is not None and not getattr(geom, "is_empty", False)]
     if not pairs:
         return np.full(out_shape, fill, dtype=dtype)
-    return features.rasterize(pairs, out_shape=out_shape, transform=transform, fill=fill, dtype=dtype, all_touched=all_touched)
+    return features.rasterize(
+        pairs, out_shape=out_shape, transform=transform, fill=fill, dtype=dtype, all_touched=all_touched
+    )
 
 
 def grid_of(like: xr.DataArray | xr.Dataset, x_dim: str = "x", y_dim: str = "y") -> tuple[Affine, tuple[int, int]]:

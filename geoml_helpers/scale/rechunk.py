@@ -188,18 +188,19 @@ def rechunk_to_zarr(
         for var in ds.variables.values():
             var.encoding = {}  # the source's codecs and chunks do not apply (and zarr v2 codecs break a v3 write)
         encoding = {v: {"chunks": tuple(full[d] for d in ds[v].dims)} for v in ds.data_vars}
-        context = contextlib.nullcontext()
+        context: contextlib.AbstractContextManager = contextlib.nullcontext()
         if progress:
             from dask.diagnostics import ProgressBar
 
             context = ProgressBar()
         store_kw = dict(mode="w", consolidated=True, encoding=encoding, zarr_format=2, compute=False)
+        compute_kw = {"scheduler": scheduler} if scheduler else {}
         with context:
             if "://" in target:
-                ds.to_zarr(target, storage_options=storage_options, **store_kw).compute(**({"scheduler": scheduler} if scheduler else {}))
+                ds.to_zarr(target, storage_options=storage_options, **store_kw).compute(**compute_kw)
             else:
                 with atomic_dir(target) as staging:
-                    ds.to_zarr(staging, **store_kw).compute(**({"scheduler": scheduler} if scheduler else {}))
+                    ds.to_zarr(staging, **store_kw).compute(**compute_kw)
     opened = xr.open_zarr(target, chunks=None, storage_options=storage_options)
     return opened[name] if name is not None else opened
 
