@@ -77,7 +77,10 @@ def test_item_has_the_real_items_properties_assets_and_fields(plans):
 
 
 def test_asset_hrefs_follow_the_real_key_layout(plans):
-    """Earth Search trap: HTTPS hrefs under sentinel-s2-l2a-cogs/{zone}/{band}/{square}/{yyyy}/{m}/{id}/, read by range requests."""
+    """Earth Search trap: HTTPS hrefs under sentinel-s2-l2a-cogs/..., read by range requests.
+
+    The layout is sentinel-s2-l2a-cogs/{zone}/{band}/{square}/{yyyy}/{m}/{id}/.
+    """
     real = _real(ES_2023)
     plan = plans[0]
     ours = _document(plan)
@@ -111,8 +114,11 @@ def test_baseline_changes_on_2022_01_25():
 
 
 def test_plan_has_every_variant(plans):
-    """Earth Search traps in one month: two baselines, boa flag both ways, proj:code only, 100 % cloud, a missing asset,
-    partial swaths from a second relative orbit, two tiles in two UTM zones."""
+    """Earth Search traps in one month.
+
+    Two baselines, boa flag both ways, proj:code only, 100 % cloud, a missing asset, partial swaths from a second
+    relative orbit, two tiles in two UTM zones.
+    """
     assert {p.baseline for p in plans} == {"03.01", "04.00"}
     assert {p.boa_offset_applied for p in plans if p.baseline == "04.00"} == {True, False}
     assert any(p.proj_code_only for p in plans) and any(not p.proj_code_only for p in plans)
@@ -128,8 +134,11 @@ def test_plan_has_every_variant(plans):
 
 
 def test_scaling_takes_the_same_branch_as_the_real_items(plans):
-    """Earth Search traps: double-applied BOA offset (boa_offset_applied true + raster:bands offset -0.1), and
-    baseline < 04.00 with offset 0. reflectance_scaling must answer the same for replica and real items."""
+    """Earth Search traps: the double-applied BOA offset, and baseline < 04.00 with offset 0.
+
+    (boa_offset_applied true + raster:bands offset -0.1.) reflectance_scaling must answer the same for replica
+    and real items.
+    """
     cases = [
         (_real(ES_2023), _variant(plans, baseline="04.00", boa_offset_applied=True)),
         (_real(ES_2020), _variant(plans, baseline="03.01")),

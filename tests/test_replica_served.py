@@ -38,7 +38,8 @@ def built(spec, tmp_path_factory):
     started = time.perf_counter()
     data = build_replica(spec, tmp_path_factory.mktemp("replica") / "example")
     print(
-        f"\nreplica build: {time.perf_counter() - started:.1f} s, {data.summary['items']} items, {data.size_bytes() / 1e6:.1f} MB"
+        f"\nreplica build: {time.perf_counter() - started:.1f} s, {data.summary['items']} items, "
+        f"{data.size_bytes() / 1e6:.1f} MB"
     )
     return data
 
@@ -147,8 +148,11 @@ def test_stackstac_and_odc_load_the_replica_alike(items, grid):
 
 
 def test_reflectance_is_continuous_across_the_baseline_change(items, grid):
-    """Earth Search traps: baseline 04.00's -0.1 offset, and boa_offset_applied items that still declare it (a double-
-    applied offset makes reflectance 0.1 too low). With the course's scaling, clear-sky reflectance does not jump."""
+    """Earth Search traps: baseline 04.00's -0.1 offset, and boa_offset_applied items that still declare it.
+
+    A double-applied offset makes reflectance 0.1 too low. With the course's scaling, clear-sky reflectance does
+    not jump.
+    """
     from geoml_helpers.load.loading import apply_scaling, load_stackstac
 
     native = [i for i in _by_tile(items, "32UQU") if i.properties["eo:cloud_cover"] < 30 and "swir22" in i.assets]

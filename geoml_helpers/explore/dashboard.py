@@ -63,9 +63,9 @@ def dashboard_data(
 
     from geoml_helpers.core.project import resolve_project
     from geoml_helpers.discover.labels import class_means, prepare_labels
-    from geoml_helpers.load.rasterize import rasterize_labels
     from geoml_helpers.explore.plotting import to_plot_crs, vector_to_plot_crs
     from geoml_helpers.load.cube import ensure_project_cube
+    from geoml_helpers.load.rasterize import rasterize_labels
 
     project = resolve_project(project, profile)
     prepared = prepare_labels(project, data_dir)
