@@ -165,7 +165,8 @@ class ReplicaSpec:
         west, south, east, north = (float(v) for v in labels.total_bounds)
         dlat = self.aoi_buffer_m / 111_195.0
         dlon = self.aoi_buffer_m / (111_320.0 * max(np.cos(np.radians((south + north) / 2)), 0.05))
-        return tuple(round(float(v), 6) for v in (west - dlon, south - dlat, east + dlon, north + dlat))
+        w, s, e, n = (round(float(v), 6) for v in (west - dlon, south - dlat, east + dlon, north + dlat))
+        return w, s, e, n
 
     def fingerprint(self) -> str:
         """A digest of the labels and every parameter: a replica is rebuilt when it changes."""
