@@ -51,7 +51,7 @@ from geoml_helpers.replica.items import (
     plan_items,
 )
 from geoml_helpers.replica.paint import SYNTHETIC_NOTE, ClassSignature, class_signature
-from geoml_helpers.replica.server import RunningReplica, serve_replica, upload_objects
+from geoml_helpers.replica.server import RunningReplica, serve_replica, start_replica, upload_objects
 
 __all__ = [
     "BASELINES",
@@ -77,6 +77,7 @@ __all__ = [
     "plan_datatakes",
     "plan_items",
     "serve_replica",
+    "start_replica",
     "tile_by_name",
     "tiles_for_aoi",
     "upload_objects",

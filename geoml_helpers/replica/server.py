@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,18 @@ class RunningReplica:
     def __str__(self) -> str:
         return self.url
 
+    @property
+    def running(self) -> bool:
+        """Whether both servers are alive."""
+        return bool(self.stac_server.running and self.object_store.running)
+
+    def stop(self) -> None:
+        """Stop the STAC API and the object store (idempotent)."""
+        try:
+            self.stac_server.stop()
+        finally:
+            self.object_store.stop()
+
 
 def upload_objects(store, objects_dir: Path) -> int:
     """Upload every file under ``objects_dir/<bucket>/`` to ``<bucket>`` on the store, concurrently; returns the count.
@@ -100,15 +112,16 @@ def _check_not_served(data: ReplicaData) -> None:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-@contextmanager
-def serve_replica(
+def start_replica(
     replica: ReplicaSpec | ReplicaData | str | os.PathLike[str],
     root: str | os.PathLike[str] | None = None,
     *,
     port: int | None = None,
     progress: bool = False,
-) -> Iterator[RunningReplica]:
-    """Start the replica's STAC API and object store on 127.0.0.1; stop both on exit.
+) -> RunningReplica:
+    """Start the replica's STAC API and object store on 127.0.0.1; ``.stop()`` the result when done.
+
+    :func:`serve_replica` does the same as a context manager. Both processes also die with this Python process.
 
     Parameters
     ----------
@@ -122,8 +135,8 @@ def serve_replica(
     progress : bool
         Print what it does.
 
-    Yields
-    ------
+    Returns
+    -------
     RunningReplica
         ``.url`` is the STAC API's root URL.
     """
@@ -133,23 +146,48 @@ def serve_replica(
     started = time.perf_counter()
     if isinstance(replica, ReplicaSpec):
         if root is None:
-            raise ValueError("serve_replica(spec) needs `root`, the folder to build the replica in (or reuse it from).")
+            raise ValueError("start_replica(spec) needs `root`, the folder to build the replica in (or reuse it from).")
         data = ensure_replica(replica, root, progress=progress)
     elif isinstance(replica, ReplicaData):
         data = replica
     else:
         data = open_replica(replica)
     _check_not_served(data)
-    with ExitStack() as stack:
-        # The store's data folder already holds the objects (loaded at build time): nothing to upload.
-        store = stack.enter_context(LocalObjectStore(data_dir=data.store_dir, stop_grace=2.0))
-        stac = stack.enter_context(LocalStacServer([data.collection()], data.items(store.endpoint_url), port=port))
-        running = RunningReplica(
-            stac.url, store.endpoint_url, data, stac, store, time.perf_counter() - started, store.startup_seconds or 0.0
+    # The store's data folder already holds the objects (loaded at build time): nothing to upload.
+    store = LocalObjectStore(data_dir=data.store_dir, stop_grace=2.0).start()
+    try:
+        stac = LocalStacServer([data.collection()], data.items(store.endpoint_url), port=port).start()
+    except BaseException:
+        store.stop()
+        raise
+    running = RunningReplica(
+        stac.url, store.endpoint_url, data, stac, store, time.perf_counter() - started, store.startup_seconds or 0.0
+    )
+    if progress:
+        print(
+            f"Earth Search replica (SYNTHETIC imagery) at {stac.url}, objects at {store.endpoint_url}/{BUCKET}, "
+            f"ready in {running.startup_seconds:.1f} s"
         )
-        if progress:
-            print(
-                f"Earth Search replica (SYNTHETIC imagery) at {stac.url}, objects at {store.endpoint_url}/{BUCKET}, "
-                f"ready in {running.startup_seconds:.1f} s"
-            )
+    return running
+
+
+@contextmanager
+def serve_replica(
+    replica: ReplicaSpec | ReplicaData | str | os.PathLike[str],
+    root: str | os.PathLike[str] | None = None,
+    *,
+    port: int | None = None,
+    progress: bool = False,
+) -> Iterator[RunningReplica]:
+    """Start the replica's STAC API and object store on 127.0.0.1 (see :func:`start_replica`); stop both on exit.
+
+    Yields
+    ------
+    RunningReplica
+        ``.url`` is the STAC API's root URL.
+    """
+    running = start_replica(replica, root, port=port, progress=progress)
+    try:
         yield running
+    finally:
+        running.stop()
