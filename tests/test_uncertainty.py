@@ -17,6 +17,7 @@ from geoml_helpers.learn.uncertainty import (
     UncertaintyError,
     block_bootstrap,
     polygon_counts,
+    reliability_table,
     scores_from_confusion,
 )
 
@@ -102,3 +103,19 @@ def test_polygon_counts_of_the_ci_labels_warn_for_thin_classes(demo_ci):
     for name, split, n in below:
         assert f"{name} in {split}: {n}" in str(thin[0].message)
     assert counts.values.sum() == len(labels)
+
+
+def test_reliability_of_the_forest_vote_share_on_test_pixels(ci_rf_map, test_predictions):
+    test, y, pred = test_predictions
+    X, _ = feature_matrix(test)
+    vote_share = ci_rf_map.model.predict_proba(X).max(axis=1)
+    table = reliability_table(vote_share, pred == y, n_bins=10)
+    assert table["count"].sum() == len(y)
+    assert ((table["mean_confidence"] >= table["bin_low"]) & (table["mean_confidence"] <= table["bin_high"])).all()
+    assert 0 <= table.attrs["expected_calibration_error"] < 0.5
+    # the most confident votes are right more often than the average prediction
+    assert table["accuracy"].iloc[-1] > (pred == y).mean()
+    # a perfectly calibrated stand-in: outcomes drawn with the stated probability
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.3, 1.0, 20000)
+    assert reliability_table(p, rng.random(p.size) < p).attrs["expected_calibration_error"] < 0.02

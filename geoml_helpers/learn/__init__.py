@@ -65,6 +65,7 @@ from geoml_helpers.learn.uncertainty import (
     UncertaintyError,
     block_bootstrap,
     polygon_counts,
+    reliability_table,
     scores_from_confusion,
 )
 
@@ -115,6 +116,7 @@ __all__ = [
     "map_time_band_chunks",
     "pixel_features",
     "polygon_counts",
+    "reliability_table",
     "polygon_index_raster",
     "predict_chunk",
     "predict_lazy",

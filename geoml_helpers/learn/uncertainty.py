@@ -254,3 +254,66 @@ def polygon_counts(
             stacklevel=2,
         )
     return table
+
+
+def reliability_table(confidence, correct, *, n_bins: int = 10) -> pd.DataFrame:
+    """Reliability diagram data: in bins of stated confidence, how often the prediction was right.
+
+    A random forest's "probability" is the share of trees that voted for the
+    class (a *vote share*), not a calibrated probability: before publishing it
+    as one, check that predictions stated at 80 % are right about 80 % of the
+    time (Niculescu-Mizil & Caruana 2005, "Predicting good probabilities with
+    supervised learning", ICML). Use test pixels or, better, the units of a
+    probability sample.
+
+    Parameters
+    ----------
+    confidence : array-like (n,)
+        Stated confidence of each prediction, in [0, 1] (e.g. the top vote share).
+    correct : array-like of bool (n,)
+        Whether the prediction was right.
+    n_bins : int
+        Equal-width bins over [0, 1].
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per non-empty bin: ``bin_low``, ``bin_high``, ``mean_confidence``,
+        ``accuracy``, ``count``; ``attrs["expected_calibration_error"]`` (the
+        count-weighted mean gap |accuracy - confidence|).
+
+    Examples
+    --------
+    >>> conf = np.array([0.95, 0.9, 0.92, 0.55, 0.6, 0.52])
+    >>> right = np.array([True, True, True, True, False, False])
+    >>> t = reliability_table(conf, right, n_bins=4)
+    >>> t[["count", "accuracy"]].values.tolist(), round(t.attrs["expected_calibration_error"], 3)
+    ([[3.0, 0.3333333333333333], [3.0, 1.0]], 0.15)
+    """
+    confidence = np.asarray(confidence, dtype=np.float64).ravel()
+    correct = np.asarray(correct, dtype=bool).ravel()
+    if confidence.shape != correct.shape:
+        raise UncertaintyError(
+            f"confidence {confidence.shape} and correct {correct.shape} need one value per prediction."
+        )
+    if ((confidence < 0) | (confidence > 1)).any():
+        raise UncertaintyError("confidence must lie in [0, 1]; divide percentages by 100.")
+    edges = np.linspace(0, 1, n_bins + 1)
+    which = np.clip(np.digitize(confidence, edges) - 1, 0, n_bins - 1)
+    rows = []
+    for b in range(n_bins):
+        inside = which == b
+        if inside.any():
+            rows.append(
+                {
+                    "bin_low": edges[b],
+                    "bin_high": edges[b + 1],
+                    "mean_confidence": float(confidence[inside].mean()),
+                    "accuracy": float(correct[inside].mean()),
+                    "count": float(inside.sum()),
+                }
+            )
+    table = pd.DataFrame(rows)
+    gap = (table["accuracy"] - table["mean_confidence"]).abs()
+    table.attrs["expected_calibration_error"] = float((gap * table["count"]).sum() / table["count"].sum())
+    return table
