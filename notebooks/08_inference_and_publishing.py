@@ -273,7 +273,7 @@ with rasterio.open(classes_path) as src:
 bounds = prepared.bounds
 times = cube["time"].values
 item = prediction_item(
-    f"geoml-landcover-{project.name}-{profile}-random-forest",
+    f"geoml-landcover-{project.name}-random-forest",  # the profile is a property
     bounds=bounds, crs=prepared.crs,
     start=f"{np.datetime_as_string(times[0], unit='s')}Z", end=f"{np.datetime_as_string(times[-1], unit='s')}Z",
     assets={"classification": classes_path, "confidence": confidence_path, "model": model_source},
