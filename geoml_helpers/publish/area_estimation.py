@@ -295,6 +295,10 @@ def area_by_block(
 ) -> pd.DataFrame:
     """Area-adjusted class areas with 95 % intervals for the whole map and each block.
 
+    Model-based: each block reuses the whole scene's error rates, so the
+    intervals are not design-based (Stehman 2014). With a stratified random
+    sample, use :func:`domain_areas`, which uses the units inside each block.
+
     Parameters
     ----------
     class_map : numpy.ndarray
