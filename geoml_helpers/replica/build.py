@@ -16,8 +16,8 @@ and renames it into place after its completion marker, like the demo's build:
 
 Examples
 --------
->>> spec = ReplicaSpec(labels="projects/replica_example/labels.geojson", class_column="landcover",
 >>> # needs a built Earth Search replica (skipped under doctest)
+>>> spec = ReplicaSpec(labels="projects/replica_example/labels.geojson", class_column="landcover",
 ...                    datetime="2022-01-10/2022-02-10")  # doctest: +SKIP
 >>> data = build_replica(spec, "data/replica/example")  # doctest: +SKIP
 >>> len(data.items())  # doctest: +SKIP
@@ -71,7 +71,7 @@ from geoml_helpers.replica.paint import (
     scene_statistics,
 )
 
-FORMAT_VERSION: int = 1
+FORMAT_VERSION: int = 2
 COMPRESS_LEVEL: int = 1
 """DEFLATE level of the replica's COG tiles: level 1 compresses 3 times faster than 6 for a 4 % bigger file."""
 SOURCE_NAME = "earth-search-replica"
@@ -431,6 +431,8 @@ def _build_into(folder: Path, spec: ReplicaSpec, progress: bool, threads: int) -
     southern = lat0 < 0
     signatures = [class_signature(name, spec.seed, southern) for name in class_names]
     class_of = {name: i for i, name in enumerate(class_names)}
+    areas = labels.to_crs(labels.estimate_utm_crs()).area.groupby(labels[spec.class_column]).sum()
+    class_weights = np.array([areas.get(name, 0.0) for name in class_names]) / max(float(areas.sum()), 1e-9)
     takes = plan_datatakes(start, end, lon0, spec.seed, spec.cloudy_share, spec.second_orbit)
     plans = plan_items(tiles, takes)
     ref_lon, ref_lat = np.meshgrid(
@@ -478,6 +480,7 @@ def _build_into(folder: Path, spec: ReplicaSpec, progress: bool, threads: int) -
                 frame=frame,
                 n_classes=len(class_names),
                 seed=spec.seed,
+                weights=class_weights,
             )
             rotated = (canvas.x - edge_point[0]) * edge_normal[0] + (canvas.y - edge_point[1]) * edge_normal[1]
             west_of_edge = rotated > 0

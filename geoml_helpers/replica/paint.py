@@ -298,6 +298,7 @@ def paint_canvas(
     frame: GroundFrame,
     n_classes: int,
     seed: int,
+    weights: np.ndarray | None = None,
 ) -> TileCanvas:
     """Rasterise labels and background land cover on one tile's AOI window.
 
@@ -316,6 +317,9 @@ def paint_canvas(
     frame : GroundFrame
     n_classes : int
     seed : int
+    weights : numpy.ndarray, optional
+        Share of each class in the labels' area: the background holds the classes in about these shares, so
+        that three small ponds among the labels do not turn a fifth of the background into lakes.
     """
     from pyproj import Transformer
     from rasterio.features import rasterize
@@ -330,6 +334,9 @@ def paint_canvas(
     fields = np.stack(
         [smooth_field(gx, gy, _stable_seed("background", c, seed), (400.0, 2500.0)) for c in range(n_classes)]
     )
+    if weights is not None:
+        share = np.clip(np.asarray(weights, dtype=np.float32), 1e-4, None)
+        fields += (0.25 * np.log(share / share.max()))[:, None, None].astype(np.float32)
     background = np.argmax(fields, axis=0).astype(np.int16)
     shapes = [(geom, int(c) + 1) for geom, c in zip(labels_utm, class_index) if geom is not None and not geom.is_empty]
     labelled_class = (
