@@ -276,6 +276,8 @@ task = make_segmentation_task(
     lr=DEFAULTS["lr"],
 )
 run_name = f"unet-resnet18-{'fast' if fast_loader else 'delivered'}-seed{seed}"
+if not project.is_demo:  # runs resume from their folder: one folder per project
+    run_name = f"{project.name}-{run_name}"
 trainer, run_folder = make_trainer(
     profile,
     run_name,
