@@ -78,7 +78,13 @@ def to_plot_crs(data, crs: str = PLOT_CRS, *, resampling: str = "nearest", max_p
     from rasterio.enums import Resampling
 
     if isinstance(data, xr.Dataset):
-        out = xr.Dataset({name: to_plot_crs(var, crs, resampling=resampling, max_pixels=max_pixels) for name, var in data.data_vars.items() if {"y", "x"} <= set(var.dims)})
+        out = xr.Dataset(
+            {
+                name: to_plot_crs(var, crs, resampling=resampling, max_pixels=max_pixels)
+                for name, var in data.data_vars.items()
+                if {"y", "x"} <= set(var.dims)
+            }
+        )
         out.attrs = {**data.attrs, "source_crs": str(data.rio.crs)}
         return out
     source_crs = data.rio.crs
@@ -97,9 +103,18 @@ def to_plot_crs(data, crs: str = PLOT_CRS, *, resampling: str = "nearest", max_p
     if len(extra) > 1:
         stacked = array.stack(_plane=extra).transpose("_plane", "y", "x")
         index = stacked.indexes["_plane"]
-        plain = stacked.drop_vars(["_plane", *extra]).assign_coords(_plane=np.arange(stacked.sizes["_plane"])).rio.write_crs(source_crs)
+        plain = (
+            stacked.drop_vars(["_plane", *extra])
+            .assign_coords(_plane=np.arange(stacked.sizes["_plane"]))
+            .rio.write_crs(source_crs)
+        )
         projected = plain.rio.reproject(crs, resampling=Resampling[resampling])
-        projected = projected.drop_vars("_plane").assign_coords(xr.Coordinates.from_pandas_multiindex(index, "_plane")).unstack("_plane").transpose(*extra, "y", "x")
+        projected = (
+            projected.drop_vars("_plane")
+            .assign_coords(xr.Coordinates.from_pandas_multiindex(index, "_plane"))
+            .unstack("_plane")
+            .transpose(*extra, "y", "x")
+        )
     else:
         projected = array.rio.reproject(crs, resampling=Resampling[resampling])
     projected = projected.drop_vars("spatial_ref", errors="ignore")
@@ -139,7 +154,9 @@ def stretch(data, low: float = 2.0, high: float = 98.0, dims: Sequence[str] = ("
     return ((data - lo) / (hi - lo)).clip(0, 1)
 
 
-def composite_rgb(reflectance, bands: Sequence[str] = RGB_BANDS, *, low: float = 2.0, high: float = 98.0, max_pixels: int | None = 400):
+def composite_rgb(
+    reflectance, bands: Sequence[str] = RGB_BANDS, *, low: float = 2.0, high: float = 98.0, max_pixels: int | None = 400
+):
     """Three bands as a stretched 0..1 RGB ``(..., band, y, x)`` in Web Mercator, ready for ``hvplot.rgb``.
 
     Examples
@@ -156,7 +173,9 @@ def composite_rgb(reflectance, bands: Sequence[str] = RGB_BANDS, *, low: float =
     return out.assign_coords(band=list(bands))
 
 
-def rgb_plot(rgb, *, title: str = "", time_slider: bool = True, tiles: str | None = None, width: int = 420, height: int = 400):
+def rgb_plot(
+    rgb, *, title: str = "", time_slider: bool = True, tiles: str | None = None, width: int = 420, height: int = 400
+):
     """An hvplot RGB (with a time slider when ``rgb`` has ``time``), placed correctly in Web Mercator.
 
     Examples
@@ -169,17 +188,41 @@ def rgb_plot(rgb, *, title: str = "", time_slider: bool = True, tiles: str | Non
     import holoviews as hv
     import hvplot.xarray  # noqa: F401
 
-    kwargs: dict[str, Any] = dict(x="x", y="y", bands="band", crs=ccrs.GOOGLE_MERCATOR, geo=True, projection=ccrs.GOOGLE_MERCATOR, width=width, height=height, title=title, tiles=tiles or False)
+    kwargs: dict[str, Any] = dict(
+        x="x",
+        y="y",
+        bands="band",
+        crs=ccrs.GOOGLE_MERCATOR,
+        geo=True,
+        projection=ccrs.GOOGLE_MERCATOR,
+        width=width,
+        height=height,
+        title=title,
+        tiles=tiles or False,
+    )
     if "time" in rgb.dims and time_slider:
         # A HoloMap (not a DynamicMap): every frame is embedded, so the slider also works in a static page.
-        frames = {str(np.datetime_as_string(t, unit="D")): rgb.sel(time=t).hvplot.rgb(**kwargs) for t in rgb["time"].values}
+        frames = {
+            str(np.datetime_as_string(t, unit="D")): rgb.sel(time=t).hvplot.rgb(**kwargs) for t in rgb["time"].values
+        }
         return hv.HoloMap(frames, kdims=["date"])
     if "time" in rgb.dims:
         rgb = rgb.isel(time=-1)
     return rgb.hvplot.rgb(**kwargs)
 
 
-def image_plot(array, *, cmap: str = "viridis", clim: tuple[float, float] | None = None, title: str = "", rasterize: bool = False, tiles: str | None = None, width: int = 420, height: int = 400, max_pixels: int | None = None):
+def image_plot(
+    array,
+    *,
+    cmap: str = "viridis",
+    clim: tuple[float, float] | None = None,
+    title: str = "",
+    rasterize: bool = False,
+    tiles: str | None = None,
+    width: int = 420,
+    height: int = 400,
+    max_pixels: int | None = None,
+):
     """A single-band raster (e.g. NDVI) in Web Mercator; ``rasterize=True`` uses datashader.
 
     Examples
@@ -195,12 +238,31 @@ def image_plot(array, *, cmap: str = "viridis", clim: tuple[float, float] | None
     if "time" in projected.dims:
         raise ValueError("Select one time step first (e.g. `.isel(time=0)`), or use rgb_plot for a slider.")
     return projected.hvplot.image(
-        x="x", y="y", crs=ccrs.GOOGLE_MERCATOR, geo=True, projection=ccrs.GOOGLE_MERCATOR, cmap=cmap, clim=clim, title=title,
-        rasterize=rasterize, dynamic=not rasterize, width=width, height=height, tiles=tiles or False,
+        x="x",
+        y="y",
+        crs=ccrs.GOOGLE_MERCATOR,
+        geo=True,
+        projection=ccrs.GOOGLE_MERCATOR,
+        cmap=cmap,
+        clim=clim,
+        title=title,
+        rasterize=rasterize,
+        dynamic=not rasterize,
+        width=width,
+        height=height,
+        tiles=tiles or False,
     )
 
 
-def rasterized_image(array, *, width: int = 400, height: int = 400, cmap: str = "viridis", clim: tuple[float, float] | None = None, title: str = ""):
+def rasterized_image(
+    array,
+    *,
+    width: int = 400,
+    height: int = 400,
+    cmap: str = "viridis",
+    clim: tuple[float, float] | None = None,
+    title: str = "",
+):
     """Aggregate a full-resolution single-band raster with datashader into a ``width`` x ``height`` image.
 
     Unlike a live ``rasterize`` this is computed once (``dynamic=False``), so it
@@ -219,10 +281,25 @@ def rasterized_image(array, *, width: int = 400, height: int = 400, cmap: str = 
     projected = to_plot_crs(array)
     element = gv.Image(projected, kdims=["x", "y"], crs=ccrs.GOOGLE_MERCATOR)
     shaded = rasterize(element, width=width, height=height, dynamic=False, aggregator="mean")
-    return shaded.opts(cmap=cmap, clim=clim or (np.nan, np.nan), colorbar=True, width=width + 60, height=height, title=title, projection=ccrs.GOOGLE_MERCATOR)
+    return shaded.opts(
+        cmap=cmap,
+        clim=clim or (np.nan, np.nan),
+        colorbar=True,
+        width=width + 60,
+        height=height,
+        title=title,
+        projection=ccrs.GOOGLE_MERCATOR,
+    )
 
 
-def polygon_overlay(labels, *, color_column: str = "class_name", colors: dict | None = None, line_width: float = 1.5, fill_alpha: float = 0.0):
+def polygon_overlay(
+    labels,
+    *,
+    color_column: str = "class_name",
+    colors: dict | None = None,
+    line_width: float = 1.5,
+    fill_alpha: float = 0.0,
+):
     """Label polygons as a geoviews element in Web Mercator, coloured by class.
 
     Examples
@@ -237,7 +314,9 @@ def polygon_overlay(labels, *, color_column: str = "class_name", colors: dict | 
     gdf = vector_to_plot_crs(labels)
     vdims = [c for c in gdf.columns if c != "geometry" and gdf[c].dtype.kind in "iufOUb"]
     element = gv.Polygons(gdf, vdims=vdims, crs=ccrs.GOOGLE_MERCATOR)
-    opts: dict[str, Any] = dict(fill_alpha=fill_alpha, line_width=line_width, tools=["hover"], projection=ccrs.GOOGLE_MERCATOR)
+    opts: dict[str, Any] = dict(
+        fill_alpha=fill_alpha, line_width=line_width, tools=["hover"], projection=ccrs.GOOGLE_MERCATOR
+    )
     if colors and color_column in gdf:
         import holoviews as hv
 
@@ -278,7 +357,9 @@ def save_html(obj, path, *, embed: bool = True) -> int:
 
     import holoviews as hv
 
-    hv.save(obj, path, resources="inline") if not hasattr(obj, "save") else obj.save(path, resources="inline", embed=embed)
+    hv.save(obj, path, resources="inline") if not hasattr(obj, "save") else obj.save(
+        path, resources="inline", embed=embed
+    )
     return os.path.getsize(path)
 
 
