@@ -20,7 +20,10 @@ subpackage          what it holds                                             no
 ``services``        local processes, the STAC API, the object store           01, 07, 08
 ``course``          the notebook runner, environment check, book builder      00, book
 ``demo``            the deterministic synthetic world behind the demo         01-08
+``replica``         an offline Earth Search replica for any project's AOI     01-08
 ==================  ========================================================  ==========
+
+The command line ``geoml`` (:mod:`geoml_helpers.cli`) runs the stages in this order.
 
 Examples
 --------
@@ -42,6 +45,7 @@ STAGES: tuple[str, ...] = (
     "services",
     "course",
     "demo",
+    "replica",
 )
 """The stage subpackages in pipeline order."""
 
