@@ -43,20 +43,9 @@ from typing import Literal
 import numpy as np
 
 from geoml_helpers.core.errors import FeatureInputError
+from geoml_helpers.load.loading import REFLECTANCE_BANDS
 
-S2_BAND_KEYS: tuple[str, ...] = (
-    "coastal",
-    "blue",
-    "green",
-    "red",
-    "rededge1",
-    "rededge2",
-    "rededge3",
-    "nir",
-    "nir08",
-    "swir16",
-    "swir22",
-)
+S2_BAND_KEYS: tuple[str, ...] = REFLECTANCE_BANDS
 """Earth Search keys of the 11 Sentinel-2 reflectance bands, in band order."""
 
 INDICES: dict[str, tuple[str, str]] = {"ndvi": ("nir", "red"), "ndwi": ("green", "nir"), "nbr": ("nir", "swir22")}

@@ -36,21 +36,10 @@ from typing import Any
 import numpy as np
 
 from geoml_helpers.core.errors import LabelError, LoadingError
+from geoml_helpers.core.project import COURSE_BANDS
 from geoml_helpers.discover.stac_metadata import reflectance_scaling
 
-REFLECTANCE_BANDS: tuple[str, ...] = (
-    "coastal",
-    "blue",
-    "green",
-    "red",
-    "rededge1",
-    "rededge2",
-    "rededge3",
-    "nir",
-    "nir08",
-    "swir16",
-    "swir22",
-)
+REFLECTANCE_BANDS: tuple[str, ...] = tuple(band for band in COURSE_BANDS if band != "scl")
 """The 11 reflective Sentinel-2 L2A bands under their Earth Search keys."""
 
 SCL_NODATA, SCL_SATURATED, SCL_CLOUD_SHADOW = 0, 1, 3
