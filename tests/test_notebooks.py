@@ -106,8 +106,6 @@ def test_course_book_builds_and_renders(course_book, executed_notebooks):
 READER_CHECKS_STILL_FAILING: dict[str, str] = {
     "placement": "no notebook records its maps' true bounds yet (record_plot_bounds); "
     "the land-cover maps of 04 and 08 are drawn 21 km south of their COGs",
-    "colours": "03's spectra and phenology colour classes by list order; "
-    "the class maps of 04, 06 and 08 show a numeric colour bar instead of class names",
     "fit": "03 true/false colour, labels and dashboard, 01 footprints, 04 maps, 06 split map and saliency, "
     "08 map legend, and wide tables in 01, 02, 04, 06, 07, 08 and the run-time table",
     "noise": "stderr, warnings, ERROR log lines in 00, 02, 04, 05, 06, 07",
