@@ -24,7 +24,7 @@ BOOK_STAMP := build/book/$(PROFILE)/.geoml-built
 BOOK_INPUTS := $(shell find book geoml_helpers/course -type f -not -name '*.pyc' 2>/dev/null) \
 	$(wildcard build/executed/$(PROFILE)/*.ipynb build/executed/*/run-summary.json build/benchmarks/*.json)
 
-.PHONY: all env kernel lock data notebooks book book-if-changed book-check test test-fast clean-data help always
+.PHONY: all env kernel lock data notebooks book book-if-changed book-check bench test test-fast clean-data help always
 
 help:
 	@echo "make all      build the demo data, execute every notebook (PROFILE=$(PROFILE)), build the book"
@@ -35,6 +35,7 @@ help:
 	@echo "make kernel   register the '$(KERNEL_DISPLAY_NAME)' Jupyter kernel for this user"
 	@echo "make lock     re-compile requirements.lock after editing pyproject.toml's dependencies"
 	@echo "make data | notebooks | book   the steps of 'make all'"
+	@echo "make bench    run every benchmark at ci size (a few minutes) into build/benchmarks/, shown on the book's Benchmarks page"
 	@echo "make book-check  rebuild the book from executed notebooks and check every page in headless chromium"
 	@echo "FORCE=1       re-install, re-execute every notebook and rebuild the book even when nothing changed"
 
@@ -76,6 +77,16 @@ always:
 
 book-check: env
 	$(PY) book/build.py --profile $(PROFILE) --check
+
+# Every benchmark at ci size. Each writes build/benchmarks/<name>.json (its ratios against a baseline measured in
+# the same run, the machine, the date and the load); the book's Benchmarks page renders them.
+bench: data
+	$(PY) benchmarks/chip_loading.py --profile ci --patch 128
+	$(PY) benchmarks/patch_loading.py --profile ci
+	$(PY) benchmarks/timeseries_loading.py --profile ci
+	$(PY) benchmarks/object_store_throughput.py --profile ci
+	$(PY) benchmarks/stac_loading.py
+	$(PY) benchmarks/scene_prediction.py --profile ci --tile-size 2048
 
 # Two workers: tests/test_notebooks.py (every notebook executed once, then the book) runs beside the unit tests,
 # the package's docstring examples (--doctest-modules) and tests/test_conventions.py (ruff, mypy, signatures).

@@ -27,6 +27,7 @@ import platform
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -139,7 +140,14 @@ def machine_info() -> dict:
     >>> machine_info()["cpu_count"] >= 1
     True
     """
-    info = {"cpu_count": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    info = {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        # when, and how busy: seconds on a shared machine mean little without the load beside them
+        "measured_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_average_1min": round(os.getloadavg()[0], 1) if hasattr(os, "getloadavg") else None,
+    }
     for module in ("torch", "xarray", "zarr", "dask", "xbatcher", "rasterio"):
         try:
             info[module] = __import__(module).__version__
