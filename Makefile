@@ -60,7 +60,7 @@ data: env
 	$(PY) -m geoml_helpers.demo build --profile $(PROFILE)
 
 notebooks: data
-	$(PY) -m geoml_helpers.course.runner --profile $(PROFILE) $(RUNNER_FLAGS)
+	$(VENV)/bin/geoml run --profile $(PROFILE) $(RUNNER_FLAGS)
 
 # A sub-make, so that the inputs' times are read after `notebooks` ran, not when this file was parsed.
 book: notebooks

@@ -228,7 +228,7 @@ def prepare_notebook(
     if errors:
         raise BookError(
             f"{source} has error outputs, so it cannot go into the book: {'; '.join(errors)}. "
-            "Fix the notebook and re-run it (python -m geoml_helpers.course.runner --only NN), "
+            "Fix the notebook and re-run it (geoml run --only NN), "
             "or tag a cell 'raises-exception' if the error is meant to be shown."
         )
     page = NotebookPage(name=Path(source).name, title=notebook_title(nb, Path(source).stem))

@@ -12,9 +12,9 @@ later one runs too, since it may read what the earlier one wrote.
 
 Command line::
 
-    python -m geoml_helpers.course.runner --profile ci
-    python -m geoml_helpers.course.runner --profile workshop --only 04 05
-    python -m geoml_helpers.course.runner --profile ci --force
+    geoml run --profile ci
+    geoml run --profile workshop --only 04 05
+    geoml run --profile ci --force
 
 Examples
 --------
