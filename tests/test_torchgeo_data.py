@@ -190,3 +190,28 @@ def test_labels_outside_the_imagery_are_a_clear_error(demo_ci, scene, tmp_path):
     with pytest.raises(LabelError, match="outside the imagery"):
         rasterize_label_cog(shifted, scene["stack"], tmp_path / "labels_10m.tif")
     assert not (tmp_path / "labels_10m.tif").exists()
+
+
+def test_grid_chips_stay_inside_and_cover_partial_edge_blocks(delivered, scene):
+    """Blocks cut by the scene edge (35 and 40 px here) are tiled to their edge, never past it.
+
+    One stride for all blocks cannot do it: 3 px tiles the 35 px block's span but not the
+    40 px one's (8 px), and lowering it to 2 for the second lets the first block's chips run out.
+    """
+    from shapely.geometry import box
+
+    blocks = scene["blocks"].copy()
+    test = blocks.index[blocks.split == "test"][:2]
+    for index, width_px in zip(test, (35, 40)):
+        x0, y0, _, y1 = blocks.geometry[index].bounds
+        blocks.loc[index, "geometry"] = box(x0, y0, x0 + width_px * 10, y1)
+    own = split_regions(blocks, "test")
+    chips = list(split_grid_sampler(delivered, blocks, "test", size=CHIP, stride=16))
+    assert len(chips) == len(split_grid_sampler(delivered, blocks, "test", size=CHIP, stride=16))
+    for query in chips:
+        assert chip_inside_regions([query[0].start, query[0].stop, 10, query[1].start, query[1].stop], own)
+    for index in test:  # the chips reach the right edge of each cut block: every pixel is covered
+        x0, y0, x1, y1 = blocks.geometry[index].bounds
+        inside = [q for q in chips if x0 - 1 <= q[0].start and q[0].stop <= x1 + 1 and y0 - 1 <= q[1].start]
+        assert inside and max(q[0].stop for q in inside) == pytest.approx(x1)
+        assert max(q[1].stop for q in inside if q[1].stop <= y1 + 1) == pytest.approx(y1)

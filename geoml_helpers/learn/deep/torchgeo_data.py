@@ -836,23 +836,80 @@ def split_random_sampler(
         return RandomGeoSampler(view, size=size, length=length, generator=generator)  # type: ignore[arg-type]
 
 
-def _exact_stride(extent_px: int, size_px: int, stride_px: int) -> int:
-    """Largest stride <= ``stride_px`` with which chips tile ``extent_px`` exactly (the last chip ends on the edge)."""
-    span = extent_px - size_px
-    if span <= 0:
-        return stride_px
-    for s in range(min(stride_px, span), 0, -1):
-        if span % s == 0:
-            return s
-    return 1
+def _chip_starts(extent: float, size: float, stride: float) -> list[float]:
+    """Offsets of chips of ``size`` at most ``stride`` apart that tile ``extent`` to its far edge.
+
+    The chips start every ``stride`` and the last one is moved back to end on
+    the edge (it overlaps its neighbour more), so no chip runs past the
+    region and every pixel of it is covered. Each block gets its own offsets:
+    one stride for blocks of several sizes (blocks cut by the scene edge)
+    either runs chips out of some of them or falls to 1 px.
+
+    Parameters
+    ----------
+    extent, size, stride : float
+        Region side, chip side and largest step, in the same units.
+
+    Returns
+    -------
+    list of float
+        Empty when the chip is larger than the region.
+
+    Examples
+    --------
+    >>> _chip_starts(40, 32, 16)
+    [0, 8]
+    >>> _chip_starts(35, 32, 2)
+    [0, 2, 3]
+    >>> _chip_starts(30, 32, 16)
+    []
+    """
+    span = extent - size
+    if span < -1e-6 * max(size, 1):
+        return []
+    if span <= 1e-6 * max(size, 1):
+        return [0]
+    n = math.ceil(span / stride - 1e-9)
+    return [i * stride for i in range(n)] + [span]
+
+
+from torchgeo.samplers import GridGeoSampler as _GridGeoSampler  # noqa: E402
+
+
+class _InsideGridSampler(_GridGeoSampler):
+    """torchgeo's ``GridGeoSampler`` with the last chip of each row and column flush with the region's edge.
+
+    torchgeo 0.10 lets the last chip of a row run past the region when
+    ``(region - size)`` is not a multiple of ``stride``; here it is moved back
+    inside (see :func:`_chip_starts`).
+    """
+
+    def _rows(self) -> Iterator[tuple[int, list[float], list[float]]]:
+        for i in range(len(self.index)):
+            xmin, ymin, xmax, ymax = self.index.geometry.iloc[i].bounds
+            ys = _chip_starts(ymax - ymin, self.size[0], self.stride[0])
+            xs = _chip_starts(xmax - xmin, self.size[1], self.stride[1])
+            if ys and xs:
+                yield i, [ymin + y for y in ys], [xmin + x for x in xs]
+
+    def __iter__(self) -> Iterator[tuple[slice, slice, slice]]:
+        for i, ys, xs in self._rows():
+            tmin, tmax = self.index.index[i].left, self.index.index[i].right
+            for y in ys:
+                for x in xs:
+                    yield slice(x, x + self.size[1]), slice(y, y + self.size[0]), slice(tmin, tmax)
+
+    def __len__(self) -> int:
+        return sum(len(ys) * len(xs) for _, ys, xs in self._rows())
 
 
 def split_grid_sampler(dataset: Any, blocks: Any, split: str, size: int, stride: int | None = None):
-    """A torchgeo ``GridGeoSampler`` tiling each block of ``split`` with (overlapping) chips.
+    """A grid of (overlapping) chips over each block of ``split``, every chip inside its block.
 
-    torchgeo 0.10's grid lets the last chip of a row run past the region when
-    ``(region - size)`` is not a multiple of ``stride``; the stride is lowered
-    to the largest one that tiles the blocks exactly, so chips stay inside.
+    Chips are at most ``stride`` apart; in each block the last chip of a row
+    or column is moved back to end on the block's edge (torchgeo 0.10's
+    ``GridGeoSampler`` would let it run past, into another split), so blocks
+    of any size, including those cut by the scene edge, are covered exactly.
 
     Examples
     --------
@@ -860,21 +917,12 @@ def split_grid_sampler(dataset: Any, blocks: Any, split: str, size: int, stride:
 
     >>> sampler = split_grid_sampler(image & labels, demo.blocks_path, "test", size=32, stride=16)  # doctest: +SKIP
     """
-    from torchgeo.samplers import GridGeoSampler
-
     _quiet_torchgeo_deprecations()
     view = _RegionView(dataset, split_regions(blocks, split))
     _check_fits(view, size, split)
-    stride = stride or size
-    b = view.index.bounds
-    extents = set(np.round((b["maxx"] - b["minx"]) / view.res[0]).astype(int)) | set(
-        np.round((b["maxy"] - b["miny"]) / view.res[1]).astype(int)
-    )
-    for extent in sorted(extents):
-        stride = _exact_stride(int(extent), size, stride)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return GridGeoSampler(view, size=size, stride=stride)  # type: ignore[arg-type]
+        return _InsideGridSampler(view, size=size, stride=stride or size)  # type: ignore[arg-type]
 
 
 from torchgeo.samplers.base import GeoSampler as _GeoSamplerBase  # noqa: E402
