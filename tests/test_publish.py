@@ -40,7 +40,7 @@ def item(demo_ci, tmp_path_factory):
         overview_resampling="nearest",
     )
     conf_path = write_cog(
-        folder / "confidence.tif",
+        folder / "vote_share.tif",
         np.full(classes.shape, 90, "uint8"),
         transform=demo_ci.transform,
         crs=demo_ci.crs,
@@ -55,7 +55,8 @@ def item(demo_ci, tmp_path_factory):
         bands=["red", "nir"],
         n_times=11,
         features=["red_p50", "nir_p50"],
-        hyperparameters={"n_estimators": 50},
+        # a scikit-learn Pipeline's imputer reports missing_values=nan: not JSON, and rustac refused the Item
+        hyperparameters={"n_estimators": 50, "impute__missing_values": float("nan")},
     )
     return prediction_item(
         "geoml-test-prediction",
@@ -63,7 +64,7 @@ def item(demo_ci, tmp_path_factory):
         crs=demo_ci.crs,
         start="2024-01-01T00:00:00Z",
         end="2024-12-31T23:59:59Z",
-        assets={"classification": cls_path, "confidence": conf_path},
+        assets={"classification": cls_path, "vote_share": conf_path},
         shape=classes.shape,
         transform=list(demo_ci.transform)[:6],
         model=model,

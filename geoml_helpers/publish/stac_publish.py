@@ -1,7 +1,7 @@
 """Publishing a prediction: a STAC Item with the classification and ML-model (mlm) extensions.
 
 A map nobody can find is not published. The prediction's class map and
-confidence COGs become the assets of one STAC Item that says
+vote-share COGs become the assets of one STAC Item that says
 
 * *what* the pixel values mean: the ``classification`` extension lists every
   class value with its name, description and colour;
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -119,7 +120,7 @@ def _add_assets(
     classes: ClassTable,
     class_percentages: Mapping[int, float] | None,
 ) -> None:
-    """Add the class map (with its classification table), the confidence band and the model file to ``item``."""
+    """Add the class map (with its classification table), the vote-share band and the model file to ``item``."""
     import pystac
     from pystac.extensions.classification import Classification, ClassificationExtension
 
@@ -147,12 +148,12 @@ def _add_assets(
         ),
     )
     ClassificationExtension.ext(item.assets["classification"], add_if_missing=True).classes = stac_classes
-    if "confidence" in assets:
+    if "vote_share" in assets:
         item.add_asset(
-            "confidence",
+            "vote_share",
             pystac.Asset(
-                _href(assets["confidence"]),
-                title="Confidence (highest class probability, 0-100 %)",
+                _href(assets["vote_share"]),
+                title="Vote share of the mapped class, 0-100 % (a score, not a calibrated probability)",
                 media_type=pystac.MediaType.COG,
                 roles=["data", "quality"],
             ),
@@ -168,6 +169,14 @@ def _add_assets(
                 extra_fields={"mlm:artifact_type": f"{model.framework}.joblib"},
             ),
         )
+
+
+def _json_safe(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries JSON can hold: a NaN or infinite float (e.g. scikit-learn's ``missing_values=nan``) is left out.
+
+    STAC servers reject such documents (``NaN`` is not JSON): rustac stops with "expected value".
+    """
+    return {k: v for k, v in values.items() if not (isinstance(v, float) and not math.isfinite(v))}
 
 
 def _add_mlm(item: Any, model: ModelDescription, classes: ClassTable) -> None:
@@ -203,7 +212,7 @@ def _add_mlm(item: Any, model: ModelDescription, classes: ClassTable) -> None:
             shape=[-1, len(classes)], dim_order=["batch", "channel"], data_type=mlm.DataType.FLOAT32
         ),
         classes=mlm_classes,
-        description="Probability per class; the class map is the arg max, the confidence its value",
+        description="Score per class (a random forest's mean tree vote); the class map is the arg max",
     )
     ext = mlm.MLMExtension.ext(item, add_if_missing=True)
     ext.apply(
@@ -217,7 +226,7 @@ def _add_mlm(item: Any, model: ModelDescription, classes: ClassTable) -> None:
         pretrained=False,
         accelerator=mlm.AcceleratorType.AMD64,
         total_parameters=model.total_parameters,
-        hyperparameters=mlm.Hyperparameters(model.hyperparameters) if model.hyperparameters else None,
+        hyperparameters=mlm.Hyperparameters(_json_safe(model.hyperparameters)) if model.hyperparameters else None,
     )
     if model.features:
         item.properties["geoml:features"] = list(model.features)
@@ -240,7 +249,7 @@ def prediction_item(
     properties: Mapping[str, Any] | None = None,
     collection_href: str | None = None,
 ):
-    """A ``pystac.Item`` for a predicted class map and its confidence band.
+    """A ``pystac.Item`` for a predicted class map and its vote-share band.
 
     Parameters
     ----------
@@ -253,7 +262,7 @@ def prediction_item(
         ISO 8601 time range of the imagery the prediction used.
     assets : mapping
         ``classification`` (required: the class-map COG), optionally
-        ``confidence`` (COG) and ``model`` (the model file); paths become ``file://`` hrefs.
+        ``vote_share`` (COG) and ``model`` (the model file); paths become ``file://`` hrefs.
     shape, transform : sequence
         ``(rows, cols)`` and the affine's first six numbers (projection extension).
     model : ModelDescription
