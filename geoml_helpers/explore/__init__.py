@@ -3,6 +3,7 @@
 Used by notebook 03 (explore with HoloViz). Internal code imports from the modules, not from this package,
 so that the stage packages never import each other in a cycle.
 """
+
 from geoml_helpers.explore.class_plots import (
     class_colour_cycle,
     class_legend,
@@ -19,14 +20,20 @@ from geoml_helpers.explore.dashboard import (
 )
 from geoml_helpers.explore.plotting import (
     FALSE_COLOUR_BANDS,
+    MAP_OPTS,
+    MAX_FIGURE_WIDTH,
     PLOT_BOUNDS_MIME,
     PLOT_CRS,
     RGB_BANDS,
     SWIR_BANDS,
     composite_rgb,
     element_lonlat_bounds,
+    fit_frame,
     image_plot,
+    legend_px,
     lonlat_bounds_of_3857,
+    map_opts,
+    plot_title,
     polygon_overlay,
     rasterized_image,
     record_plot_bounds,
@@ -45,6 +52,7 @@ __all__ = [
     "label_overlay",
     "DASHBOARD_TITLE",
     "FALSE_COLOUR_BANDS",
+    "MAX_FIGURE_WIDTH",
     "INDEX_VARIABLES",
     "PLOT_BOUNDS_MIME",
     "PLOT_CRS",
@@ -54,8 +62,13 @@ __all__ = [
     "composite_rgb",
     "dashboard_data",
     "element_lonlat_bounds",
+    "fit_frame",
+    "legend_px",
+    "plot_title",
     "image_plot",
     "lonlat_bounds_of_3857",
+    "MAP_OPTS",
+    "map_opts",
     "main",
     "polygon_overlay",
     "rasterized_image",

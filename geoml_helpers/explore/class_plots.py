@@ -112,6 +112,10 @@ def class_map(
 ):
     """A class raster (ids ``1..K``, 0 = none) in Web Mercator, in the table's colours, with a legend of labels.
 
+    The whole figure, legend included, is at most ``width`` px wide, and its frame keeps the
+    data's aspect (:func:`~geoml_helpers.explore.plotting.fit_frame`). Downsampled with
+    ``max_pixels``, each pixel takes the most frequent class (never an average of ids).
+
     Examples
     --------
     Needs the built demo data (skipped under doctest):
@@ -122,25 +126,30 @@ def class_map(
     import geoviews as gv
     import holoviews.plotting.bokeh  # noqa: F401  (options need a backend)
 
-    from geoml_helpers.explore.plotting import to_plot_crs
+    from geoml_helpers.explore.plotting import _TITLE_AXIS_PX, fit_frame, legend_px, map_opts, to_plot_crs
 
     projected = to_plot_crs(array, max_pixels=max_pixels)
     if "time" in projected.dims:
         raise ValueError("Select one time step first (e.g. `.isel(time=0)`).")
     projected = projected.where(projected != NODATA_CLASS)
-    k = len(classes)
+    present = sorted(int(v) for v in np.unique(projected.values[np.isfinite(projected.values)]))
+    shown = [i for i in classes.ids if i in present]
+    frame = fit_frame(
+        projected,
+        width,
+        extra_px=legend_px([classes.labels[i] for i in shown]),
+        max_frame_height=height - _TITLE_AXIS_PX,
+    )
     image = gv.Image(projected, kdims=["x", "y"], crs=ccrs.GOOGLE_MERCATOR).opts(
         cmap=[classes.colours[i] for i in classes.ids],
-        clim=(0.5, k + 0.5),
+        clim=(0.5, len(classes) + 0.5),
         colorbar=False,
-        width=width,
-        height=height,
         title=title,
         projection=ccrs.GOOGLE_MERCATOR,
         tools=["hover"],
+        **map_opts(frame),
     )
-    present = sorted(int(v) for v in np.unique(projected.values[np.isfinite(projected.values)]))
-    legend = class_legend(classes, [i for i in classes.ids if i in present])
+    legend = class_legend(classes, shown)
     return (image * legend).opts(legend_position="right", show_legend=True)
 
 
