@@ -23,25 +23,27 @@
 # **Learning objectives**
 #
 # 1. Apply a trained model to a whole scene in overlapping tiles, blended without seams, with dask and bounded memory.
-# 2. Write the class map and a confidence band as Cloud-Optimised GeoTIFFs with overviews, a colour map and class names.
+# 2. Write the class map and the vote share as Cloud-Optimised GeoTIFFs with overviews, a colour map and class names,
+#    and check with a reliability diagram whether the vote share may be read as a probability.
 # 3. Describe the prediction as a STAC Item (classification and ML-model extensions), add it to a STAC API and find it again.
-# 4. Estimate the area of each class per management block with confidence intervals from the test-block
-#    confusion matrix (Olofsson et al. 2014), and show it on a correctly placed map.
+# 4. Estimate area and accuracy, with standard errors, from a **stratified random reference sample** of the map
+#    (Olofsson et al. 2014), per management block too (Stehman 2014), and see why a convenience sample is biased.
 #
 # **Prerequisites:** notebook 04 (the random forest; if its model file is missing, a small one is trained here),
-# notebook 05 (the U-Net; used only when its model file is present), notebook 07 (dask).
+# notebook 05 (the U-Net; used only when its checkpoint is present), notebook 07 (dask).
 #
-# **Expected run time (2 busy cores, measured):** `ci` under 1 minute · `workshop` about 1.5 minutes · `full` 20+ minutes (not measured).
+# **Expected run time (2 busy cores):** `ci` a few minutes · `workshop` longer · `full` 20+ minutes (not measured).
 
 # %% tags=["parameters"]
 project = None  # path to a project TOML; None: the demo project of the profile
 profile = "ci"  # ci | workshop | full
 data_dir = None  # default: GEOML_DATA_DIR or <repo>/data
 seed = 42
-model_path = None  # a joblib random forest file; None means: look for the one of notebook 04, else train a small one here
-use_unet = True  # also predict with notebook 05's U-Net when its TorchScript file exists
+model_path = None  # joblib model file; None: notebook 04's, else one trained here
+use_unet = True  # also predict with notebook 05's U-Net when its checkpoint exists
 tile = None  # tile core in pixels; None means the profile default
 overlap = None  # context margin in pixels; None means the profile default
+n_draws = 200  # repeated reference samples in the design experiment (demo only)
 
 # %% [markdown]
 # ## Setup
@@ -55,33 +57,34 @@ from pathlib import Path
 import geopandas as gpd
 import holoviews as hv
 import hvplot.pandas  # noqa: F401
-import hvplot.xarray  # noqa: F401
 import joblib
 import numpy as np
 import pandas as pd
 import rasterio
 import sklearn
+from IPython.display import display
+from myst_nb import glue
 from sklearn.ensemble import RandomForestClassifier
 
-from geoml_helpers.publish import area_by_block, management_blocks
-from geoml_helpers.load import is_valid_cog, write_cog
-from geoml_helpers.core import resolve_project
+from geoml_helpers.core import data_root, resolve_project
 from geoml_helpers.demo import ensure_demo_data
 from geoml_helpers.discover import prepare_labels
-from geoml_helpers.explore import class_map, element_lonlat_bounds, polygon_overlay
-from geoml_helpers.learn import confusion_counts, day_of_year, feature_names, pixel_features
-from geoml_helpers.load import ensure_project_cube, project_outputs_dir
-from geoml_helpers.publish import ModelDescription, find_published, prediction_collection, prediction_item, publish_item, validate_item
-from geoml_helpers.load import rasterize_labels, rasterize_splits, split_mask
-from geoml_helpers.learn import balance_classes, sample_pixels
-from geoml_helpers.services import LocalStacServer
-from geoml_helpers.publish import ModelFileError, ModelMismatchError, load_sklearn_model, predict_scene, sklearn_predictor
+from geoml_helpers.explore import class_map, polygon_overlay, record_plot_bounds
+from geoml_helpers.learn import balance_classes, day_of_year, feature_names
+from geoml_helpers.learn import pixel_features, sample_pixels
+from geoml_helpers.load import ensure_project_cube, is_valid_cog, project_outputs_dir
+from geoml_helpers.load import rasterize_labels, rasterize_splits, split_mask, write_cog
+from geoml_helpers.publish import ModelFileError, ModelMismatchError, load_sklearn_model
+from geoml_helpers.publish import predict_scene, sklearn_predictor
 
 hv.extension("bokeh")
+
+# %%
 warnings.filterwarnings("ignore", message="All-NaN slice")
 SETTINGS = {
     "ci": dict(tile=64, overlap=8, n_estimators=60, max_pixels_per_polygon=60),
-    "workshop": dict(tile=256, overlap=16, n_estimators=100, max_pixels_per_polygon=100),
+    "workshop": dict(tile=256, overlap=16, n_estimators=100,
+                     max_pixels_per_polygon=100),
     "full": dict(tile=512, overlap=32, n_estimators=200, max_pixels_per_polygon=200),
 }[profile]
 tile = tile or SETTINGS["tile"]
@@ -90,27 +93,28 @@ project = resolve_project(project, profile)
 prepared = prepare_labels(project, data_dir)
 classes = prepared.classes
 CLASS_IDS = classes.ids  # raster ids 1..K of the project's classes
-out = project_outputs_dir(project, profile, "08_inference_and_publishing", data_dir=data_dir)
+root = data_root(data_dir)  # paths are printed relative to the data folder
+out = project_outputs_dir(project, profile, "08_inference_and_publishing",
+                          data_dir=data_dir)
 cube = ensure_project_cube(project, profile, data_dir, labels=prepared)
 bands = [str(b) for b in cube["band"].values]
 doy = day_of_year(cube["time"].values)
 names = feature_names(bands)
 started = time.perf_counter()
-print(f"cube {dict(cube['reflectance'].sizes)}; {len(names)} features per pixel; tiles of {tile} px + {overlap} px context")
+print(f"cube {dict(cube['reflectance'].sizes)}; {len(names)} features per pixel; "
+      f"tiles of {tile} px + {overlap} px context")
 
 # %% [markdown]
 # ## 1 · The model
 #
-# Notebook 04 saves its best random forest as a joblib file. We look for it under `outputs/<profile>/models`
-# (and notebook 04's own folder), check that it expects exactly the features this cube gives, and otherwise
-# train a small one here from the training blocks, the same way notebook 04 does — so this notebook also runs on
-# a fresh checkout.
+# Notebook 04 saves its random forest (with the feature names it was trained on) to the project's `models`
+# folder. We look for it there, check that it expects exactly the features this cube gives, and otherwise
+# train a small one here from the training blocks, the same way notebook 04 does — so this notebook also runs
+# on a fresh checkout.
 
 # %%
-candidates = [Path(model_path)] if model_path else [
-    *sorted(project_outputs_dir(project, profile, "models", data_dir=data_dir).glob("*.joblib")),
-    *sorted(project_outputs_dir(project, profile, "04_pixel_classification", data_dir=data_dir).glob("*.joblib")),
-]
+models_dir = project_outputs_dir(project, profile, "models", data_dir=data_dir)
+candidates = [Path(model_path)] if model_path else sorted(models_dir.glob("*.joblib"))
 model, model_source = None, None
 for path in candidates:
     try:
@@ -119,21 +123,28 @@ for path in candidates:
     except (ModelFileError, ModelMismatchError) as exc:
         if model_path:  # the reader asked for this file: stop with the reason
             raise
-        print(f"Skipping {path.name}: {exc}")
+        print(f"Skipping {path.name}: {type(exc).__name__}")
 
+# %%
 labels_gdf = prepared.labels
 if model is None:
-    samples = sample_pixels(cube, labels_gdf, max_pixels_per_polygon=SETTINGS["max_pixels_per_polygon"], seed=seed)
+    cap = SETTINGS["max_pixels_per_polygon"]
+    samples = sample_pixels(cube, labels_gdf, max_pixels_per_polygon=cap, seed=seed)
     train = balance_classes(samples[samples["split"] == "train"], seed=seed)
-    model = RandomForestClassifier(n_estimators=SETTINGS["n_estimators"], class_weight="balanced", min_samples_leaf=2, random_state=seed, n_jobs=2)
-    model.fit(train[names], train["class_id"])
+    model = RandomForestClassifier(
+        n_estimators=SETTINGS["n_estimators"], class_weight="balanced",
+        min_samples_leaf=2, random_state=seed, n_jobs=2,
+    ).fit(train[names], train["class_id"])
     model_source = out / "random_forest_08.joblib"
     joblib.dump(model, model_source)
-    print(f"No model from notebook 04: trained a random forest on {len(train):,} training-block pixels -> {model_source}")
+    print(f"No model from notebook 04: trained a random forest on {len(train):,} "
+          f"training-block pixels -> {model_source.relative_to(root)}")
 else:
-    print(f"Using {model_source}")
-if hasattr(model, "set_params"):  # one thread per tile: dask already runs tiles in parallel
-    model.set_params(**{k: 1 for k in model.get_params() if k == "n_jobs" or k.endswith("__n_jobs")})
+    print(f"Using notebook 04's model: {Path(model_source).relative_to(root)}")
+glue("model_from_04", model_source.name == "random_forest_04.joblib", display=False)
+if hasattr(model, "set_params"):  # one thread per tile: dask runs tiles in parallel
+    jobs = [k for k in model.get_params() if k == "n_jobs" or k.endswith("__n_jobs")]
+    model.set_params(**dict.fromkeys(jobs, 1))
 model
 
 # %% [markdown]
@@ -141,16 +152,16 @@ model
 # only the first ten features:
 
 # %%
-try:
-    load_sklearn_model(out / "missing.joblib", names)
-except ModelFileError as exc:
-    print("ModelFileError:", exc)
-wrong = RandomForestClassifier(n_estimators=2, random_state=seed).fit(np.random.default_rng(seed).random((20, 10)), np.arange(20) % 2 + 1)
+rng = np.random.default_rng(seed)
+wrong = RandomForestClassifier(n_estimators=2, random_state=seed)
+wrong.fit(rng.random((20, 10)), np.arange(20) % 2 + 1)
 joblib.dump(wrong, out / "wrong_bands.joblib")
-try:
-    load_sklearn_model(out / "wrong_bands.joblib", names)
-except ModelMismatchError as exc:
-    print("ModelMismatchError:", exc)
+for name in ("missing.joblib", "wrong_bands.joblib"):
+    try:
+        load_sklearn_model(out / name, names)
+    except (ModelFileError, ModelMismatchError) as exc:
+        message = str(exc).replace(str(root), "<data>")
+        print(f"{type(exc).__name__}: {message[:160]}...")
 
 # %% [markdown]
 # ## 2 · Whole-scene inference in overlapping tiles
@@ -161,103 +172,131 @@ except ModelMismatchError as exc:
 # for it the tiled map *equals* the whole-array map; a convolutional network (the U-Net) sees its neighbourhood,
 # and the overlap is what removes the seams (see `tests/test_tiled_inference.py`).
 #
-# Memory stays bounded because dask holds a few tiles at a time and only the class map and the confidence (two
-# small 2-D arrays) are ever assembled for the whole scene, never the per-class probabilities.
+# Memory stays bounded because dask holds a few tiles at a time and only the class map and the vote share (two
+# small 2-D arrays) are ever assembled for the whole scene, never the per-class scores.
+
 
 # %%
 def features_of(block: np.ndarray) -> np.ndarray:
-    """A reflectance tile (time, band, y, x) -> features (feature, y, x), exactly as in training."""
+    """A reflectance tile (time, band, y, x) -> features (feature, y, x), as trained."""
     return pixel_features(block, doy, bands)
 
 
 predictor = sklearn_predictor(model, CLASS_IDS, transform=features_of)
 reflectance = cube["reflectance"].transpose("time", "band", "y", "x").data
-rf = predict_scene(reflectance, predictor, CLASS_IDS, tile=tile, overlap=overlap, num_workers=2)
+rf = predict_scene(reflectance, predictor, CLASS_IDS, tile=tile, overlap=overlap,
+                   num_workers=2, progress=False)
 scene_px = rf.classes.size
-probability_mb = len(CLASS_IDS) * scene_px * 4 / 1e6
-print(f"{rf.n_tiles} tiles, {scene_px:,} px in {rf.seconds:.1f} s ({scene_px / rf.seconds / 1e6:.2f} Mpx/s); "
-      f"peak memory {rf.peak_rss_mb:.0f} MB (+{rf.peak_rss_mb - rf.baseline_rss_mb:.0f} MB over the {rf.baseline_rss_mb:.0f} MB before); "
-      f"the whole probability array would be {probability_mb:.0f} MB, the cube's features {len(names) * scene_px * 4 / 1e6:.0f} MB")
-_ = (out / "inference_stats.json").write_text(json.dumps({"profile": profile, "tile": tile, "overlap": overlap, "n_tiles": rf.n_tiles, "seconds": rf.seconds, "peak_rss_mb": rf.peak_rss_mb, "baseline_rss_mb": rf.baseline_rss_mb, "pixels": scene_px}, indent=1))
+scores_mb = len(CLASS_IDS) * scene_px * 4 / 1e6
+print(f"{rf.n_tiles} tiles, {scene_px:,} px in {rf.seconds:.1f} s; peak memory "
+      f"{rf.peak_rss_mb:.0f} MB (+{rf.peak_rss_mb - rf.baseline_rss_mb:.0f} MB over "
+      "the "
+      f"{rf.baseline_rss_mb:.0f} MB before); all class scores at once would be "
+      f"{scores_mb:.0f} MB")
+stats = {"profile": profile, "tile": tile, "overlap": overlap, "n_tiles": rf.n_tiles,
+         "seconds": rf.seconds, "peak_rss_mb": rf.peak_rss_mb, "pixels": scene_px,
+         "baseline_rss_mb": rf.baseline_rss_mb}
+_ = (out / "inference_stats.json").write_text(json.dumps(stats, indent=1))
 
 # %% [markdown]
-# Sanity checks: the tiles cover the scene, a window predicted in one piece gives the same classes, and the
-# accuracy on the held-out **test blocks** (never used for training) is far above chance.
+# Sanity checks: a window predicted in one piece gives the same classes as the tiles, and the
+# agreement with the label pixels of the held-out **test blocks** (never used for training).
 
 # %%
 label_raster = rasterize_labels(labels_gdf, cube).values
 in_test = split_mask(rasterize_splits(prepared.blocks, cube), "test")
 test_px = (label_raster > 0) & in_test & (rf.classes > 0)
-window = (slice(0, min(96, rf.classes.shape[0])), slice(0, min(96, rf.classes.shape[1])))
-whole = predictor(cube["reflectance"].transpose("time", "band", "y", "x")[..., window[0], window[1]].values)
-whole_classes = np.where(whole.sum(axis=0) > 0, np.asarray(CLASS_IDS)[whole.argmax(axis=0)], 0)
-agree = (whole_classes == rf.classes[window]).mean()
+window = tuple(slice(0, min(96, n)) for n in rf.classes.shape)
+block = cube["reflectance"].transpose("time", "band", "y", "x")[..., *window]
+whole = predictor(block.values)
+whole_best = np.asarray(CLASS_IDS)[whole.argmax(axis=0)]
+whole_classes = np.where(whole.sum(axis=0) > 0, whole_best, 0)
+agree = float((whole_classes == rf.classes[window]).mean())
 test_accuracy = float((rf.classes[test_px] == label_raster[test_px]).mean())
-print(f"tiled vs. whole-window agreement {agree:.4f}; test-block pixel accuracy {test_accuracy:.3f} on {test_px.sum():,} px; "
+glue("tiled_whole_agreement", agree, display=False)
+glue("predicted_share", float((rf.classes > 0).mean()), display=False)
+print(f"tiled vs. whole-window agreement {agree:.4f}; test-block pixel accuracy "
+      f"{test_accuracy:.3f} on {test_px.sum():,} px; "
       f"{(rf.classes == 0).mean():.2%} px without prediction")
-assert agree > 0.999
-assert test_accuracy > 2 / len(CLASS_IDS)
-assert (rf.classes > 0).mean() > 0.9
 
 # %% [markdown]
 # ### The U-Net, when notebook 05 has trained one
 #
-# Notebook 05's segmentation network runs through the same tiled blending (`torch_predictor`) when its TorchScript
-# file (`outputs/<profile>/models/unet*.pt`) exists; the overlap matters for it because it sees a neighbourhood.
+# Notebook 05 saves Lightning checkpoints of its U-Net. A checkpoint holds the network's weights, the
+# settings of its data module (which scene, which bands) and the training blocks' normalisation statistics,
+# so we can rebuild exactly the input the network was trained on: the single-date chip stack of 05,
+# normalised the same way. It runs through the same tiled blending (`torch_predictor`); the overlap
+# matters for it because it sees a neighbourhood.
 
 # %%
-models_dir = project_outputs_dir(project, profile, "models", data_dir=data_dir)
-unet_files = sorted(models_dir.glob("unet*.pt")) if use_unet else []
+runs = project_outputs_dir(project, profile, "torchgeo", data_dir=data_dir,
+                           create=False)
+checkpoints = sorted(runs.glob("*/checkpoints/best-*.ckpt"),
+                     key=lambda p: p.stat().st_mtime)
 unet = None
-if unet_files:
+if use_unet and checkpoints:
     import torch
 
+    from torchgeo.tasks import SemanticSegmentation
+
+    from geoml_helpers.learn.deep import SegmentationDataModule
     from geoml_helpers.publish import torch_predictor
 
-    try:
-        net = torch.jit.load(str(unet_files[-1]), map_location="cpu")
-        median = lambda block: np.nanmedian(block, axis=0)  # noqa: E731 - the U-Net sees the annual median composite
-        unet = predict_scene(reflectance, torch_predictor(net, transform=median), CLASS_IDS, tile=max(tile, 64), overlap=max(overlap, 16), num_workers=1)
-        unet_accuracy = float((unet.classes[test_px] == label_raster[test_px]).mean())
-        print(f"U-Net ({unet_files[-1].name}): {unet.seconds:.1f} s, peak {unet.peak_rss_mb:.0f} MB, test-block accuracy {unet_accuracy:.3f}")
-    except Exception as exc:  # noqa: BLE001 - an optional model from another notebook must not stop this one
-        print(f"The U-Net file {unet_files[-1].name} could not be used here ({type(exc).__name__}: {exc}); continuing with the random forest.")
+    ckpt = torch.load(checkpoints[-1], map_location="cpu", weights_only=False)
+    settings = {**ckpt["datamodule_hyper_parameters"], "data_dir": data_dir}
+    dm = SegmentationDataModule(**settings)
+    dm.prepare_data()  # finds 05's chip stack: nothing is rebuilt
+    dm.load_state_dict(ckpt[type(dm).__qualname__])  # the train-block mean and std
+    task = SemanticSegmentation.load_from_checkpoint(checkpoints[-1], weights=None,
+                                                     map_location="cpu")
+    with rasterio.open(dm.stack_path) as src:
+        scene = src.read([list(src.descriptions).index(b) + 1 for b in dm.bands])
+    mean, std = (v.numpy()[:, None, None] for v in (dm.mean, dm.std))
+    net = torch_predictor(task, transform=lambda t: (t - mean) / std, pad_multiple=32)
+    unet = predict_scene(scene, net, list(range(len(CLASS_IDS) + 1)), tile=dm.chip_size,
+                         overlap=dm.chip_size // 2, num_workers=1, progress=False)
+    unet_accuracy = float((unet.classes[test_px] == label_raster[test_px]).mean())
+    glue("unet_used", True, display=False)
+    print(f"U-Net ({checkpoints[-1].parent.parent.name}): {unet.seconds:.1f} s, "
+          f"test-block pixel accuracy {unet_accuracy:.3f} "
+          f"(random forest {test_accuracy:.3f})")
 else:
-    print("No U-Net from notebook 05 found (or use_unet=False): publishing the random forest's map.")
+    print("No U-Net checkpoint from notebook 05 (or use_unet=False): RF only.")
 
 # %% [markdown]
 # ## 3 · Output files: COGs with overviews, colours and class names
 #
 # The class map is `uint8` with 0 = no prediction, a colour table and the class names as metadata; overviews use
-# `nearest` so that zoomed-out views still show real classes. The confidence (highest class probability) is stored
-# as 0–100 % in `uint8`, with `average` overviews and 255 = nodata.
+# `nearest` so that zoomed-out views still show real classes. The second COG is the **vote share**: the share of
+# the forest's trees that voted for the mapped class (their mean class score), 0–100 % in `uint8`, with
+# `average` overviews and 255 = nodata. It is *not* called a probability or a confidence: section 5 checks
+# whether it can be read as one.
+#
+# GDAL's COG driver builds overviews only down to the size of one internal block, so a scene smaller than a
+# 256 px block would get none. The block size therefore follows the scene (64 px for the ci scene).
 
 # %%
+transform = cube.rio.transform()
+cog_block = int(min(256, max(64, 2 ** np.floor(np.log2(min(rf.classes.shape) / 4)))))
 classes_path = write_cog(
-    out / "landcover_prediction.tif",
-    rf.classes.astype("uint8"),
-    transform=cube.rio.transform(),
-    crs=prepared.crs,
-    nodata=0,
-    colormap=classes.colormap(),
-    overview_resampling="nearest",
-    band_names=["landcover"],
-    tags={"classes": classes.to_json(), "model": str(Path(model_source).name)},
+    out / "landcover_prediction.tif", rf.classes.astype("uint8"), transform=transform,
+    crs=prepared.crs, nodata=0, colormap=classes.colormap(),
+    overview_resampling="nearest", band_names=["landcover"], blocksize=cog_block,
+    tags={"classes": classes.to_json(), "model": Path(model_source).name},
 )
-confidence = np.where(rf.classes > 0, np.round(rf.confidence * 100), 255).astype("uint8")
-confidence_path = write_cog(
-    out / "landcover_confidence.tif", confidence, transform=cube.rio.transform(),
-    crs=prepared.crs, nodata=255,
-    overview_resampling="average", band_names=["confidence_percent"], tags={"units": "percent"},
+vote_share = np.where(rf.classes > 0, np.round(rf.confidence * 100), 255)
+vote_share = vote_share.astype("uint8")
+vote_share_path = write_cog(
+    out / "landcover_vote_share.tif", vote_share, transform=transform, crs=prepared.crs,
+    nodata=255, overview_resampling="average", band_names=["vote_share_percent"],
+    blocksize=cog_block, tags={"units": "percent of the votes for the mapped class"},
 )
-for path in (classes_path, confidence_path):
-    valid, errors = is_valid_cog(path)
-    assert valid, errors
+for path in (classes_path, vote_share_path):
     with rasterio.open(path) as src:
-        print(f"{path.name}: {src.width}x{src.height}, overviews {src.overviews(1)}, {path.stat().st_size / 1e3:.0f} kB")
-with rasterio.open(classes_path) as src:
-    assert src.colormap(1)[2][:3] == classes.colormap()[2][:3]
-    assert json.loads(src.tags()["classes"]) == classes.to_records()
+        glue(f"overviews_{path.stem}", len(src.overviews(1)), display=False)
+        print(f"{path.name}: {src.width}x{src.height}, blocks {src.block_shapes[0]}, "
+              f"overviews {src.overviews(1)}, valid COG {is_valid_cog(path)[0]}, "
+              f"{path.stat().st_size / 1e3:.0f} kB")
 
 # %% [markdown]
 # ## 4 · Publish: a STAC Item in the STAC API
@@ -270,142 +309,312 @@ with rasterio.open(classes_path) as src:
 # and colours are the project's.
 
 # %%
-bounds = prepared.bounds
+from geoml_helpers.publish import ModelDescription, prediction_item, validate_item
+
 times = cube["time"].values
+start, end = (f"{np.datetime_as_string(t, unit='s')}Z" for t in (times[0], times[-1]))
+params = {k: v for k, v in model.get_params().items()
+          if isinstance(v, (int, float, str, bool)) and not k.endswith("n_jobs")}
+description = ModelDescription(
+    name="geoml random forest", architecture=type(model).__name__,
+    framework="scikit-learn", framework_version=sklearn.__version__, version="1.0.0",
+    bands=bands, n_times=len(times), features=names, hyperparameters=params)
 item = prediction_item(
     f"geoml-landcover-{project.name}-random-forest",  # the profile is a property
-    bounds=bounds, crs=prepared.crs,
-    start=f"{np.datetime_as_string(times[0], unit='s')}Z", end=f"{np.datetime_as_string(times[-1], unit='s')}Z",
-    assets={"classification": classes_path, "confidence": confidence_path, "model": model_source},
-    shape=rf.classes.shape, transform=list(cube.rio.transform())[:6],
-    model=ModelDescription(
-        name="geoml random forest", architecture=type(model).__name__, framework="scikit-learn", framework_version=sklearn.__version__,
-        version="1.0.0", bands=bands, n_times=len(times), features=names,
-        hyperparameters={k: v for k, v in model.get_params().items() if isinstance(v, (int, float, str, bool)) and not k.endswith("n_jobs")},
-    ),
+    bounds=prepared.bounds, crs=prepared.crs, start=start, end=end,
+    assets={"classification": classes_path, "vote_share": vote_share_path,
+            "model": model_source},
+    shape=rf.classes.shape, transform=list(transform)[:6], model=description,
     classes=classes,
     class_percentages={c: 100 * float((rf.classes == c).mean()) for c in CLASS_IDS},
-    properties={"geoml:test_block_accuracy": round(test_accuracy, 4), "geoml:profile": profile,
-                "geoml:project": project.name},
+    properties={"geoml:test_block_accuracy": round(test_accuracy, 4),
+                "geoml:profile": profile, "geoml:project": project.name},
 )
-report = validate_item(item)
-print(report)
+print(validate_item(item))
 
-catalogue = ensure_demo_data(profile, data_dir, progress=False)  # the course's local API
+# %%
+from geoml_helpers.publish import find_published, prediction_collection, publish_item
+from geoml_helpers.services import LocalStacServer
+
+catalogue = ensure_demo_data(profile, data_dir, progress=False)  # the local STAC API
 server = LocalStacServer.for_demo(catalogue).start()
 period = item.properties["start_datetime"], item.properties["end_datetime"]
 collection = prediction_collection(item.bbox, *period, project_name=project.name)
 api_url = publish_item(server, item, collection)
 found = find_published(api_url, item.id, bbox=item.bbox)
-assert found.id == item.id and found.assets["classification"].href == item.assets["classification"].href
-print(f"found {found.id} at {api_url}/collections/{found.collection_id}/items/{found.id}")
-found.properties["mlm:name"], [c.name for c in found.assets["classification"].ext.classification.classes]
+same = found.assets["classification"].href == item.assets["classification"].href
+glue("found_published_item", found.id == item.id and same, display=False)
+print(f"found {found.id} in collection {found.collection_id} of the local STAC API")
+stac_classes = found.assets["classification"].ext.classification.classes
+found.properties["mlm:name"], [c.name for c in stac_classes]
 
 # %% [markdown]
-# ## 5 · The conservation answer: hectares per class and management block
+# ## 5 · The conservation answer: hectares, with honest intervals
 #
-# Pixel counts give the **mapped** area, biased by the map's errors. The test blocks give a confusion matrix
-# (rows: mapped class, columns: reference class); with the mapped area shares it yields **area-adjusted**
-# estimates and 95 % confidence intervals (Olofsson et al. 2014, see `geoml_helpers.publish.area_estimation`).
+# Pixel counts give the **mapped** area, biased by the map's errors. To correct it, and to put an interval on it,
+# we need reference labels at a **probability sample of the map**: points drawn at random, stratified by map
+# class, so that every pixel has a known chance of being chosen (Olofsson et al. 2014). The label polygons of
+# the test blocks are *not* such a sample: they were drawn where the class was obvious, and rare classes are
+# over-represented. Estimates from them are biased, and no formula fixes that.
 #
-# Caveat, said plainly: the estimator assumes a *probability sample* of reference pixels stratified by map class.
-# Our test-block label pixels are a convenience sample (polygons drawn where the class was clear, and neighbouring
-# pixels are correlated), so the intervals are too narrow and the accuracy probably optimistic. For a real report,
-# draw a stratified random sample of points from the map and label those.
+# **How many points?** Olofsson's formula sizes the sample for a target standard error of the overall accuracy
+# (0.01 here), from the mapped class shares and a guess of each class's user's accuracy (0.85). The points are
+# allocated proportionally, with at least 50 per class so that rare classes get a user's accuracy too.
 
 # %%
-counts = confusion_counts(rf.classes[test_px], label_raster[test_px], CLASS_IDS)
-blocks = management_blocks(prepared.bounds, prepared.crs)
-areas = area_by_block(rf.classes, cube.rio.transform(), blocks, counts, CLASS_IDS, classes.labels)
-xmin, ymin, xmax, ymax = prepared.bounds
-aoi_ha = (xmax - xmin) * (ymax - ymin) / 1e4
-totals = areas.groupby("block_id")["area_ha"].sum()
-assert abs(totals["AOI"] - aoi_ha) < 1e-6 * aoi_ha
-assert all(abs(totals[b.block_id] - b.area_ha) < 1e-6 * aoi_ha for b in blocks.itertuples())
-print(f"overall accuracy (area-weighted) {areas.attrs['overall_accuracy']:.3f}; AOI {aoi_ha:,.0f} ha = sum of blocks {totals.drop('AOI').sum():,.0f} ha")
-pd.DataFrame(counts, index=[f"map {classes.names[c]}" for c in CLASS_IDS],
-             columns=[f"ref {classes.names[c]}" for c in CLASS_IDS])
+from geoml_helpers.publish import allocate_sample, olofsson_sample_size
+from geoml_helpers.publish import stratified_random_sample
+
+mapped = np.array([(rf.classes == c).sum() for c in CLASS_IDS])
+expected_ua = [0.85] * len(CLASS_IDS)  # a guess of each class's user's accuracy
+n_sample = olofsson_sample_size(mapped / mapped.sum(), expected_ua, target_se=0.01)
+alloc = allocate_sample(n_sample, mapped, min_per_class=50)
+sample = stratified_random_sample(rf.classes, alloc, CLASS_IDS, seed=seed,
+                                  transform=transform)
+pixel_area = abs(transform.a * transform.e)
+print(f"{n_sample} reference points, stratified by map class")
+design = pd.DataFrame({"mapped share": mapped / mapped.sum(), "points": alloc},
+                      index=[classes.labels[c] for c in CLASS_IDS])
+design.round(3)
+
+# %% [markdown]
+# **Labelling.** In the demo the synthetic world knows the true class of every pixel, so the points are
+# labelled from it. In your project a photo-interpreter labels them (on very-high-resolution imagery or in
+# the field): the points are written to a GeoPackage with an empty `reference` column; save the labelled file
+# as `reference_sample_labelled.gpkg` beside it and run this notebook again.
 
 # %%
-show = areas.copy()
-show["area (95% CI), ha"] = [f"{a:,.1f} ± {c:,.1f}" for a, c in zip(show["area_ha"], show["ci_ha"])]
-# The class the question is about: invasive trees in the demo; for another project its first class.
+from geoml_helpers.publish import label_sample
+
+truth = None
+labelled_path = out / "reference_sample_labelled.gpkg"
+if project.is_demo:
+    with rasterio.open(ensure_demo_data(profile, data_dir).truth_path) as src:
+        truth = src.read(1)
+    sample = label_sample(sample, truth)
+    print(f"{len(sample)} points labelled from the synthetic truth")
+elif labelled_path.exists():
+    sample = gpd.read_file(labelled_path).drop(columns="geometry")
+    print(f"{len(sample)} labelled points from {labelled_path.relative_to(root)}")
+else:
+    points = gpd.GeoDataFrame(sample.assign(reference=0), crs=prepared.crs,
+                              geometry=gpd.points_from_xy(sample["x"], sample["y"]))
+    points.to_file(out / "reference_sample.gpkg")
+    sample = None
+    print(f"Label the points in {(out / 'reference_sample.gpkg').relative_to(root)}, "
+          f"save them as {labelled_path.name}, and run again: no estimates until then.")
+
+# %% [markdown]
+# **The estimates** (Olofsson et al. 2014, eqs. 2-10): the area of each class, and the user's (UA: of the
+# pixels mapped as the class, the share that is it), producer's (PA: of the class's true area, the share mapped
+# as it) and overall accuracy (OA), each with a 95 % interval (± 1.96 standard errors). In the demo the true
+# area stands beside each interval.
+
+# %%
+from geoml_helpers.publish import sample_estimates
+
+# The class the question is about: invasive trees in the demo, else the first class.
 focus = 2 if project.is_demo else CLASS_IDS[0]
 focus_label = classes.labels[focus]
-aoi_focus = areas[(areas["block_id"] == "AOI") & (areas["class_id"] == focus)].iloc[0]
-print(f"{focus_label}, whole AOI: mapped {aoi_focus.mapped_ha:,.1f} ha, "
-      f"adjusted {aoi_focus.area_ha:,.1f} ha "
-      f"(95% CI {aoi_focus.ci_low_ha:,.1f}-{aoi_focus.ci_high_ha:,.1f})")
-if project.is_demo:  # only in a synthetic world can we check against the truth
-    with rasterio.open(ensure_demo_data(profile, data_dir).truth_path) as src:
-        pixel_ha = abs(src.transform.a * src.transform.e) / 1e4
-        true_ha = float((src.read(1) == focus).sum()) * pixel_ha
-    inside = aoi_focus.ci_low_ha <= true_ha <= aoi_focus.ci_high_ha
-    print(f"the synthetic truth: {true_ha:,.1f} ha ({'inside' if inside else 'OUTSIDE'} the interval)")
-else:
-    print(f"No true area for {project.name!r} (only the synthetic demo has one).")
-columns = ["mapped_ha", "area_ha", "ci_low_ha", "ci_high_ha"]
-columns += ["users_accuracy", "producers_accuracy"]
-by_block = show[show["class_id"] == focus].set_index("block_name")[columns]
-print(f"{focus_label} by management block (ha):")
-print(by_block.round(1).to_string())
-show[["block_id", "block_name", "class_name", "mapped_ha", "area (95% CI), ha", "users_accuracy", "producers_accuracy"]].round(3)
-
-# %% [markdown]
-# Read the numbers with care: the demo world's classes are easy to separate, so the test-block confusion matrix is
-# almost diagonal and the intervals are almost zero-wide. Because this world is synthetic we can compare with the
-# true area (printed above): when it falls *outside* the interval, that is the convenience-sample caveat at work —
-# label polygons drawn where the class is obvious miss the hard edges where the map errs.
-#
-# ### Export: CSV and GeoParquet
-#
-# The table goes out twice: CSV for spreadsheets and reports, GeoParquet (each row with its block's geometry) for
-# GIS. The whole area of interest is the row group `block_id = "AOI"`.
+table = None
+if sample is not None:
+    table = sample_estimates(sample, rf.classes, pixel_area, CLASS_IDS, classes.labels)
+    shown = table.set_index("class_name")[["mapped_ha"]]
+    shown["area_ha (95 % CI)"] = [f"{a:,.1f} ({lo:,.1f}-{hi:,.1f})" for a, lo, hi in
+                                  table[["area_ha", "ci_low_ha", "ci_high_ha"]].values]
+    for acc in ("users_accuracy", "producers_accuracy"):
+        shown[acc.split("_")[0]] = [f"{a:.3f} ± {1.96 * s:.3f}"
+                      for a, s in zip(table[acc], table[f"{acc}_se"])]
+    if truth is not None:
+        true_px = [float((truth == c).sum()) for c in CLASS_IDS]
+        shown["true_ha"] = np.array(true_px) * pixel_area / 1e4
+        shown["inside"] = shown["true_ha"].between(table["ci_low_ha"].values,
+                                                   table["ci_high_ha"].values)
+    oa, oa_se = table.attrs["overall_accuracy"], table.attrs["overall_accuracy_se"]
+    glue("overall_accuracy", float(oa), display=False)
+    print(f"overall accuracy {oa:.3f} ± {1.96 * oa_se:.3f} (95 %), "
+          f"from {len(sample)} points")
+shown.round(2) if table is not None else None
 
 # %%
-geoms = {row.block_id: row.geometry for row in blocks.itertuples()}
-geoms["AOI"] = blocks.union_all()
-block_geoms = [geoms[b] for b in areas["block_id"]]
-areas_gdf = gpd.GeoDataFrame(areas.copy(), geometry=block_geoms, crs=prepared.crs)
-areas_gdf.attrs = {}
-csv_path, parquet_path = out / "area_estimates.csv", out / "area_estimates.parquet"
-areas.to_csv(csv_path, index=False, float_format="%.3f")
-areas_gdf.to_parquet(parquet_path, index=False)
-back = gpd.read_parquet(parquet_path)
-assert len(back) == len(areas) and back.crs == areas_gdf.crs
-print(csv_path, parquet_path)
+conclusion = "No reference sample is labelled yet: no area estimate."
+if table is not None:
+    inv = table.set_index("class_id").loc[focus]
+    for key in ("mapped_ha", "area_ha", "ci_low_ha", "ci_high_ha"):
+        glue(f"focus_{key}", float(inv[key]), display=False)
+    conclusion = (f"{focus_label}: {inv.area_ha:,.1f} ha (95 % CI {inv.ci_low_ha:,.1f}-"
+                  f"{inv.ci_high_ha:,.1f}); the map shows {inv.mapped_ha:,.1f} ha.")
+    if truth is not None:
+        true_ha = float(shown.loc[inv.class_name, "true_ha"])
+        glue("focus_true_ha", true_ha, display=False)
+        if inv.ci_low_ha <= true_ha <= inv.ci_high_ha:
+            claim = "focus_ci_low_ha <= focus_true_ha <= focus_ci_high_ha"
+            conclusion += (f" The synthetic truth, {true_ha:,.1f} ha, lies inside "
+                           "the interval.")
+        else:
+            claim = "not focus_ci_low_ha <= focus_true_ha <= focus_ci_high_ha"
+            conclusion += (f" The synthetic truth, {true_ha:,.1f} ha, lies outside "
+                           "it: one sample in twenty misses, or it is too small.")
+        glue("claim_focus_interval", claim, display=False)
+print(conclusion)
+
+# %% [markdown]
+# ### Is the vote share a probability? A reliability diagram
+#
+# Before anyone publishes the vote share as "the probability that this pixel is class *c*", check it: at the
+# reference points, bin the vote share and compare each bin's mean with the share of points whose map class
+# is right. A calibrated score lies on the diagonal; the expected calibration error (ECE) is the
+# point-weighted mean gap.
+
+# %%
+from geoml_helpers.learn import reliability_table
+
+reliability = None
+if sample is not None:
+    at_points = vote_share[sample["row"], sample["col"]] / 100
+    correct = (sample["reference"] == sample["map_class"]).to_numpy()
+    reliability = reliability_table(at_points, correct, n_bins=10)
+    ece = reliability.attrs["expected_calibration_error"]
+    glue("expected_calibration_error", float(ece), display=False)
+    gap = float((reliability["accuracy"] - reliability["mean_confidence"]).mean())
+    side = "under-confident (right more often than it says)" if gap > 0 else (
+        "over-confident (right less often than it says)")
+    print(f"ECE {ece:.3f}; on average the vote share is {side}. "
+          + ("Close enough to publish as a probability." if ece < 0.05 else
+             "Publish it as a vote share, not a probability, or calibrate it first."))
+    diagonal = hv.Curve([(0, 0), (1, 1)]).opts(color="grey", line_dash="dashed")
+    dots = reliability.hvplot.scatter(
+        x="mean_confidence", y="accuracy", size=60, hover_cols=["count"], width=450,
+        height=380, xlim=(0, 1.02), ylim=(0, 1.02), xlabel="vote share (bin mean)",
+        ylabel="share of points mapped right", title="Reliability of the vote share")
+(diagonal * dots) if reliability is not None else None
+
+# %% [markdown]
+# ### Why not the test polygons? Repeated draws
+#
+# In the synthetic world we can repeat the whole survey many times and watch each design. The **probability**
+# design draws a new stratified random sample each time; the **convenience** design draws the same number of
+# points from the test polygons, as if those were the reference data. A good design is unbiased (its estimates
+# centre on the truth) and its 95 % intervals cover the truth in about 95 % of the draws.
+
+# %%
+from geoml_helpers.learn import polygon_index_raster
+from geoml_helpers.publish import repeated_draws, summarise_draws
+
+draws = None
+if truth is not None:
+    test_rows = np.flatnonzero(labels_gdf["split"].eq("test").to_numpy())
+    convenience = np.isin(polygon_index_raster(labels_gdf, cube), test_rows)
+    draws = repeated_draws(rf.classes, truth, alloc, CLASS_IDS, n_draws=n_draws,
+                           convenience_mask=convenience, seed=seed,
+                           pixel_area_m2=pixel_area)
+    summary = summarise_draws(draws)
+    per_design = summary.xs(focus, level="class_id")
+    for design_name, row in per_design.iterrows():
+        glue(f"{design_name}_coverage", float(row["coverage"]), display=False)
+        glue(f"{design_name}_abs_bias_ha", abs(float(row["bias_ha"])), display=False)
+    cols = ["true_ha", "mean_area_ha", "bias_ha", "rmse_ha", "coverage", "n_draws"]
+    print(f"{focus_label}, {n_draws} draws per design:")
+    display(per_design[cols].round(3))
+else:
+    print("Repeated draws need a known truth: the demo only.")
+
+# %%
+if draws is not None:
+    focus_draws = draws[draws["class_id"] == focus]
+    prob, conv = (per_design.loc[d] for d in ("probability", "convenience"))
+    print(f"probability sample: bias {prob.bias_ha:+.1f} ha, "
+          f"coverage {prob.coverage:.0%}; "
+          f"convenience sample: bias {conv.bias_ha:+.1f} ha "
+          f"({conv.bias_ha / prob.true_ha:+.0%}), coverage {conv.coverage:.0%}")
+    if abs(conv.bias_ha) > abs(prob.bias_ha):
+        glue("claim_designs", "convenience_abs_bias_ha > probability_abs_bias_ha",
+             display=False)
+    by_class = summary.xs("probability", level="design")
+    for class_id, row in by_class[by_class["coverage"] < 0.85].iterrows():
+        print(f"{classes.labels[class_id]}: coverage only {row.coverage:.0%}. Where "
+              "no sampled point is mapped wrong, the estimated variance is 0 and the "
+              "interval has no width.")
+    hist = focus_draws.hvplot.hist("area_ha", by="design", bins=40, alpha=0.6,
+                                   width=600, height=300,
+                                   xlabel=f"{focus_label} estimate (ha)",
+                                   title="Estimates over repeated reference samples")
+    display(hist * hv.VLine(prob.true_ha).opts(color="black", line_dash="dashed"))
+
+# %% [markdown]
+# ### Per management block: domain estimation
+#
+# A manager budgets per management block. Applying the whole scene's error matrix to each block would borrow
+# error rates from elsewhere (a model-based estimate, for which the sample's standard errors do not hold).
+# Stehman's (2014) **domain estimation** uses only the sample points that fall in each block. It is honest,
+# and it shows its price: a block with few points of the class gets a wide interval (`n_units` is the points
+# in the block, `n_units_class` those whose reference is the class).
+
+# %%
+from geoml_helpers.publish import domain_areas, management_blocks
+
+blocks = management_blocks(prepared.bounds, prepared.crs)
+domains = None
+if sample is not None:
+    domains = domain_areas(sample, rf.classes, transform, blocks, CLASS_IDS,
+                           classes.labels)
+    focus_domains = domains[domains["class_id"] == focus].set_index("block_name")
+    first = focus_domains.iloc[0]
+    glue("first_block_mapped_ha", float(first["mapped_ha"]), display=False)
+    glue("first_block_area_ha", float(first["area_ha"]), display=False)
+    cols = ["mapped_ha", "area_ha", "ci_low_ha", "ci_high_ha", "n_units",
+            "n_units_class"]
+    print(f"{focus_label} by management block (ha):")
+focus_domains[cols].round(2) if domains is not None else None
+
+# %% [markdown]
+# ### Export: CSV and GeoParquet
+#
+# The domain table goes out twice: CSV for spreadsheets and reports, GeoParquet (each row with its block's
+# geometry) for GIS. The whole-scene estimates go beside it as CSV.
+
+# %%
+if domains is not None:
+    geoms = {row.block_id: row.geometry for row in blocks.itertuples()}
+    domains_gdf = gpd.GeoDataFrame(domains.copy(), crs=prepared.crs,
+                                   geometry=[geoms[b] for b in domains["block_id"]])
+    domains_gdf.attrs = {}
+    written = [out / "area_by_block.csv", out / "area_by_block.parquet",
+               out / "area_estimates.csv"]
+    domains.to_csv(written[0], index=False, float_format="%.3f")
+    domains_gdf.to_parquet(written[1], index=False)
+    table.to_csv(written[2], index=False, float_format="%.4f")
+    print("written:", [str(p.relative_to(root)) for p in written])
 
 # %% [markdown]
 # ### On a map
 #
 # hvplot/geoviews drop the "south" of UTM zones south of the equator (see PITFALLS), so `class_map` reprojects
-# to Web Mercator first; we check that the map lands on the project's grid. Each class has its project colour
-# and its name in the legend.
+# to Web Mercator first; each class has its project colour and its name in the legend. `record_plot_bounds`
+# records the bounds of the map's data, so the book's placement check can compare.
 
 # %%
 import rioxarray  # noqa: F401
 import xarray as xr
 
-class_da = xr.DataArray(rf.classes, coords={"y": cube["y"], "x": cube["x"]}, dims=("y", "x"))
+class_da = xr.DataArray(rf.classes, coords={"y": cube["y"], "x": cube["x"]},
+                        dims=("y", "x"))
 class_da = class_da.rio.write_crs(prepared.crs).rio.write_nodata(0)
-title = f"Predicted land cover and {focus_label.lower()} area per management block"
-landcover_plot = class_map(class_da, classes, title=title, width=560, height=460)
-w, s_, e, n = element_lonlat_bounds(landcover_plot.get(0))
-tolerance = 3 * prepared.resolution / 111_000  # three pixels, in degrees
-assert all(abs(a - b) < tolerance for a, b in zip((w, s_, e, n), prepared.aoi_lonlat))
-in_blocks = areas_gdf["block_id"].ne("AOI")
-focus_blocks = areas_gdf[areas_gdf["class_id"].eq(focus) & in_blocks]
-focus_blocks = focus_blocks.assign(label=[
-    f"{n}: {a:,.0f} ± {c:,.0f} ha {focus_label.lower()}"
-    for n, a, c in focus_blocks[["block_name", "area_ha", "ci_ha"]].itertuples(index=False)
-])
-blocks_plot = polygon_overlay(
-    focus_blocks[["block_name", "label", "geometry"]], color_column="block_name",
-    colors={name: "#000000" for name in focus_blocks["block_name"]},
-    fill_alpha=0.0,
-    line_width=2,
-)
-(landcover_plot * blocks_plot).opts(legend_position="right")
+title = "Predicted land cover and management blocks"
+record_plot_bounds(title, class_da)
+landcover_plot = class_map(class_da, classes, title=title, width=420, height=400)
+if domains is not None:
+    shapes = focus_domains.reset_index().merge(blocks[["block_id", "geometry"]],
+                                               on="block_id")
+    shapes = gpd.GeoDataFrame(shapes, geometry="geometry", crs=prepared.crs)
+    shown_cols = ["block_name", "area_ha", "ci_low_ha", "ci_high_ha"]
+    shapes["label"] = [f"{n}: {a:,.1f} ha ({lo:,.1f}-{hi:,.1f})"
+                       for n, a, lo, hi in shapes[shown_cols].values]
+    outlines = polygon_overlay(shapes[["block_name", "label", "geometry"]],
+                               color_column="block_name", fill_alpha=0.0, line_width=2,
+                               colors=dict.fromkeys(shapes["block_name"], "#000000"))
+    landcover_plot = landcover_plot * outlines
+landcover_plot.opts(legend_position="right")
 
 # %% [markdown]
 # ## Clean up
@@ -413,35 +622,38 @@ blocks_plot = polygon_overlay(
 # %%
 server.stop()
 print(f"notebook body ran in {time.perf_counter() - started:.0f} s")
+print(conclusion)
 
 # %% [markdown]
 # ## Check your understanding
 #
-# A manager asks: "the map shows 120 ha of invasive trees in the Upper catchment, so we budget clearing for
-# 120 ha, right?" Using the table above, what do you answer, and what single change to the *reference data*
-# would make the answer more trustworthy?
+# A manager reads the mapped hectares of invasive trees in the Upper catchment off the map and proposes to budget
+# the clearing for exactly that area. Using the domain table above, what do you answer? And why would the test
+# polygons of notebook 04 not do as reference data?
 #
 # <details><summary>Solution</summary>
 #
-# The mapped area is biased by the map's errors: use the **area-adjusted** estimate and its 95 % interval instead
-# (if the producer's accuracy for invasive trees is below the user's accuracy, the map *misses* invasive trees
-# and the adjusted area is larger than the mapped one; the interval's upper end is the prudent budget). The
-# intervals here come from label polygons in test blocks, a convenience sample with correlated pixels, so they are
-# too narrow: draw a **stratified random sample** of reference points from the map (more points in rare classes such
-# as invasive trees), label them in the field or on high-resolution imagery, and recompute.
+# The mapped area is biased by the map's errors (pixels of the class mapped as something else, and the reverse).
+# Use the estimate from the probability sample with its interval, and read `n_units_class`: when only a handful of
+# sample points in the block are of the class, the interval is wide, and the honest answer is "between the ends of
+# the interval"; if that range is too wide to budget with, add sample points in that block (a larger sample there,
+# or the block as its own stratum). The test polygons are a convenience sample: drawn where the class was obvious
+# and rich in rare classes, so the repeated draws above show them biased, with intervals that almost never cover
+# the truth.
 # </details>
 #
 # ## Summary
 #
 # * Tiled inference with overlap and linear blending gives seamless maps in bounded memory; for per-pixel models it
 #   equals whole-array inference.
-# * A published prediction is a pair of COGs (classes with a colour table and names, confidence) plus a STAC Item
-#   whose classification and mlm extensions say what the values mean and which model made them.
-# * Area estimates come with confidence intervals from a confusion matrix, adjusted for the map's errors, per
-#   management block — invasive alien trees first.
+# * A published prediction is a pair of COGs (classes with a colour table and names, vote share) plus a STAC Item
+#   whose classification and mlm extensions say what the values mean and which model made them. A reliability
+#   diagram decides whether the vote share may be called a probability.
+# * Area and accuracy come from a stratified random sample of the map, with standard errors, per management block
+#   by domain estimation. A convenience sample (the label polygons) gives biased estimates, however many points.
 #
 # ## What next
 #
 # Notebook 07 showed how the same steps scale out with dask clusters and zarr on object storage. For a real project:
-# a stratified reference sample, a model trained on real imagery of several years, and the Item published to a
-# shared STAC API (e.g. with stac-fastapi's transaction extension) instead of a local one.
+# a stratified reference sample labelled by a photo-interpreter, a model trained on real imagery of several years,
+# and the Item published to a shared STAC API (e.g. with stac-fastapi's transaction extension) instead of a local one.
