@@ -629,8 +629,9 @@ aoa_table = pd.DataFrame({
     k: {"share inside AOA": v.attrs["share_inside"],
         "median DI": float(v["di"].median())}
     for k, v in rows.items()})
-last_share = float(aoa_table.loc["share inside AOA"].iloc[-1])
-glue("tile_share_inside", last_share, display=False)
+if tile is not None:
+    tile_share = float(rows["tile window"].attrs["share_inside"])
+    glue("tile_share_inside", tile_share, display=False)
 print(f"threshold DI {aoa.threshold:.3f}")
 aoa_table.T.round(3)
 
