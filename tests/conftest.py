@@ -68,6 +68,7 @@ def executed_notebooks(tmp_path_factory):
     before = snapshot()
     summary = run_notebooks("ci", PROJECT_ROOT / "notebooks", PROJECT_ROOT / "build" / "executed", data_dir=str(data))
     summary.left_behind = sorted(snapshot() - before)
+    summary.data_dir = data  # where 02's cube is, for the JupyterLab test that re-runs 00 and 03 as a learner
     return summary
 
 
