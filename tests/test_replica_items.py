@@ -16,6 +16,7 @@ from geoml_helpers.load.loading import REFLECTANCE_BANDS, scaling_table
 from geoml_helpers.replica.grid import tile_by_name
 from geoml_helpers.replica.items import (
     BASELINE_04_DATE,
+    ENDPOINT_PLACEHOLDER,
     ItemPlan,
     baseline_on,
     collection_document,
@@ -63,7 +64,7 @@ def _variant(plans, **wanted) -> ItemPlan:
 
 
 def test_item_has_the_real_items_properties_assets_and_fields(plans):
-    real = _real(ES_2023)
+    real = {**_real(ES_2023), "links": []}  # no link to resolve: pystac would ask Earth Search for the root
     ours = _document(_variant(plans, proj_code_only=False, missing_assets=()))
     assert set(ours) == set(real)
     assert set(ours["properties"]) == set(real["properties"]) | {"geoml:synthetic"}
@@ -188,3 +189,79 @@ def test_source_checks_give_the_same_findings_as_for_the_real_item(plans):
         )
     }
     assert ours == real
+
+
+def _lines_run(call) -> set[tuple[str, int]]:
+    """The lines of the loader, the source checks and the scaling code that ``call()`` executes."""
+    import sys
+
+    import geoml_helpers.discover.source_checks as checks
+    import geoml_helpers.discover.stac_metadata as metadata
+    import geoml_helpers.load.loading as loading
+
+    watched = {m.__file__: m.__name__ for m in (checks, metadata, loading)}
+    seen: set[tuple[str, int]] = set()
+
+    def tracer(frame, event, arg):
+        name = watched.get(frame.f_code.co_filename)
+        if name is None:
+            return None
+
+        def local(frame, event, arg):
+            if event == "line":
+                seen.add((name, frame.f_lineno))
+            return local
+
+        return local
+
+    sys.settrace(tracer)
+    try:
+        call()
+    finally:
+        sys.settrace(None)
+    return seen
+
+
+def _grid_in(item: dict):
+    """A 10 m grid of 64 x 64 pixels at the centre of an item's footprint, in the item's own UTM zone."""
+    from pyproj import Transformer
+
+    from geoml_helpers.load.loading import Grid
+
+    epsg = item_epsg(item)
+    west, south, east, north = item["bbox"]
+    x, y = Transformer.from_crs(4326, epsg, always_xy=True).transform((west + east) / 2, (south + north) / 2)
+    x0, y0 = round(x, -1), round(y, -1)
+    return Grid(epsg, (x0, y0, x0 + 640.0, y0 + 640.0), 10.0)
+
+
+def test_loader_source_checks_and_scaling_take_the_same_branches_for_earth_search_and_the_replica(plans):
+    """Issue 14: the course's code path is identical for `earth-search` and `earth-search-replica`.
+
+    Every line of the loader (stackstac and odc-stac graphs, scaling, SCL mask, solar-day mosaic), the source
+    checks and the scaling rules that runs for a real Earth Search item runs for a replica item of the same
+    variant (baseline 04.00+, boa_offset_applied, proj:epsg), and no other line does. Nothing is read: the
+    loaders only build their lazy graphs.
+    """
+    from geoml_helpers.core.project import default_bands
+    from geoml_helpers.discover.source_checks import check_items
+    from geoml_helpers.load.loading import load_reflectance
+
+    bands = default_bands("earth-search", "sentinel-2-l2a")
+    real = {**_real(ES_2023), "links": []}  # no link to resolve: pystac would ask Earth Search for the root
+    plan = _variant(plans, baseline="04.00", boa_offset_applied=True, proj_code_only=False, missing_assets=())
+    served = json.dumps(_document(plan)).replace(ENDPOINT_PLACEHOLDER, "http://127.0.0.1:8333")
+    ours = json.loads(served)  # hrefs as the served replica writes them
+
+    def course_path(item):
+        def run():
+            check_items([item], bands)
+            scaling_table([item])
+            for loader in ("stackstac", "odc"):
+                load_reflectance([item], _grid_in(item), loader=loader, chunksize=64)
+
+        return run
+
+    real_lines, our_lines = _lines_run(course_path(real)), _lines_run(course_path(ours))
+    assert len(real_lines) > 100, "the trace saw the loader, the checks and the scaling code"
+    assert sorted(our_lines - real_lines) == [] and sorted(real_lines - our_lines) == []

@@ -28,9 +28,18 @@ LABELS = PROJECT_ROOT / "projects" / "replica_example" / "labels.geojson"
 DATETIME = "2022-01-20/2022-01-31"
 
 
+PROJECT = PROJECT_ROOT / "projects" / "replica_example" / "replica-ci.toml"
+
+
 @pytest.fixture(scope="module")
-def spec() -> ReplicaSpec:
-    return ReplicaSpec(labels=str(LABELS), class_column="landcover", datetime=DATETIME)
+def spec(tmp_path_factory) -> ReplicaSpec:
+    """The replica of the shipped replica project (its labels, AOI, dates and seed)."""
+    from geoml_helpers.core.project import load_project
+    from geoml_helpers.discover.stac_search import replica_spec
+
+    spec = replica_spec(load_project(PROJECT), tmp_path_factory.mktemp("spec-data"))
+    assert spec.datetime == DATETIME and spec.class_column == "landcover"
+    return spec
 
 
 @pytest.fixture(scope="module")
@@ -193,16 +202,62 @@ def test_missing_asset_loads_as_nodata_in_both_loaders(items, grid):
     assert all(int(ods["red"].isel(time=t).max()) > 0 for t in range(ods.sizes["time"]))
 
 
+def _missing_first(items):
+    missing = [i for i in items if "swir22" not in i.assets]
+    others = [i for i in _by_tile(items, missing[0].properties["grid:code"][5:]) if i is not missing[0]][:1]
+    return missing + others
+
+
 @pytest.mark.xfail(
     raises=ValueError, reason="odc-stac takes the bands from the first item: 'No such band/alias'", strict=True
 )
 def test_odc_stac_fails_when_the_first_item_lacks_the_asset(items, grid):
-    """Earth Search trap (found with the replica): odc-stac raises when the *first* item misses a requested band."""
-    from geoml_helpers.load.loading import load_odc
+    """Earth Search trap (found with the replica): odc-stac itself raises when the *first* item misses a band."""
+    import odc.stac
 
-    missing = [i for i in items if "swir22" not in i.assets]
-    others = [i for i in _by_tile(items, missing[0].properties["grid:code"][5:]) if i is not missing[0]][:1]
-    load_odc(missing + others, grid, ["red", "swir22"], chunks={"x": 512, "y": 512}).compute()
+    odc.stac.load(_missing_first(items), bands=["red", "swir22"], geobox=grid.geobox(), chunks={}).compute()
+
+
+def test_the_loader_loads_items_whose_first_lacks_the_asset(items, grid):
+    """Earth Search trap: geoml's odc loader puts an item with every band first; the missing band is nodata."""
+    from geoml_helpers.load.loading import load_odc, load_reflectance
+
+    ordered = _missing_first(items)
+    ds = load_odc(ordered, grid, ["red", "swir22"], chunks={"x": 512, "y": 512}).compute()
+    assert ds.sizes["time"] == 2
+    lacking = ds.sel(time=np.datetime64(ordered[0].datetime.replace(tzinfo=None)), method="nearest")
+    assert int(lacking["swir22"].max()) == 0 and int(lacking["red"].max()) > 0
+    refl = load_reflectance(ordered, grid, ["red", "swir22"], loader="odc", chunksize=512, mosaic=False).compute()
+    assert np.isfinite(refl.sel(band="red")).any() and refl.sizes["time"] == 2
+
+
+def test_one_datatake_over_two_tiles_and_zones_is_one_mosaicked_time_step(items, grid):
+    """Earth Search trap: the same date comes from two MGRS tiles in two UTM zones (32UQU, 33UTP).
+
+    The loader reprojects both onto the project grid (zone 32) and mosaics them per solar day: one time step
+    with imagery on both sides of 12 E, each pixel from the first item with data.
+    """
+    from pyproj import Transformer
+
+    from geoml_helpers.load.loading import load_reflectance
+
+    day = next(
+        d for d in sorted({i.datetime.date() for i in items}) if len({i.properties["grid:code"] for i in items
+        if i.datetime.date() == d and not i.properties.get("s2:nodata_pixel_percentage", 0) > 50}) == 2
+    )  # fmt: skip
+    pair = [i for i in items if i.datetime.date() == day]
+    assert len({i.properties["grid:code"] for i in pair}) == 2
+    x = grid.x_centres()
+    lon, _ = Transformer.from_crs(grid.crs, 4326, always_xy=True).transform(x, np.full_like(x, grid.y_centres().mean()))
+    for loader in ("stackstac", "odc"):
+        apart = load_reflectance(pair, grid, ["red"], loader=loader, chunksize=512, mask=False, mosaic=False).compute()
+        mosaic = load_reflectance(pair, grid, ["red"], loader=loader, chunksize=512, mask=False).compute()
+        assert apart.sizes["time"] == 2 and mosaic.sizes["time"] == 1
+        valid = np.isfinite(mosaic.isel(time=0, band=0).values)
+        assert valid[:, lon < 11.995].mean() > 0.85 and valid[:, lon > 12.005].mean() > 0.85, loader
+        first_valid = apart.isel(time=0, band=0).fillna(apart.isel(time=1, band=0)).values
+        np.testing.assert_array_equal(mosaic.isel(time=0, band=0).values, first_valid)
+        assert all(np.isfinite(apart.isel(time=t, band=0).values).mean() > 0.5 for t in range(2)), loader
 
 
 def test_the_overcast_scene_is_all_cloud(items, grid):
@@ -263,7 +318,7 @@ def copy_of_built(built, tmp_path_factory):
 
     from geoml_helpers.replica.build import open_replica
 
-    target = tmp_path_factory.mktemp("replica-copy") / "example"
+    target = tmp_path_factory.mktemp("replica-copy") / "replica" / "replica-ci"  # where the project looks
     shutil.copytree(built.root, target, ignore=shutil.ignore_patterns("LOCK"))
     return open_replica(target)
 
@@ -287,8 +342,8 @@ def test_serving_leaves_no_process_behind(copy_of_built):
 
 def test_cli_serve_prints_the_url_and_stops_on_ctrl_c(copy_of_built, spec):
     command = [
-        sys.executable, "-m", "geoml_helpers.replica", "serve", "--labels", str(LABELS), "--class-column", "landcover",
-        "--datetime", DATETIME, "--replica-dir", str(copy_of_built.root),
+        sys.executable, "-m", "geoml_helpers.replica", "serve", "--project", str(PROJECT),
+        "--replica-dir", str(copy_of_built.root),
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT_ROOT)
     url = None
@@ -307,3 +362,57 @@ def test_cli_serve_prints_the_url_and_stops_on_ctrl_c(copy_of_built, spec):
     assert process.returncode == 0
     with pytest.raises(requests.ConnectionError):
         requests.get(url, timeout=2)
+
+
+_SEARCH_AND_SAVE = """
+import json, sys
+import requests
+from geoml_helpers.core.project import resolve_project
+from geoml_helpers.discover.stac_search import open_stac_source, search_items
+from geoml_helpers.load.loading import save_items
+project = resolve_project(sys.argv[1], "ci")
+with open_stac_source(project.stac, "ci", sys.argv[2], collection=project.collection) as source:
+    found = search_items(source, bbox=[11.99, 47.86, 12.01, 47.88], datetime=project.datetime)
+    save_items(found.items, sys.argv[2], name="items")
+href = found.items[0].assets["red"].href
+running = source.server
+print(json.dumps({"url": source.url, "href": href, "ok_after_close": requests.head(href, timeout=10).ok,
+                  "pids": [running.stac_server.pid, running.object_store.pid]}))
+"""
+
+_READ_AND_LOAD = """
+import json, sys
+from geoml_helpers.load.loading import Grid, load_stackstac, read_saved_items
+items = read_saved_items(sys.argv[2] + "/items.ndjson")
+grid = Grid(32632, tuple(json.loads(sys.argv[3])), 10.0)
+dn = load_stackstac(items[:2], grid, ["red"], chunksize=512).compute()
+print(json.dumps({"valid": float((dn.values > 0).mean())}))
+"""
+
+
+def test_a_replica_project_is_searched_like_earth_search_and_served_again_in_the_next_process(copy_of_built, grid):
+    """`stac = "earth-search-replica"`: open_stac_source serves the project's replica (no build: it is there).
+
+    The server outlives the search's `with` block (lazy loads need it) and stops with the process; a second
+    process (the next notebook) reading the saved items serves it again on the same ports, so the saved hrefs load.
+    """
+    data_dir = copy_of_built.root.parent.parent
+    env = {**os.environ, "GEOML_DATA_DIR": str(data_dir)}
+    run = [sys.executable, "-c"]
+    first = subprocess.run(
+        [*run, _SEARCH_AND_SAVE, str(PROJECT), str(data_dir)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert first.returncode == 0, first.stderr[-3000:]
+    found = json.loads(first.stdout.strip().splitlines()[-1])
+    assert found["ok_after_close"] and found["href"].startswith("http://127.0.0.1:")
+    assert not found["url"].startswith("https://")
+    time.sleep(1.0)
+    for pid in found["pids"]:  # the servers stopped with the process
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    second = subprocess.run(
+        [*run, _READ_AND_LOAD, str(PROJECT), str(data_dir), json.dumps(list(grid.bounds))],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert json.loads(second.stdout.strip().splitlines()[-1])["valid"] > 0.3

@@ -73,6 +73,7 @@ __all__ = [
     "default_bands",
     "demo_project",
     "demo_project_path",
+    "last_resolved_project",
     "load_project",
     "project_to_toml",
     "resolve_project",
@@ -304,6 +305,9 @@ class Project:
         Course band name (Earth Search keys, :data:`COURSE_BANDS`) -> the collection's asset key.
     hyperspectral : bool
         The project has a hyperspectral source (only the demo has one).
+    seed : int
+        Seed of the synthetic imagery of an ``earth-search-replica`` source (its class
+        signatures, landscape and clouds); other sources ignore it.
     demo_profile : str or None
         Set for the demo projects: labels and imagery come from that demo build.
     path : pathlib.Path or None
@@ -335,6 +339,7 @@ class Project:
     collection: str = "sentinel-2-l2a"
     bands: Mapping[str, str] = field(default_factory=lambda: FrozenMapping({b: b for b in COURSE_BANDS}))
     hyperspectral: bool = False
+    seed: int = 2024
     demo_profile: str | None = None
     path: Path | None = None
 
@@ -401,6 +406,8 @@ class Project:
         """A short stable hash of the settings that change results (not the file's own path)."""
         settings = self.settings()
         settings.pop("path")
+        if self.stac != "earth-search-replica":  # the seed only makes a replica's imagery
+            settings.pop("seed")
         blob = json.dumps(settings, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -430,6 +437,7 @@ _SCHEMA: dict[str | None, dict[str, tuple[tuple[type, ...], str]]] = {
         "max_cloud_cover": (_NUMBER, "30"),
         "bands": ((dict,), '{ nir08 = "B8A" }'),
         "hyperspectral": ((bool,), "false"),
+        "seed": ((int,), "2024"),
     },
     "classes": {
         "code": ((int, str), '10 or "forest"'),
@@ -618,6 +626,7 @@ def _project_from_table(data: Mapping[str, Any], path: Path | None) -> Project:
         collection=collection,
         bands=FrozenMapping(bands),
         hyperspectral=bool(imagery.get("hyperspectral", False)),
+        seed=int(imagery.get("seed", 2024)),
         demo_profile=demo_profile,
         path=path,
     )
@@ -725,6 +734,38 @@ def resolve_project(project: str | os.PathLike[str] | Project | None, profile: s
     >>> resolve_project("demo-workshop", "ci").demo_profile
     'workshop'
     """
+    resolved = _resolve(project, profile)
+    _LAST_RESOLVED.pop(resolved.stac, None)
+    _LAST_RESOLVED[resolved.stac] = resolved  # the last one resolved comes last
+    return resolved
+
+
+_LAST_RESOLVED: dict[str, Project] = {}
+
+
+def last_resolved_project(stac: str | None = None) -> Project | None:
+    """The project :func:`resolve_project` returned last in this process (``None`` before any).
+
+    A notebook resolves its ``project`` parameter first; a source that is built from a project
+    (the Earth Search replica) uses the last project of that source when it is opened by name alone.
+
+    Parameters
+    ----------
+    stac : str, optional
+        Only projects with this source (e.g. ``"earth-search-replica"``).
+
+    Examples
+    --------
+    >>> _ = resolve_project(None, "ci")
+    >>> last_resolved_project().name, last_resolved_project("local").name
+    ('demo-ci', 'demo-ci')
+    """
+    if stac is not None:
+        return _LAST_RESOLVED.get(stac)
+    return next(reversed(_LAST_RESOLVED.values()), None)
+
+
+def _resolve(project: str | os.PathLike[str] | Project | None, profile: str) -> Project:
     if project is None or (isinstance(project, str) and not project.strip()):
         return demo_project(profile)
     if isinstance(project, Project):
@@ -823,6 +864,8 @@ def _imagery_section(project: Project) -> list[str]:
         f"max_cloud_cover = {_toml_value(project.max_cloud_cover)}",
         f"hyperspectral = {_toml_value(project.hyperspectral)}",
     ]
+    if project.seed != 2024 or project.stac == "earth-search-replica":
+        lines.append(f"seed = {_toml_value(project.seed)}")
     defaults = default_bands(project.stac, project.collection)
     changed = {k: v for k, v in project.bands.items() if defaults.get(k) != v}
     if changed:

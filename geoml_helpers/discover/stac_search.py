@@ -97,8 +97,12 @@ class StacSource:
     client : pystac_client.Client
     collection : str
         The Sentinel-2 L2A collection id.
-    server : LocalStacServer or None
+    server : LocalStacServer, RunningReplica or None
+        The servers behind a source started on this machine.
     demo : DemoData or None
+    shared : bool
+        The server is this process's shared one (the replica's): :meth:`close` leaves it running,
+        for the lazy loads of the items found, and it stops when the process ends.
     """
 
     name: str
@@ -107,6 +111,7 @@ class StacSource:
     collection: str = DEFAULT_COLLECTION
     server: Any = None
     demo: Any = None
+    shared: bool = False
 
     @property
     def cloud_filter(self) -> str:
@@ -114,8 +119,8 @@ class StacSource:
         return supported_cloud_filter(self.client.to_dict().get("conformsTo", []))
 
     def close(self) -> None:
-        """Stop the local server, if this source started one."""
-        if self.server is not None:
+        """Stop the local server, if this source started one (a shared replica runs until the process ends)."""
+        if self.server is not None and not self.shared:
             self.server.stop()
 
     def __enter__(self) -> StacSource:
@@ -132,6 +137,7 @@ def open_stac_source(
     timeout: float = 10.0,
     *,
     collection: str | None = None,
+    project: Any = None,
 ) -> StacSource:
     """Connect to a STAC API by name or URL.
 
@@ -139,8 +145,12 @@ def open_stac_source(
     (the demo data of ``profile``, built if missing and served on 127.0.0.1; call
     :meth:`StacSource.close` or use ``with`` to stop it), ``earth-search``,
     ``planetary-computer`` (asset URLs signed with the ``planetary-computer``
-    package) and ``earth-search-replica`` (served by ``geoml replica serve``;
-    pass the URL it prints).
+    package) and ``earth-search-replica``: the offline replica of Earth Search for
+    ``project`` (default: the project this process resolved last), built under
+    ``<data_dir>/replica/<project name>`` if missing and served on 127.0.0.1 by
+    :func:`~geoml_helpers.replica.server.shared_replica` (it keeps running after
+    :meth:`StacSource.close`, for lazy loads, and stops when the process ends).
+    Apart from its root URL, the replica takes the ``earth-search`` code path.
 
     Raises
     ------
@@ -174,7 +184,12 @@ def open_stac_source(
             server.stop()
             raise
         return StacSource("local", server.url, client, collection=collection, server=server, demo=demo)
-    if spec.url is None:
+    url = spec.url
+    running = None
+    if spec.name == "earth-search-replica":
+        running = _start_replica(project, profile, data_dir)
+        url = running.url
+    if url is None:
         raise StacApiUnreachableError(
             f"The {spec.name!r} source runs on this machine and is not started: run "
             "`geoml replica serve --project FILE` in a terminal and use the URL it prints as `[imagery] stac`."
@@ -189,9 +204,54 @@ def open_stac_source(
                 "`pip install planetary-computer` (opt-in; Earth Search needs nothing)."
             ) from None
         modifier = planetary_computer.sign_inplace
-    check_reachable(spec.url, timeout)
-    client = pystac_client.Client.open(spec.url, timeout=timeout, modifier=modifier)
-    return StacSource(stac_api, spec.url, client, collection=collection)
+    check_reachable(url, timeout)
+    client = pystac_client.Client.open(url, timeout=timeout, modifier=modifier)
+    return StacSource(stac_api, url, client, collection=collection, server=running, shared=running is not None)
+
+
+def replica_spec(project: Any, data_dir: str | os.PathLike[str] | None = None):
+    """The :class:`~geoml_helpers.replica.build.ReplicaSpec` of a project: its labels, class column, dates, seed.
+
+    The replica is painted over the lon/lat box of the project's grid (its AOI, or the labels' extent plus
+    ``margin_m``, snapped), so that every pixel of the project's cube has imagery.
+
+    Examples
+    --------
+    >>> from geoml_helpers.core.project import load_project
+    >>> spec = replica_spec(load_project("projects/replica_example/replica-ci.toml"))
+    >>> spec.class_column, spec.datetime, spec.seed
+    ('landcover', '2022-01-20/2022-01-31', 2024)
+    """
+    from geoml_helpers.discover.labels import prepare_labels
+    from geoml_helpers.replica.build import ReplicaSpec
+
+    west, south, east, north = prepare_labels(project, data_dir).aoi_lonlat
+    aoi = (round(west - 5e-6, 5), round(south - 5e-6, 5), round(east + 5e-6, 5), round(north + 5e-6, 5))
+    return ReplicaSpec(
+        labels=str(project.labels_path(data_dir)),
+        class_column=project.class_column,
+        datetime=project.datetime,
+        aoi=aoi,
+        seed=project.seed,
+    )
+
+
+def _start_replica(project: Any, profile: str, data_dir: str | os.PathLike[str] | None):
+    """The running replica of ``project`` (or of the project resolved last) in this process."""
+    from geoml_helpers.core.profiles import data_root
+    from geoml_helpers.core.project import last_resolved_project, resolve_project
+    from geoml_helpers.replica.build import SOURCE_NAME
+    from geoml_helpers.replica.server import shared_replica
+
+    project = resolve_project(project, profile) if project is not None else last_resolved_project(SOURCE_NAME)
+    if project is None:
+        raise StacApiUnreachableError(
+            "The 'earth-search-replica' source is built from a project's labels, AOI and dates: pass "
+            "`project=` (a project file) to open_stac_source, or run `geoml replica serve --project FILE` "
+            "in a terminal and use the URL it prints as `[imagery] stac`."
+        )
+    root = data_root(data_dir) / "replica" / project.name
+    return shared_replica(replica_spec(project, data_dir), root)
 
 
 @dataclass

@@ -16,6 +16,9 @@ declared ``raster:bands`` offset even when Earth Search says the pixels are
 already harmonised (``earthsearch:boa_offset_applied: true``), which makes
 every reflectance 0.1 too low.
 
+Items of one datatake from several MGRS tiles (or two UTM zones) are each
+reprojected onto the grid and mosaicked per solar day (:func:`mosaic_solar_days`).
+
 Then: :func:`cloud_mask` / :func:`mask_clouds` (SCL classes), :func:`clip_to_aoi`
 (rioxarray), :func:`compute_indices` (NDVI, NDWI, NBR) and
 :func:`monthly_median`.
@@ -132,6 +135,22 @@ class Grid:
         """
         xmin, ymin, xmax, ymax = (float(v) for v in demo.bounds)
         return cls(int(str(demo.crs).split(":")[1]), (xmin, ymin, xmax, ymax), float(demo.transform.a))
+
+    def centre_lonlat(self) -> tuple[float, float]:
+        """Longitude and latitude of the grid's centre.
+
+        Examples
+        --------
+        >>> [round(v, 2) for v in Grid(32632, (722210.0, 5304330.0, 726340.0, 5307930.0)).centre_lonlat()]
+        [12.0, 47.87]
+        """
+        from pyproj import Transformer
+
+        xmin, ymin, xmax, ymax = self.bounds
+        lon, lat = Transformer.from_crs(self.crs, "EPSG:4326", always_xy=True).transform(
+            (xmin + xmax) / 2, (ymin + ymax) / 2
+        )
+        return float(lon), float(lat)
 
     def geobox(self):
         """The same grid as an ``odc.geo`` GeoBox (for odc-stac)."""
@@ -259,7 +278,7 @@ def load_odc(
             "geoml_helpers.discover.stac_search.search_items)."
         )
     ds = odc.stac.load(
-        pitems,
+        _every_band_first(pitems, bands),
         bands=list(bands),
         geobox=grid.geobox(),
         resampling=resampling,
@@ -269,6 +288,92 @@ def load_odc(
         nodata=0,
     )
     return ds.sortby("time")
+
+
+def _every_band_first(items: list, bands: Sequence[str]) -> list:
+    """The items with one that has every band first: odc-stac takes the bands from the first item.
+
+    (odc-stac raises "No such band/alias" when the first item misses a requested band, e.g. an Earth
+    Search item without ``swir22``; the later items' missing bands load as nodata.)
+
+    Raises
+    ------
+    LoadingError
+        When no item has a requested band at all.
+
+    Examples
+    --------
+    >>> import pystac, datetime
+    >>> def item(name, keys):
+    ...     it = pystac.Item(name, None, None, datetime.datetime(2022, 1, 1), {})
+    ...     for key in keys:
+    ...         it.add_asset(key, pystac.Asset(f"{name}/{key}.tif"))
+    ...     return it
+    >>> [i.id for i in _every_band_first([item("a", ["red"]), item("b", ["red", "nir"])], ["red", "nir"])]
+    ['b', 'a']
+    """
+    for k, item in enumerate(items):
+        if all(band in item.assets for band in bands):
+            return [item, *items[:k], *items[k + 1 :]]
+    absent = [band for band in bands if not any(band in item.assets for item in items)]
+    if absent:
+        raise LoadingError(
+            f"No item has the asset(s) {absent}; the items have {sorted({k for i in items for k in i.assets})}. "
+            "Check the band names (a project's `[imagery] bands` maps course bands to asset keys)."
+        )
+    return items
+
+
+def solar_day(times, lon: float):
+    """The local solar date of UTC acquisition times at longitude ``lon`` (degrees east).
+
+    Items of one datatake from two MGRS tiles, or two UTM zones, have times seconds apart: one solar day.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> solar_day(pd.to_datetime(["2022-01-20T23:30", "2022-01-21T00:10"]), 12.0).strftime("%F").tolist()
+    ['2022-01-21', '2022-01-21']
+    """
+    import pandas as pd
+
+    times = pd.DatetimeIndex(times)
+    return (times + pd.to_timedelta(lon / 15.0, unit="h")).normalize()
+
+
+def mosaic_solar_days(data, lon: float):
+    """Merge the time steps of one solar day into one (the first valid value of each pixel, in time order).
+
+    The time steps of a ``(time, ...)`` array loaded from several MGRS tiles (each reprojected onto the
+    grid by the loader) become one per solar day, stamped with the day's first acquisition time. The
+    per-item ``id`` coordinate is dropped (scale the items before: :func:`apply_scaling`).
+
+    Examples
+    --------
+    >>> import xarray as xr, pandas as pd
+    >>> t = pd.to_datetime(["2022-01-20T09:45:24", "2022-01-20T09:45:25", "2022-01-25T09:45:24"])
+    >>> da = xr.DataArray(np.array([[1.0, np.nan], [5.0, 2.0], [3.0, 4.0]]), dims=("time", "x"),
+    ...                   coords={"time": t})
+    >>> mosaic_solar_days(da, 12.0).values.tolist()
+    [[1.0, 2.0], [3.0, 4.0]]
+    """
+    import xarray as xr
+
+    days = solar_day(data["time"].values, lon)
+    per_item = [name for name, coord in data.coords.items() if name != "time" and "time" in coord.dims]
+    data = data.drop_vars(per_item)
+    if days.is_unique:
+        return data
+    pieces = []
+    for day in days.unique():
+        steps = np.flatnonzero(days == day)
+        merged = data.isel(time=steps[0])
+        for step in steps[1:]:
+            merged = merged.fillna(data.isel(time=step))
+        pieces.append(merged.expand_dims(time=[data["time"].values[steps[0]]]))
+    out = xr.concat(pieces, dim="time")
+    out.attrs = dict(data.attrs)
+    return out
 
 
 def odc_to_array(ds, bands: Sequence[str] | None = None):
@@ -308,13 +413,26 @@ def scaling_table(items: Iterable[Any], bands: Sequence[str] = REFLECTANCE_BANDS
     return pd.DataFrame(rows)
 
 
+def _scaling_or_nan(item: Any, band: str) -> tuple[float, float]:
+    """Scale and offset of ``band`` in ``item``; NaN for an item without that asset (it loads as nodata)."""
+    try:
+        rule = reflectance_scaling(item, band)
+    except KeyError:
+        assets = item.get("assets", {}) if isinstance(item, dict) else item.assets
+        if any(key in assets for key in (band, band.upper())):
+            raise
+        return float("nan"), float("nan")
+    return rule.scale, rule.offset
+
+
 def apply_scaling(dn, items: Iterable[Any], *, nodata: int = 0):
     """Turn DNs ``(time, band, y, x)`` into float32 reflectance, NaN where ``dn == nodata``.
 
     Scale and offset come from :func:`geoml_helpers.discover.stac_metadata.reflectance_scaling`
     for each item and band, so the Earth Search BOA-offset trap is handled.
     The items must be in the same order as ``dn``'s time axis (the ``id``
-    coordinate is used to match them when present).
+    coordinate is used to match them when present). An item without one of
+    the bands (an Earth Search item missing an asset) gives NaN for it.
 
     Examples
     --------
@@ -341,8 +459,9 @@ def apply_scaling(dn, items: Iterable[Any], *, nodata: int = 0):
             "order."
         )
     bands = [str(b) for b in dn.coords["band"].values]
-    scale = np.array([[reflectance_scaling(it, b).scale for b in bands] for it in items], dtype=np.float32)
-    offset = np.array([[reflectance_scaling(it, b).offset for b in bands] for it in items], dtype=np.float32)
+    rules = [[_scaling_or_nan(it, b) for b in bands] for it in items]
+    scale = np.array([[rule[0] for rule in row] for row in rules], dtype=np.float32)
+    offset = np.array([[rule[1] for rule in row] for row in rules], dtype=np.float32)
     scale_da = xr.DataArray(scale, dims=("time", "band"))
     offset_da = xr.DataArray(offset, dims=("time", "band"))
     out = (dn.astype(np.float32) * scale_da + offset_da).where(dn != nodata)
@@ -528,8 +647,13 @@ def load_reflectance(
     resampling: str = "nearest",
     chunksize: int = 1024,
     mask: bool = True,
+    mosaic: bool = True,
 ):
     """Load items as cloud-masked float32 reflectance ``(time, band, y, x)`` on ``grid``.
+
+    Each item is reprojected onto ``grid`` by the loader, scaled with its own metadata and masked with its
+    own SCL; then the items of one solar day (one datatake over several MGRS tiles or UTM zones) are
+    mosaicked into one time step (:func:`mosaic_solar_days`).
 
     Parameters
     ----------
@@ -542,6 +666,8 @@ def load_reflectance(
     chunksize : int
     mask : bool
         Apply the SCL cloud/shadow mask.
+    mosaic : bool
+        One time step per solar day (else one per item, with an ``id`` coordinate).
 
     Returns
     -------
@@ -554,6 +680,8 @@ def load_reflectance(
 
     >>> refl = load_reflectance(demo.s2_items(), Grid.of_demo(demo))  # doctest: +SKIP
     """
+    import rioxarray  # noqa: F401  (the .rio accessor, for either loader)
+
     items = _as_pystac(items)
     if loader == "stackstac":
         dn = load_stackstac(items, grid, bands, resampling=resampling, chunksize=chunksize)
@@ -575,6 +703,8 @@ def load_reflectance(
     refl = apply_scaling(dn, items)
     if scl is not None:  # asked for with mask=True
         refl = mask_clouds(refl, scl.drop_vars([c for c in scl.coords if c not in ("time", "y", "x")]))
+    if mosaic:
+        refl = mosaic_solar_days(refl, grid.centre_lonlat()[0])
     refl.name = "reflectance"
     return refl.rio.write_crs(grid.crs)
 
@@ -632,7 +762,26 @@ def read_saved_items(path) -> list:
         dicts = list(stac_geoparquet.arrow.stac_table_to_items(pq.read_table(path)))
     else:
         dicts = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    _serve_loopback_assets(dicts)
     return [pystac.Item.from_dict(_portable(d)) for d in dicts]
+
+
+def _serve_loopback_assets(dicts: list[dict]) -> None:
+    """Start the replica that serves saved items' ``http://127.0.0.1:PORT`` asset hrefs, if none runs.
+
+    Items saved by one process (notebook 01) are read by another (notebook 02); the replica is served
+    again on the ports it kept (:func:`geoml_helpers.replica.server.ensure_asset_endpoint`).
+    """
+    from geoml_helpers.replica.server import ensure_asset_endpoint
+
+    loopback: dict[str, str] = {}
+    for item in dicts:
+        for asset in item.get("assets", {}).values():
+            href = str(asset.get("href", ""))
+            if href.startswith("http://127.0.0.1:"):
+                loopback.setdefault(href.split("/")[2], href)
+    for href in loopback.values():
+        ensure_asset_endpoint(href)
 
 
 def _portable(item: Any) -> dict:

@@ -19,6 +19,14 @@ from pathlib import Path
 def _spec(args):
     from geoml_helpers.replica.build import ReplicaSpec
 
+    if args.project:
+        from geoml_helpers.core.project import load_project
+        from geoml_helpers.discover.stac_search import replica_spec
+
+        return replica_spec(load_project(args.project), args.data_dir)
+    missing = [f"--{k.replace('_', '-')}" for k in ("labels", "class_column", "datetime") if not getattr(args, k)]
+    if missing:
+        raise SystemExit(f"error: give --project FILE, or {', '.join(missing)}")
     aoi = tuple(float(v) for v in args.aoi.split(",")) if args.aoi else None
     return ReplicaSpec(
         labels=args.labels, class_column=args.class_column, datetime=args.datetime, aoi=aoi, seed=args.seed
@@ -28,6 +36,10 @@ def _spec(args):
 def _default_dir(args) -> Path:
     from geoml_helpers.core.profiles import data_root
 
+    if args.project:  # where `stac = "earth-search-replica"` looks for it
+        from geoml_helpers.core.project import load_project
+
+        return data_root(args.data_dir) / "replica" / load_project(args.project).name
     return data_root(args.data_dir) / "replica" / Path(args.labels).resolve().parent.name
 
 
@@ -42,9 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("build", "serve"):
         p = sub.add_parser(name)
-        p.add_argument("--labels", required=True, help="label polygons (GeoJSON, GeoPackage, ...)")
-        p.add_argument("--class-column", required=True, help="column holding each polygon's class name")
-        p.add_argument("--datetime", required=True, help="START/END dates, e.g. 2022-01-05/2022-02-05")
+        p.add_argument("--project", default=None, help="a project file: its labels, class column, AOI, dates, seed")
+        p.add_argument("--labels", default=None, help="label polygons (GeoJSON, GeoPackage, ...)")
+        p.add_argument("--class-column", default=None, help="column holding each polygon's class name")
+        p.add_argument("--datetime", default=None, help="START/END dates, e.g. 2022-01-05/2022-02-05")
         p.add_argument(
             "--aoi", default=None, help="west,south,east,north in lon/lat (default: the labels' bounds + 200 m)"
         )
