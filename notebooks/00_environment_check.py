@@ -47,7 +47,8 @@ from geoml_helpers.course import run_checks, style_table
 
 project = resolve_project(project, profile)
 stac_api = stac_api or project.stac
-print(f"project {project.name!r}: {project.stac}/{project.collection}, {project.datetime}")
+print(f"project {project.name!r}: {project.stac}/{project.collection}")
+print(f"dates: {project.datetime}")
 started = time.perf_counter()
 table = run_checks(profile=profile, stac_api=stac_api, data_dir=data_dir)
 elapsed = time.perf_counter() - started
@@ -65,13 +66,17 @@ style_table(table)
 
 # %%
 failures = table[table["status"] == "fail"]
-assert failures.empty, "Fix these before going on:\n" + failures[["check", "found", "fix"]].to_string(index=False)
-assert (table["status"] != "pass").sum() == len(table[table["fix"].str.len() > 0]), "every non-passing row names its fix"
 print(table["status"].value_counts().to_string())
+if failures.empty:
+    print("Nothing failed: on to notebook 01.")
+else:
+    print("Fix these before going on:")
+    print(failures[["check", "fix"]].to_string(index=False))
 
 # %% [markdown]
 # ## Check your understanding
-# The table says `W&B mode: unset (no API key) · warn`. Will the training notebooks fail? What would you change so that
+# On a fresh laptop the last row may read `W&B mode: unset (no API key) · warn` (here it reads
+# what this run found, above). Would the training notebooks fail? What would you change so that
 # they log runs without an account?
 #
 # <details><summary>Solution</summary>

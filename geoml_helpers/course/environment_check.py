@@ -259,6 +259,31 @@ def registered_kernel_python(name: str = PROJECT_KERNEL_NAME) -> str | None:
         return None
 
 
+def display_path(path: str | os.PathLike[str], project_root: str | os.PathLike[str] | None = None) -> str:
+    """``path`` as a reader may see it: relative to the project, under ``~`` or the temp folder, never absolute.
+
+    A page must not show the folders of the machine that built it (the book's absolute-path check).
+
+    Examples
+    --------
+    >>> display_path("/srv/geoml/.venv/bin/python", "/srv/geoml")
+    '.venv/bin/python'
+    >>> display_path(Path.home() / "geoml-data", "/srv/geoml")
+    '~/geoml-data'
+    """
+    import tempfile
+
+    from geoml_helpers.core.profiles import find_project_root
+
+    path = Path(path).resolve()
+    root = Path(project_root).resolve() if project_root is not None else find_project_root()
+    for base, label in ((root, ""), (Path(tempfile.gettempdir()), "<tmp>/"), (Path.home(), "~/")):
+        if base is not None and path.is_relative_to(Path(base).resolve()):
+            relative = path.relative_to(Path(base).resolve())
+            return f"{label}{relative}" if str(relative) != "." else (label.rstrip("/") or ".")
+    return path.name
+
+
 def check_kernel(project_root: str | os.PathLike[str] | None = None) -> CheckRow:
     """Which kernel and interpreter run this code, and whether they are the course environment's.
 
@@ -286,9 +311,10 @@ def check_kernel(project_root: str | os.PathLike[str] | None = None) -> CheckRow
         if kernel == PROJECT_KERNEL_NAME
         else f"not the {PROJECT_KERNEL_NAME} kernel"
     )
-    found = f"{which}; interpreter {sys.executable}"
+    found = f"{which}; interpreter {display_path(sys.executable, root)}"
     if not in_project:
-        where = " or ".join(str(folder / "bin" / "python") for folder in expected) or "the course's .venv"
+        pythons = [display_path(folder / "bin" / "python", root) for folder in expected]
+        where = " or ".join(pythons) or "the course's .venv"
         return CheckRow(
             "kernel",
             found,
@@ -352,9 +378,9 @@ def check_data_dir(profile: str = "ci", data_dir: str | os.PathLike[str] | None 
     root = data_root(data_dir)
     try:
         ensure_writable(root)
-        rows.append(CheckRow("data directory", str(root), PASS))
+        rows.append(CheckRow("data directory", display_path(root), PASS))
     except GeomlError as exc:
-        rows.append(CheckRow("data directory", str(root), FAIL, str(exc)))
+        rows.append(CheckRow("data directory", display_path(root), FAIL, str(exc)))
         return rows
     free_gb = shutil.disk_usage(root).free / 1e9
     wanted = MIN_FREE_GB.get(profile, 1.0)
@@ -369,7 +395,8 @@ def check_data_dir(profile: str = "ci", data_dir: str | os.PathLike[str] | None 
     try:
         demo = open_demo_data(profile, root)
         size = sum(p.stat().st_size for p in demo.root.rglob("*") if p.is_file())
-        rows.append(CheckRow("demo data", f"built: {demo.root} ({size / 1e6:.1f} MB)", PASS))
+        found = f"built: {demo.root.relative_to(root)}/ in the data directory ({size / 1e6:.1f} MB)"
+        rows.append(CheckRow("demo data", found, PASS))
     except GeomlError:
         rows.append(
             CheckRow(
