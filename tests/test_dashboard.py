@@ -31,6 +31,26 @@ def test_build_dashboard_has_widgets(demo_ci, data_root):
     widgets["Month"].value = widgets["Month"].options[0]
 
 
+def test_dashboard_opens_on_the_clearest_month_and_fits_the_column(demo_ci, data_root):
+    """It opens on the month with the most clear AOI pixels (not the middle one), stacked within 700 px."""
+    import numpy as np
+    import panel as pn
+
+    from geoml_helpers.explore.dashboard import build_dashboard
+    from geoml_helpers.load.cube import ensure_analysis_ready_cube
+
+    cube = ensure_analysis_ready_cube("ci", data_root)
+    clear = (cube["clear_count"] > 0).mean(("y", "x")).values
+    app = build_dashboard("ci", data_root)
+    month = next(w for w in app.select(pn.widgets.Widget) if w.name == "Month")
+    opened = list(np.datetime_as_string(cube["time"].values, unit="D")).index(month.value)
+    assert clear[opened] == clear.max() and clear.max() > np.median(clear)
+    assert app.width <= 700 and not any(isinstance(row, pn.Row) and len(row) > 3 for row in app)
+    # the map follows the released slider value, whatever it was set to
+    month.value = month.options[0]
+    assert month.value_throttled == month.options[0]
+
+
 def test_dashboard_of_a_users_project_shows_its_classes(demo_ci, data_root, tmp_path):
     """A user-style project (string classes, half points): the class widget lists its labels, not the demo's."""
     import panel as pn

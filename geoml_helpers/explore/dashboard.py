@@ -97,6 +97,11 @@ def build_dashboard(
 ):
     """The dashboard as a panel layout (display it, or call ``.servable()``), in the project's classes.
 
+    It opens on the month whose composite leaves most of the AOI clear (computed from the cube,
+    not the tile's ``eo:cloud_cover``); map and curves are stacked, so the whole app fits a
+    700 px page column. The map follows the month slider's *released* value
+    (``value_throttled``), so quick steps or a drag never leave the map on another month.
+
     Notes
     -----
     Long because: the three widgets and the two views they drive are closures over the same loaded data; panel binds
@@ -116,19 +121,22 @@ def build_dashboard(
     import panel as pn
 
     from geoml_helpers.explore.class_plots import label_overlay
+    from geoml_helpers.explore.plotting import fit_frame, map_opts
 
     data = dashboard_data(profile, data_dir, max_pixels, project=project)
     cube, labels, means, table = data["cube"], data["labels"], data["means"], data["classes"]
     class_labels, class_colours = table.labels, table.colours
     dates = [str(np.datetime_as_string(t, unit="D")) for t in cube["time"].values]
+    clear = np.isfinite(cube["ndvi"]).mean(("y", "x")).values  # the AOI's clear share per month
+    opening = dates[int(np.argmax(clear))]
     variables = [*INDEX_VARIABLES, *[str(b) for b in cube["band"].values]]
     class_options = {class_labels[c]: c for c in table.ids if c in set(means["class_id"])}
 
     class_w = pn.widgets.Select(
-        label="Land-cover class", options=class_options, value=next(iter(class_options.values()))
+        label="Land-cover class", options=class_options, value=next(iter(class_options.values())), width=170
     )
-    date_w = pn.widgets.DiscreteSlider(label="Month", options=dates, value=dates[len(dates) // 2])
-    var_w = pn.widgets.Select(label="Band or index", options=variables, value="ndvi")
+    date_w = pn.widgets.DiscreteSlider(label="Month", options=dates, value=opening, width=300)
+    var_w = pn.widgets.Select(label="Band or index", options=variables, value="ndvi", width=150)
 
     def variable_array(variable: str):
         if variable in INDEX_VARIABLES:
@@ -147,10 +155,9 @@ def build_dashboard(
             cmap=cmap,
             clim=clim,
             colorbar=True,
-            width=460,
-            height=400,
             projection=ccrs.GOOGLE_MERCATOR,
             title=f"{variable} {date}",
+            **map_opts(fit_frame(array, 640, extra_px=95, max_frame_height=420)),
         )
         chosen = labels[labels["class_id"] == class_id]
         return image * label_overlay(chosen, table, fill_alpha=0.0, line_width=2)
@@ -167,21 +174,22 @@ def build_dashboard(
             )
         marker = hv.VLine(np.datetime64(date)).opts(color="black", line_dash="dashed")
         return hv.Overlay(curves + [marker]).opts(
-            width=460,
-            height=400,
+            width=640,
+            height=340,
             title=f"Mean {variable} per class",
             legend_position="bottom_left",
             show_legend=True,
             ylabel=variable,
         )
 
-    map_pane = pn.pane.HoloViews(pn.bind(map_view, class_w, date_w, var_w), linked_axes=False)
-    curve_pane = pn.pane.HoloViews(pn.bind(curve_view, class_w, date_w, var_w), linked_axes=False)
+    month = date_w.param.value_throttled  # the released value: the map never lags the slider
+    map_pane = pn.pane.HoloViews(pn.bind(map_view, class_w, month, var_w), linked_axes=False)
+    curve_pane = pn.pane.HoloViews(pn.bind(curve_view, class_w, month, var_w), linked_axes=False)
     header = pn.pane.Markdown(
         f"## {DASHBOARD_TITLE}\nProject `{data['project'].name}`, profile `{profile}`: {cube.sizes['time']} "
         f"monthly composites, {len(labels)} labels. Map in Web Mercator (the data are in {data['crs']})."
     )
-    return pn.Column(header, pn.Row(class_w, date_w, var_w), pn.Row(map_pane, curve_pane))
+    return pn.Column(header, pn.Row(class_w, date_w, var_w), map_pane, curve_pane, width=680)
 
 
 def main(argv: list[str] | None = None) -> int:
