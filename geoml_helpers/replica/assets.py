@@ -32,7 +32,6 @@ from __future__ import annotations
 import math
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +39,8 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 import numpy as np
+
+from geoml_helpers.core.atomic import write_atomic
 
 BLOCKSIZE: int = 1024
 """Internal tile size of Earth Search's Sentinel-2 COGs."""
@@ -286,15 +287,4 @@ def write_sparse_cog(
             if tile:
                 out += tile
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tif.partial", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(out)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, bytes(out))

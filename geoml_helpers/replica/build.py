@@ -31,7 +31,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from geoml_helpers import __version__
+from geoml_helpers.core.atomic import atomic_dir
 from geoml_helpers.core.errors import IncompleteDataError, LabelError
 from geoml_helpers.demo.build import MARKER_NAME, file_hashes
 from geoml_helpers.replica.assets import write_sparse_cog
@@ -319,10 +319,7 @@ def build_replica(
     """
     started = time.perf_counter()
     final = Path(root)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}-building-", dir=final.parent))
-    staging.chmod(0o755)
-    try:
+    with atomic_dir(final) as staging:
         summary = _build_into(staging, spec, progress, threads)
         summary["paint_seconds"] = round(time.perf_counter() - started, 2)
         summary["objects"], summary["upload_seconds"] = _load_store(staging, keep_objects)
@@ -337,12 +334,6 @@ def build_replica(
             "files": file_hashes(staging / "stac"),
         }
         (staging / MARKER_NAME).write_text(json.dumps(marker, indent=1, sort_keys=True))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(staging, final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     if progress:
         print(
             f"Built the replica in {summary['build_seconds']:.1f} s: {summary['items']} items, "

@@ -322,7 +322,8 @@ def paint_canvas(
         that three small ponds among the labels do not turn a fifth of the background into lakes.
     """
     from pyproj import Transformer
-    from rasterio.features import rasterize
+
+    from geoml_helpers.load.rasterize import burn_shapes
 
     h, w = shape
     cols, rows = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
@@ -338,15 +339,9 @@ def paint_canvas(
         share = np.clip(np.asarray(weights, dtype=np.float32), 1e-4, None)
         fields += (0.25 * np.log(share / share.max()))[:, None, None].astype(np.float32)
     background = np.argmax(fields, axis=0).astype(np.int16)
-    shapes = [(geom, int(c) + 1) for geom, c in zip(labels_utm, class_index) if geom is not None and not geom.is_empty]
-    labelled_class = (
-        rasterize(shapes, out_shape=shape, transform=transform, fill=0, dtype="int16")
-        if shapes
-        else np.zeros(shape, np.int16)
-    )
-    inside = rasterize(
-        [(aoi_utm, 1)], out_shape=shape, transform=transform, fill=0, dtype="uint8", all_touched=True
-    ).astype(bool)
+    shapes = [(geom, int(c) + 1) for geom, c in zip(labels_utm, class_index)]
+    labelled_class = burn_shapes(shapes, shape, transform, fill=0, dtype="int16")
+    inside = burn_shapes([(aoi_utm, 1)], shape, transform, fill=0, dtype="uint8", all_touched=True).astype(bool)
     classes = np.where(labelled_class > 0, labelled_class - 1, background)
     classes[~inside] = -1
     texture = (smooth_field(gx, gy, _stable_seed("texture", seed), (25.0, 120.0), waves=16) - 0.5) * 2.0
