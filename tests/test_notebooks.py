@@ -15,6 +15,7 @@ import nbformat
 import pytest
 from conftest import PROJECT_ROOT
 from test_book import _assert_report_ok, _require_chromium
+from test_course_claims import EXPECTATIONS, claim_problems, glued_values
 
 from geoml_helpers.course.book_build import build_book
 from geoml_helpers.course.book_checks import check_book
@@ -132,6 +133,20 @@ def test_course_book_reader_check(course_book, check):
     problems = course_book[2][check]
     per_page = ", ".join(f"{page} {n}" for page, n in problems_by_page(problems).items())
     assert not problems, f"{check}: {len(problems)} problems ({per_page}):\n" + "\n".join(problems)
+
+
+@pytest.mark.notebooks
+def test_no_claim_of_the_course_contradicts_its_outputs(executed_notebooks):
+    """Every claim the notebooks glue, and every check moved out of the reader's cells, on this session's run."""
+    assert executed_notebooks.ok
+    executed = PROJECT_ROOT / "build" / "executed" / "ci"
+    problems, glued = [], 0
+    for path in sorted(executed.glob("[0-9][0-9]_*.ipynb")):
+        notebook = json.loads(path.read_text())
+        glued += len(glued_values(notebook))
+        problems += claim_problems(notebook, path.stem, EXPECTATIONS.get(path.stem, []))
+    assert glued, "no notebook glued a value: the claims cannot be checked"
+    assert not problems, "\n".join(problems)
 
 
 # --- In a real JupyterLab (issue 16 part 6) -------------------------------------------------------------------
