@@ -75,3 +75,15 @@ def test_check_coiled_ready_is_what_start_cluster_calls(monkeypatch, tmp_path):
     monkeypatch.delenv("DASK_COILED__TOKEN", raising=False)
     with pytest.raises((MissingDependencyError, CoiledCredentialsError, OfflineError)):
         check_coiled_ready(timeout=1)
+
+
+def test_an_in_process_cluster_starts_and_links_its_own_loopback_dashboard():
+    """processes=False (threads in this process, inproc:// comms): it starts, and its link is where it listens."""
+    import requests
+
+    from geoml_helpers.scale.clusters import HOST, start_cluster
+
+    with start_cluster("local", n_workers=1, threads_per_worker=2, processes=False) as handle:
+        assert handle.client.submit(sum, [1, 2]).result() == 3
+        assert handle.dashboard_link.startswith(f"http://{HOST}:")
+        assert requests.get(handle.dashboard_link, timeout=30).status_code == 200

@@ -63,7 +63,15 @@ class ClusterHandle:
 
         Through the proxy (``/user/ada/proxy/PORT/status``) in SageMaker Studio, on a JupyterHub or on Binder.
         """
-        return str(self.client.dashboard_link)
+        import urllib.parse
+
+        link = str(self.client.dashboard_link)
+        parts = urllib.parse.urlsplit(link)
+        if self.kind == "local" and parts.hostname not in (None, HOST) and parts.port is not None:
+            # dask names the scheduler's host (the machine's address for an in-process cluster), but the
+            # dashboard of a local cluster listens on 127.0.0.1 only: link where it really is.
+            link = urllib.parse.urlunsplit(parts._replace(netloc=f"{HOST}:{parts.port}"))
+        return link
 
     def workers(self):
         """One row per worker: address, threads, memory limit (GiB).
@@ -272,7 +280,7 @@ def start_cluster(
             threads_per_worker=threads_per_worker,
             memory_limit=memory_limit,
             processes=processes,
-            host=HOST,
+            host=HOST if processes else None,  # threads talk in-process (inproc://): no host to bind
             dashboard_address=f"{HOST}:0",
             worker_dashboard_address=f"{HOST}:0" if processes else None,
             **kwargs,
