@@ -32,12 +32,25 @@ PROJECT = PROJECT_ROOT / "projects" / "replica_example" / "replica-ci.toml"
 
 
 @pytest.fixture(scope="module")
-def spec(tmp_path_factory) -> ReplicaSpec:
-    """The replica of the shipped replica project (its labels, AOI, dates and seed)."""
+def project_file(tmp_path_factory) -> Path:
+    """The shipped replica project over 12 days (around the 2022-01-25 baseline change), to keep the build short."""
+    from dataclasses import replace
+
+    from geoml_helpers.core.project import load_project, project_to_toml
+
+    path = tmp_path_factory.mktemp("project") / "replica-ci.toml"
+    project = replace(load_project(PROJECT), datetime=DATETIME, path=path)
+    path.write_text(project_to_toml(project))
+    return path
+
+
+@pytest.fixture(scope="module")
+def spec(project_file, tmp_path_factory) -> ReplicaSpec:
+    """The replica of that project (its labels, AOI, dates and seed)."""
     from geoml_helpers.core.project import load_project
     from geoml_helpers.discover.stac_search import replica_spec
 
-    spec = replica_spec(load_project(PROJECT), tmp_path_factory.mktemp("spec-data"))
+    spec = replica_spec(load_project(project_file), tmp_path_factory.mktemp("spec-data"))
     assert spec.datetime == DATETIME and spec.class_column == "landcover"
     return spec
 
@@ -340,9 +353,9 @@ def test_serving_leaves_no_process_behind(copy_of_built):
             os.kill(pid, 0)
 
 
-def test_cli_serve_prints_the_url_and_stops_on_ctrl_c(copy_of_built, spec):
+def test_cli_serve_prints_the_url_and_stops_on_ctrl_c(copy_of_built, project_file):
     command = [
-        sys.executable, "-m", "geoml_helpers.replica", "serve", "--project", str(PROJECT),
+        sys.executable, "-m", "geoml_helpers.replica", "serve", "--project", str(project_file),
         "--replica-dir", str(copy_of_built.root),
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT_ROOT)
@@ -390,7 +403,9 @@ print(json.dumps({"valid": float((dn.values > 0).mean())}))
 """
 
 
-def test_a_replica_project_is_searched_like_earth_search_and_served_again_in_the_next_process(copy_of_built, grid):
+def test_a_replica_project_is_searched_like_earth_search_and_served_again_in_the_next_process(
+    copy_of_built, grid, project_file
+):
     """`stac = "earth-search-replica"`: open_stac_source serves the project's replica (no build: it is there).
 
     The server outlives the search's `with` block (lazy loads need it) and stops with the process; a second
@@ -400,7 +415,7 @@ def test_a_replica_project_is_searched_like_earth_search_and_served_again_in_the
     env = {**os.environ, "GEOML_DATA_DIR": str(data_dir)}
     run = [sys.executable, "-c"]
     first = subprocess.run(
-        [*run, _SEARCH_AND_SAVE, str(PROJECT), str(data_dir)], capture_output=True, text=True, env=env, timeout=300
+        [*run, _SEARCH_AND_SAVE, str(project_file), str(data_dir)], capture_output=True, text=True, env=env, timeout=300
     )
     assert first.returncode == 0, first.stderr[-3000:]
     found = json.loads(first.stdout.strip().splitlines()[-1])
@@ -411,7 +426,7 @@ def test_a_replica_project_is_searched_like_earth_search_and_served_again_in_the
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
     second = subprocess.run(
-        [*run, _READ_AND_LOAD, str(PROJECT), str(data_dir), json.dumps(list(grid.bounds))],
+        [*run, _READ_AND_LOAD, str(project_file), str(data_dir), json.dumps(list(grid.bounds))],
         capture_output=True, text=True, env=env, timeout=300,
     )  # fmt: skip
     assert second.returncode == 0, second.stderr[-3000:]
