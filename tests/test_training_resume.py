@@ -8,7 +8,14 @@ import torch
 
 from geoml_helpers.learn.deep.datamodule import DemoSegmentationDataModule
 from geoml_helpers.learn.deep.models import make_segmentation_task
-from geoml_helpers.learn.deep.training import finish_wandb, fit, last_checkpoint, make_trainer, seed_everything
+from geoml_helpers.learn.deep.training import (
+    finish_wandb,
+    fit,
+    interrupted_checkpoint,
+    last_checkpoint,
+    make_trainer,
+    seed_everything,
+)
 
 
 class Interrupt(RuntimeError):
@@ -105,3 +112,45 @@ def test_fresh_start_when_asked(demo_ci, data_root):
     )
     assert fit(trainer, task, dm, folder, resume=False) is None
     assert last_checkpoint(folder) is not None and trainer.global_step == 2
+    # Running the cell again after a *finished* run trains afresh (a changed lr must give a new model)
+    dm, task = _setup(data_root)
+    record = Record()
+    trainer, folder = make_trainer(
+        "ci",
+        "fresh-test",
+        max_epochs=1,
+        data_dir=data_root,
+        logger=False,
+        callbacks=[record],
+        limit_val_batches=1,
+    )
+    assert interrupted_checkpoint(folder) is None
+    assert fit(trainer, task, dm, folder) is None
+    assert record.start_step == 0 and record.epochs == [0] and trainer.global_step == 2
+    assert sorted(p.name for p in (folder / "checkpoints").glob("*.ckpt")) == [
+        "best-epoch=00.ckpt",
+        "last.ckpt",
+        "latest-epoch=00.ckpt",
+    ]  # the finished run's files were replaced, not mixed with the new ones
+
+
+def test_a_time_cap_leaves_at_least_half_the_epochs(demo_ci, data_root):
+    """A wall-clock cap depends on the machine's load: on a busy one it stopped the ci U-Net after 8 steps.
+
+    That model predicted one class everywhere (a user project scored mIoU 0.004-0.03 in the course run
+    beside the demo's, 0.35 with its 12 epochs); the cap now stops training only after half the epochs.
+    """
+    dm, task = _setup(data_root)
+    record = Record()
+    trainer, folder = make_trainer(
+        "ci",
+        "time-cap-test",
+        max_epochs=4,
+        data_dir=data_root,
+        logger=False,
+        max_time={"seconds": 0.01},
+        callbacks=[record],
+        limit_val_batches=1,
+    )
+    fit(trainer, task, dm, folder, resume=False)
+    assert trainer.current_epoch == 2 and record.epochs == [0, 1]

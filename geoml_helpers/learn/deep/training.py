@@ -5,9 +5,17 @@ Everything a run writes goes under ``outputs_dir(profile, "torchgeo", run_name)`
 (offline runs, ``wandb sync <dir>/wandb/offline-run-*`` uploads one later)
 and Lightning's own files.
 
-Resuming: :func:`fit` passes ``ckpt_path`` = the run's ``last.ckpt`` when it
-exists, so re-running an interrupted notebook cell continues where it
-stopped (same epoch, optimiser and scheduler state) instead of starting over.
+Progress: :class:`LiveProgress` shows one line that updates in place while a
+notebook trains in Jupyter and is left as one summary line in the saved
+notebook (and the book), instead of Lightning's bars; Lightning's info
+messages (accelerator, model summary, tips) are kept off stderr.
+
+Resuming: :func:`fit` passes ``ckpt_path`` = the run's ``last.ckpt`` when a
+previous run was *interrupted*, so re-running an interrupted notebook cell
+continues where it stopped (same epoch, optimiser and scheduler state). A run
+that finished leaves a ``finished`` mark beside its checkpoints, and running
+the cell again trains afresh: a learner who changed ``lr`` gets a new model,
+not the old one reloaded.
 
 Examples
 --------
@@ -21,13 +29,147 @@ Needs the demo data and a training run (skipped under doctest):
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
+import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import lightning.pytorch as pl
+
 from geoml_helpers.core.profiles import outputs_dir
+
+__all__ = [
+    "LiveProgress",
+    "finish_wandb",
+    "fit",
+    "interrupted_checkpoint",
+    "last_checkpoint",
+    "make_trainer",
+    "make_wandb_logger",
+    "quiet_lightning",
+    "run_dir",
+    "seed_everything",
+]
+
+#: Lightning warnings that say nothing to a reader of the course (few DataLoader workers on a laptop,
+#: a short epoch, a deterministic-algorithm notice).
+_BENIGN_WARNINGS = (
+    ".*does not have many workers.*",
+    ".*smaller than the logging interval.*",
+    ".*LeafSpec.*",
+    ".*anonymous setting.*",
+    ".*Checkpoint directory .* exists and is not empty.*",
+)
+
+
+@contextlib.contextmanager
+def quiet_lightning() -> Iterator[None]:
+    """Keep Lightning's info messages and its benign warnings out of a notebook's outputs.
+
+    Lightning logs "GPU available", the model summary, tips and "Time limit
+    reached" at INFO level to stderr, and warns about DataLoader workers on a
+    small machine; none of it helps a reader, and the book shows no stderr.
+    Real warnings and errors still show.
+
+    Examples
+    --------
+    >>> with quiet_lightning():
+    ...     logging.getLogger("lightning.pytorch").info("GPU available: False")
+    """
+    names = ("lightning.pytorch", "lightning.fabric", "lightning")
+    before = {name: logging.getLogger(name).level for name in names}
+    try:
+        for name in names:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        with warnings.catch_warnings():
+            for message in _BENIGN_WARNINGS:
+                warnings.filterwarnings("ignore", message)
+            yield
+    finally:
+        for name, level in before.items():
+            logging.getLogger(name).setLevel(level)
+
+
+class LiveProgress(pl.Callback):
+    """One line of training progress, updated in place in Jupyter; one summary line stays in the notebook.
+
+    Lightning's bars print a line per redraw into a saved notebook. This
+    callback shows a single display that it updates (epoch, step, losses,
+    elapsed time) and, when training ends, replaces with one summary line, so
+    a learner sees progress live and the executed notebook (the book) keeps
+    only the summary. Outside IPython it shows nothing.
+
+    Examples
+    --------
+    >>> LiveProgress().text({"train_loss": 0.51, "val_loss": 0.62}, epoch=2, max_epochs=12, step=16, seconds=9.5)
+    'epoch 3/12 · step 16 · train_loss 0.510 · val_loss 0.620 · 10 s'
+    """
+
+    def __init__(self) -> None:
+        self._handle: Any = None
+        self._started = 0.0
+
+    @staticmethod
+    def text(metrics: dict, *, epoch: int, max_epochs: int, step: int, seconds: float) -> str:
+        """The progress line for these metrics."""
+        shown = [f"{k} {float(v):.3f}" for k, v in metrics.items() if k in ("train_loss", "val_loss")]
+        return " · ".join([f"epoch {epoch + 1}/{max_epochs}", f"step {step}", *shown, f"{seconds:.0f} s"])
+
+    def _show(self, trainer: Any) -> None:
+        if self._handle is None:
+            return
+        line = self.text(
+            dict(trainer.callback_metrics),
+            epoch=trainer.current_epoch,
+            max_epochs=trainer.max_epochs or 0,
+            step=trainer.global_step,
+            seconds=time.perf_counter() - self._started,
+        )
+        self._handle.update(_Line(line))
+
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
+        """Open the progress line (in IPython only)."""
+        self._started = time.perf_counter()
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:
+            return
+        if get_ipython() is not None:
+            self._handle = display(_Line("training ..."), display_id=True)
+
+    def on_train_batch_end(self, trainer: Any, *args: Any) -> None:
+        """Update the line after each step."""
+        self._show(trainer)
+
+    def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
+        """Update the line with the new validation loss."""
+        self._show(trainer)
+
+    def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
+        """Replace the line with the summary that stays in the notebook."""
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k == "val_loss"}
+        seconds = time.perf_counter() - self._started
+        if self._handle is not None:
+            done = f"{trainer.current_epoch} epochs, {trainer.global_step} steps in {seconds:.0f} s"
+            loss = f", val_loss {metrics['val_loss']:.3f}" if metrics else ""
+            self._handle.update(_Line(f"trained {done}{loss}"))
+        self._handle = None
+
+
+class _Line:
+    """A display object that is one line of plain text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
 
 
 def seed_everything(seed: int) -> int:
@@ -64,6 +206,29 @@ def last_checkpoint(folder: str | os.PathLike[str]) -> Path | None:
     """
     path = Path(folder) / "checkpoints" / "last.ckpt"
     return path if path.is_file() else None
+
+
+def interrupted_checkpoint(folder: str | os.PathLike[str]) -> Path | None:
+    """The run's ``last.ckpt`` if training stopped before it finished (to resume from), else None.
+
+    A run that :func:`fit` completed writes ``checkpoints/finished``; a
+    ``last.ckpt`` newer than that mark belongs to a later, interrupted run.
+
+    Examples
+    --------
+    >>> interrupted_checkpoint("/nonexistent") is None
+    True
+    """
+    ckpt = last_checkpoint(folder)
+    if ckpt is None:
+        return None
+    mark = Path(folder) / "checkpoints" / _FINISHED
+    if mark.is_file() and mark.stat().st_mtime >= ckpt.stat().st_mtime:
+        return None
+    return ckpt
+
+
+_FINISHED = "finished"
 
 
 def make_wandb_logger(
@@ -108,9 +273,10 @@ def make_trainer(
     monitor: str = "val_loss",
     logger: bool | Any = True,
     wandb_offline: bool = True,
-    max_time: str | None = None,
+    max_time: str | dict | None = None,
+    min_epochs: int | None = None,
     callbacks: Sequence[Any] = (),
-    enable_progress_bar: bool = True,
+    enable_progress_bar: bool = False,
     accelerator: str = "auto",
     **trainer_kwargs: Any,
 ):
@@ -127,8 +293,15 @@ def make_trainer(
         True: an offline :class:`WandbLogger`; False: none; or your own logger.
     wandb_offline : bool
         Set False to log online (needs ``wandb login`` and the network).
-    max_time : str, optional
-        Wall-clock cap such as ``"00:00:08:00"`` (DD:HH:MM:SS).
+    max_time : str or dict, optional
+        Wall-clock cap such as ``"00:00:08:00"`` (DD:HH:MM:SS) or ``{"minutes": 8}``.
+    min_epochs : int, optional
+        Epochs trained even when ``max_time`` or early stopping would stop sooner. With a
+        ``max_time`` the default is half of ``max_epochs``: a cap measured in seconds
+        depends on the machine and its load, and on a busy one it would otherwise stop
+        after a few steps and leave a model that predicts one class everywhere.
+    enable_progress_bar : bool
+        Lightning's own bars (off: :class:`LiveProgress` shows one updating line instead).
     accelerator : str
         ``"auto"``: a GPU when there is one, else the CPU.
 
@@ -143,7 +316,6 @@ def make_trainer(
 
     >>> trainer, folder = make_trainer("ci", "unet", max_epochs=3, logger=False)  # doctest: +SKIP
     """
-    import lightning.pytorch as pl
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
     folder = run_dir(profile, run_name, data_dir)
@@ -159,23 +331,32 @@ def make_trainer(
     stopping = EarlyStopping(monitor=monitor, mode="min", patience=patience)
     if logger is True:
         logger = make_wandb_logger(folder, run_name, offline=wandb_offline)
-    trainer = pl.Trainer(
-        accelerator=accelerator,
-        devices=1,
-        max_epochs=max_epochs,
-        max_time=max_time,
-        default_root_dir=str(folder),
-        logger=logger,
-        callbacks=[best, latest, stopping, *callbacks],
-        enable_progress_bar=enable_progress_bar,
-        deterministic=trainer_kwargs.pop("deterministic", "warn"),
-        **trainer_kwargs,
-    )
+    if min_epochs is None and max_time is not None:
+        min_epochs = max(1, max_epochs // 2)
+    progress = [] if enable_progress_bar else [LiveProgress()]
+    trainer_kwargs.setdefault("enable_model_summary", False)
+    with quiet_lightning():
+        trainer = pl.Trainer(
+            accelerator=accelerator,
+            devices=1,
+            max_epochs=max_epochs,
+            max_time=max_time,
+            min_epochs=min_epochs,
+            default_root_dir=str(folder),
+            logger=logger,
+            callbacks=[best, latest, stopping, *progress, *callbacks],
+            enable_progress_bar=enable_progress_bar,
+            deterministic=trainer_kwargs.pop("deterministic", "warn"),
+            **trainer_kwargs,
+        )
     return trainer, folder
 
 
 def fit(trainer: Any, task: Any, datamodule: Any, folder: str | os.PathLike[str], resume: bool = True) -> Path | None:
-    """``trainer.fit``, resuming from the run's ``last.ckpt`` when there is one.
+    """``trainer.fit``, resuming from the run's ``last.ckpt`` only when a previous run was interrupted.
+
+    A finished run's checkpoints are removed and training starts afresh (the
+    previous model is superseded); an interrupted one is continued.
 
     Returns
     -------
@@ -188,12 +369,30 @@ def fit(trainer: Any, task: Any, datamodule: Any, folder: str | os.PathLike[str]
 
     >>> resumed_from = fit(trainer, task, datamodule, folder)  # doctest: +SKIP
     """
-    ckpt = last_checkpoint(folder) if resume else None
-    with warnings.catch_warnings():
-        # Resuming writes into the run's own checkpoint folder on purpose; lightning warns that it is not empty.
-        warnings.filterwarnings("ignore", "Checkpoint directory .* exists and is not empty", UserWarning)
+    checkpoints = Path(folder) / "checkpoints"
+    ckpt = interrupted_checkpoint(folder) if resume else None
+    if ckpt is None and checkpoints.is_dir():  # a fresh start: the old run's files would mix with the new
+        for old in [*checkpoints.glob("*.ckpt"), checkpoints / _FINISHED]:
+            old.unlink(missing_ok=True)
+    # Resuming writes into the run's own checkpoint folder on purpose (Lightning warns that it is not empty);
+    # quiet_lightning keeps that and Lightning's info lines out of the notebook.
+    with quiet_lightning():
+        _start_logger_quietly(trainer)
         trainer.fit(task, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None)
+    if not getattr(trainer, "interrupted", False):
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        (checkpoints / _FINISHED).write_text(f"finished at step {trainer.global_step}\n")
     return ckpt
+
+
+def _start_logger_quietly(trainer: Any) -> None:
+    """Start the W&B run now, its console notices (offline mode, deprecated settings) kept off stderr."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+                logger.experiment  # noqa: B018  (creating the run is the point)
 
 
 def finish_wandb() -> None:
