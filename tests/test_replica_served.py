@@ -343,8 +343,11 @@ def test_a_replica_served_twice_says_so(built, served):
         pass
 
 
-def test_serving_leaves_no_process_behind(copy_of_built):
-    with serve_replica(copy_of_built) as running:
+def test_serving_leaves_no_process_behind(copy_of_built, monkeypatch):
+    # by a path relative to the working directory, as `--data-dir build/x` gives it (SeaweedFS runs elsewhere)
+    monkeypatch.chdir(copy_of_built.root.parent)
+    with serve_replica(copy_of_built.root.name) as running:
+        assert running.data.root.is_absolute()
         pids = [running.stac_server.pid, running.object_store.pid]
         assert requests.get(running.url, timeout=5).ok
     time.sleep(0.5)

@@ -260,7 +260,7 @@ def open_replica(root: str | os.PathLike[str], spec: ReplicaSpec | None = None) 
     IncompleteDataError
         If the folder has no completion marker, or was built from another spec.
     """
-    root = Path(root)
+    root = Path(root).resolve()  # absolute: the object store runs SeaweedFS in a folder of its own
     marker = _marker(root)
     fix = "Build it with `python -m geoml_helpers.replica build ...` or `build_replica(spec, root)`."
     if marker is None:
@@ -318,7 +318,7 @@ def build_replica(
     ReplicaData
     """
     started = time.perf_counter()
-    final = Path(root)
+    final = Path(root).resolve()  # absolute: the object store runs SeaweedFS in a folder of its own
     with atomic_dir(final) as staging:
         summary = _build_into(staging, spec, progress, threads)
         summary["paint_seconds"] = round(time.perf_counter() - started, 2)
