@@ -207,3 +207,20 @@ def test_a_split_without_labels_raises(setup):
     empty = xr.zeros_like(setup["labels"])
     with pytest.raises(EmptyDatasetError, match="labelled"):
         XBatcherDataset(setup["tiles"], empty, setup["splits"], "train", setup["dims"], valid_mask=setup["valid"])
+
+
+def test_train_only_statistics_ignore_val_and_test_pixels(setup):
+    """Normalising with the train blocks' statistics: what val and test pixels hold cannot move them."""
+    tiles, splits = setup["tiles"].load(), setup["splits"]
+    train = splits.values == SPLIT_CODES["train"]
+    mean, std = band_statistics(tiles, where=train)
+    held_out = xr.DataArray(~train, dims=("y", "x"))
+    changed = tiles.where(~held_out, tiles * 3 + 0.5)  # val and test pixels made very different
+    assert all(np.array_equal(a, b) for a, b in zip((mean, std), band_statistics(changed, where=train)))
+    assert not np.allclose(band_statistics(changed)[0], band_statistics(tiles)[0])  # whole-cube ones move
+    # the same numbers as computed by hand on the train pixels (every 4th row and column)
+    by_hand = tiles.where(xr.DataArray(train, dims=("y", "x"))).isel(y=slice(None, None, 4), x=slice(None, None, 4))
+    expected = by_hand.transpose("band", ...).values.reshape(tiles.sizes["band"], -1)
+    np.testing.assert_allclose(mean, np.nanmean(expected, axis=1), rtol=1e-5)
+    with pytest.raises(InputDimsError, match="grid"):
+        band_statistics(tiles, where=train[:-1])

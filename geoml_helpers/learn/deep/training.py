@@ -352,11 +352,31 @@ def make_trainer(
     return trainer, folder
 
 
-def fit(trainer: Any, task: Any, datamodule: Any, folder: str | os.PathLike[str], resume: bool = True) -> Path | None:
+def fit(
+    trainer: Any,
+    task: Any,
+    datamodule: Any,
+    folder: str | os.PathLike[str],
+    resume: bool = True,
+    *,
+    loaders: Sequence[Any] | None = None,
+) -> Path | None:
     """``trainer.fit``, resuming from the run's ``last.ckpt`` only when a previous run was interrupted.
 
-    A finished run's checkpoints are removed and training starts afresh (the
-    previous model is superseded); an interrupted one is continued.
+    A finished run's checkpoints (in ``folder/checkpoints``) are removed and
+    training starts afresh (the previous model is superseded); an interrupted
+    one is continued. Lightning's info lines and W&B's notices stay off stderr.
+
+    Parameters
+    ----------
+    trainer, task, datamodule
+        ``datamodule`` may be None when ``loaders`` are given.
+    folder : path-like
+        The run folder (checkpoints in ``folder/checkpoints``).
+    resume : bool
+        Continue an interrupted run (False: always start afresh).
+    loaders : sequence, optional
+        ``(train_dataloader, val_dataloader)`` instead of a datamodule.
 
     Returns
     -------
@@ -378,7 +398,10 @@ def fit(trainer: Any, task: Any, datamodule: Any, folder: str | os.PathLike[str]
     # quiet_lightning keeps that and Lightning's info lines out of the notebook.
     with quiet_lightning():
         _start_logger_quietly(trainer)
-        trainer.fit(task, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None)
+        if loaders is not None:
+            trainer.fit(task, *loaders, ckpt_path=str(ckpt) if ckpt else None)
+        else:
+            trainer.fit(task, datamodule=datamodule, ckpt_path=str(ckpt) if ckpt else None)
     if not getattr(trainer, "interrupted", False):
         checkpoints.mkdir(parents=True, exist_ok=True)
         (checkpoints / _FINISHED).write_text(f"finished at step {trainer.global_step}\n")

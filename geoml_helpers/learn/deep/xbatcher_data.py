@@ -189,20 +189,50 @@ def check_input_dims(data: xr.DataArray, input_dims: dict[str, int], warn: bool 
     return [m for _, m in messages]
 
 
-def band_statistics(data: xr.DataArray, band_dim: str = "band", stride: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """Per-band mean and standard deviation (NaN ignored) on every ``stride``-th pixel.
+def band_statistics(
+    data: xr.DataArray, band_dim: str = "band", stride: int = 4, *, where: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band mean and standard deviation (NaN ignored) on every ``stride``-th pixel, of ``where`` only.
+
+    Normalise with the statistics of the **training** pixels only
+    (``where=splits == SPLIT_CODES["train"]``): statistics over the whole
+    cube let the val and test pixels shape the inputs the model learns from,
+    a small leak that notebook 05 avoids in the same way.
+
+    Parameters
+    ----------
+    data : xarray.DataArray
+        With ``band_dim``, ``y`` and ``x`` (and any others, e.g. ``time``).
+    band_dim : str
+    stride : int
+        Every ``stride``-th row and column (the statistics of a smooth image converge fast).
+    where : array-like of bool (y, x), optional
+        The pixels to use, e.g. the train split; default all.
 
     Examples
     --------
     >>> a = xr.DataArray(np.arange(16.0).reshape(2, 2, 4), dims=("band", "y", "x"))
     >>> [[round(float(v), 1) for v in m] for m in band_statistics(a, stride=1)]
     [[3.5, 11.5], [2.3, 2.3]]
+    >>> train = np.array([[True, True, False, False], [True, True, False, False]])
+    >>> [[round(float(v), 1) for v in m] for m in band_statistics(a, stride=1, where=train)]
+    [[2.5, 10.5], [2.1, 2.1]]
     """
+    if where is not None:
+        mask = np.asarray(getattr(where, "values", where), dtype=bool)
+        if mask.shape != (data.sizes["y"], data.sizes["x"]):
+            raise InputDimsError(
+                f"where has shape {mask.shape} but the cube's grid is {(data.sizes['y'], data.sizes['x'])}; "
+                "rasterise the splits on the cube's grid (load.rasterize_splits)."
+            )
+        data = data.where(xr.DataArray(mask, dims=("y", "x")))
     thin = data.isel({d: slice(None, None, stride) for d in ("y", "x") if d in data.dims})
     other = [d for d in data.dims if d != band_dim]
     values = thin.transpose(band_dim, *other).values.reshape(data.sizes[band_dim], -1).astype("float64")
-    mean = np.nanmean(values, axis=1)
-    std = np.nanstd(values, axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a band with no pixel: mean 0, std 1 below
+        mean = np.nanmean(values, axis=1)
+        std = np.nanstd(values, axis=1)
     std[~np.isfinite(std) | (std == 0)] = 1.0
     mean[~np.isfinite(mean)] = 0.0
     return mean.astype("float32"), std.astype("float32")
