@@ -97,6 +97,18 @@ def test_flag_false_without_declared_offset_on_a_new_baseline_is_a_drift(real):
     assert finding.status == "drift" and "0.1 too high" in finding.message
 
 
+def test_an_asset_missing_from_some_items_is_a_note_and_from_every_item_a_drift(real):
+    """Earth Search holds items with an asset missing: the loader reads them as nodata, the mapping is right."""
+    old, new = real(ES_2020), real(ES_2023)
+    del new["assets"]["swir22"]
+    partly = _by_field(check_items([old, new], ES))["assets"]
+    assert partly.status == "note", partly
+    assert "'swir22'" in partly.message and "1 of 2 items" in partly.message and new["id"] in partly.message
+    del old["assets"]["swir22"]
+    everywhere = _by_field(check_items([old, new], ES))["assets"]
+    assert everywhere.status == "drift" and "swir22 -> 'swir22'" in everywhere.message
+
+
 def test_collection_item_assets(real):
     collection = real(ES_COLLECTION)
     assert check_collection(collection, ES)[0].status == "ok"

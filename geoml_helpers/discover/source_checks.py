@@ -158,29 +158,48 @@ def check_items(items: Sequence[Any], bands: Mapping[str, str]) -> list[SourceFi
 
 
 def _check_assets(items: Sequence[Any], bands: Mapping[str, str]) -> SourceFinding:
-    missing: dict[str, str] = {}
+    """Asset keys: a key no item has is a drift; a key some items lack is a note (those dates load as nodata).
+
+    Earth Search holds items with an asset missing (a failed conversion): the loader reads them as NaN for
+    that band, so only a key missing from every item checked means the mapping is wrong.
+    """
+    lacking: dict[str, list[str]] = {}
     suggested: dict[str, str] = {}
     for item in items:
         assets = _get(item, "assets") or {}
         for band, key in bands.items():
             if key in assets:
                 continue
-            missing[band] = key
+            lacking.setdefault(band, []).append(str(_get(item, "id")))
             try:
                 suggested[band] = asset_key(item, band)
             except KeyError:
                 pass
+    missing = {band: bands[band] for band, ids in lacking.items() if len(ids) == len(items)}
+    partly = {band: ids for band, ids in lacking.items() if band not in missing}
+    some = "; ".join(
+        f"{band!r} ({bands[band]!r}) is missing from {len(ids)} of {len(items)} items ({', '.join(ids[:3])}): "
+        "those dates load as nodata for it"
+        for band, ids in partly.items()
+    )
     if not missing:
+        if partly:
+            return SourceFinding("assets", "note", some)
         return SourceFinding("assets", "ok", f"all {len(bands)} course bands found under their asset keys")
-    example = _get(items[0], "assets") or {}
+    suggested = {band: key for band, key in suggested.items() if band in missing}
+    example = next(
+        (_get(i, "assets") or {} for i in items if any(k not in (_get(i, "assets") or {}) for k in missing.values())),
+        {},
+    )
     text = ", ".join(f"{band} -> {key!r}" for band, key in missing.items())
     fix = _bands_hint(bands, suggested) if suggested else "map each course band to an asset key in `[imagery] bands`"
     absent = [b for b in missing if b not in suggested]
     extra = f"; no asset at all for {absent}" if absent else ""
+    also = f" Also: {some}." if partly else ""
     return SourceFinding(
         "assets",
         "drift",
-        f"asset keys missing: {text} (the items have {sorted(example)}){extra}. Fix: {fix}.",
+        f"asset keys missing: {text} (the items have {sorted(example)}){extra}. Fix: {fix}.{also}",
     )
 
 
