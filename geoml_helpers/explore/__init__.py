@@ -4,6 +4,7 @@ Used by notebook 03 (explore with HoloViz). Internal code imports from the modul
 so that the stage packages never import each other in a cycle.
 """
 
+from geoml_helpers.explore.chunk_plots import CHUNK_READ_COLOURS, chunk_layout_plot
 from geoml_helpers.explore.class_plots import (
     class_colour_cycle,
     class_legend,
@@ -45,6 +46,8 @@ from geoml_helpers.explore.plotting import (
 )
 
 __all__ = [
+    "CHUNK_READ_COLOURS",
+    "chunk_layout_plot",
     "class_colour_cycle",
     "class_legend",
     "class_lines",

@@ -96,18 +96,45 @@ class ClusterHandle:
         return pd.DataFrame(rows)
 
     def close(self) -> None:
-        """Close the client and the cluster (idempotent)."""
-        for thing in (self.client, self.cluster):
-            try:
-                thing.close()
-            except Exception:  # noqa: BLE001 - closing twice or after a crash is fine
-                pass
+        """Close the client and the cluster (idempotent), without shutdown chatter on stderr.
+
+        Workers that used s3fs exit with its aiohttp sessions open ("Unclosed client
+        session", logged by asyncio at exit), and the nanny warns when it has to kill a
+        worker that is slow to exit: both are harmless at shutdown, and are kept quiet.
+        """
+        import logging
+
+        nanny = logging.getLogger("distributed.nanny")
+        level = nanny.level
+        nanny.setLevel(logging.ERROR)
+        try:
+            for thing in (self.client, self.cluster):
+                try:
+                    thing.close()
+                except Exception:  # noqa: BLE001 - closing twice or after a crash is fine
+                    pass
+        finally:
+            nanny.setLevel(level)
 
     def __enter__(self) -> ClusterHandle:
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+QUIET_WORKER_LOGGERS: dict[str, int] = {"asyncio": 50, "distributed.worker.memory": 40}
+"""Logger -> level set in every local worker: s3fs leaves aiohttp sessions open at exit ("Unclosed client
+session", asyncio's) and dask warns about unmanaged memory near the limit a notebook exceeds on purpose; errors
+still show."""
+
+
+def _quiet_worker_logs(dask_worker: Any = None) -> None:
+    """Set :data:`QUIET_WORKER_LOGGERS` in this (worker) process."""
+    import logging
+
+    for name, level in QUIET_WORKER_LOGGERS.items():
+        logging.getLogger(name).setLevel(level)
 
 
 def coiled_credentials() -> str | None:
@@ -287,6 +314,7 @@ def start_cluster(
         )
     try:
         client = Client(local)
+        client.register_worker_callbacks(setup=_quiet_worker_logs)  # also in restarted workers
     except BaseException:
         local.close()
         raise
