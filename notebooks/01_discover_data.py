@@ -128,7 +128,9 @@ aoi = gpd.GeoSeries.from_xy(bbox[::2], bbox[1::2], crs=4326)
 print("AOI bbox (lon/lat):", [round(v, 5) for v in bbox])
 
 # %%
-source = open_stac_source(stac_api, profile, data_dir, collection=project.collection)
+source = open_stac_source(
+    stac_api, profile, data_dir, collection=project.collection, project=project
+)
 print(source.url, "| cloud-cover filter done by:", source.cloud_filter)
 [c.id for c in source.client.get_collections()]
 
