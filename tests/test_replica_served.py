@@ -434,3 +434,29 @@ def test_a_replica_project_is_searched_like_earth_search_and_served_again_in_the
     )  # fmt: skip
     assert second.returncode == 0, second.stderr[-3000:]
     assert json.loads(second.stdout.strip().splitlines()[-1])["valid"] > 0.3
+
+
+def test_an_item_copied_locally_is_read_by_torchgeo_with_the_served_pixels(items, grid, tmp_path):
+    """Torchgeo globs local files: the AOI window of each band is copied (range reads) and read the same."""
+    import rasterio
+    from rasterio.windows import from_bounds
+
+    from geoml_helpers.learn.deep import DemoSentinel2
+    from geoml_helpers.load import copy_item_locally
+    from geoml_helpers.load.cube import _course_assets
+
+    item = _course_assets(_by_tile(items, "33UTP")[0].to_dict(), {"red": "red", "scl": "scl"})
+    local = copy_item_locally(item, tmp_path, grid.bounds, f"EPSG:{grid.epsg}", bands=["red", "scl"])
+    path = tmp_path / item["id"] / "red.tif"
+    assert local["assets"]["red"]["href"] == path.resolve().as_uri()
+    assert item["assets"]["red"]["href"].startswith("http://127.0.0.1:")  # the input is left alone
+    with rasterio.open(path) as copied, rasterio.open(item["assets"]["red"]["href"]) as served:
+        assert copied.crs == served.crs and copied.crs.to_epsg() == 32633  # the asset's own zone
+        assert copied.width * copied.height < served.width * served.height / 100  # a window, not the tile
+        window = from_bounds(*copied.bounds, transform=served.transform)
+        assert np.array_equal(copied.read(1), served.read(1, window=window))
+    scene = DemoSentinel2.from_item(local, bands=["red"])
+    x, y, t = scene.bounds
+    cx, cy = (x.start + x.stop) / 2, (y.start + y.stop) / 2  # the AOI's centre (nodata beyond the AOI)
+    chip = scene[cx - 160 : cx + 160, cy - 160 : cy + 160, t]["image"]
+    assert chip.shape[-2:] == (32, 32) and 0 < float(chip.min()) and float(chip.max()) < 1

@@ -50,6 +50,7 @@ from geoml_helpers.load.loading import (
     save_items,
     scaling_table,
 )
+from geoml_helpers.load.local_copy import COPIED_BANDS, copy_item_locally
 from geoml_helpers.load.rasterize import (
     SPLIT_CODES,
     burn_shapes,
@@ -60,6 +61,8 @@ from geoml_helpers.load.rasterize import (
 )
 
 __all__ = [
+    "COPIED_BANDS",
+    "copy_item_locally",
     "burn_shapes",
     "COMPOSITE_NAME",
     "CUBE_FORMAT_VERSION",
