@@ -957,7 +957,7 @@ def _per_class(labels, table):
 
 def _report_messages(report: PreparedLabelsReport, crs: str, project) -> list[str]:
     lines = [
-        f"Read {report.rows_read} labels from {report.source} "
+        f"Read {report.rows_read} labels from {os.path.basename(report.source)} "
         f"({report.source_crs}); grid in {crs} at {project.resolution_m:g} m."
     ]
     kept = f"{report.polygons} polygons, {report.multipolygons} multipolygons, {report.points} points"
