@@ -132,8 +132,8 @@ def run_times_markdown(timings: dict[str, dict[str, NotebookTiming]], summaries:
     if not timings:
         return "No profile has been run yet: `make all` writes `build/executed/<profile>/run-summary.json`.\n"
     lines = [
-        "| profile | notebooks run | whole course (sum) | slowest notebook | peak memory of a notebook "
-        "| machine of the last run |",
+        "| profile | notebooks run | whole course (sum) | slowest notebook | peak memory "
+        "| machine, date |",
         "|---|---|---|---|---|---|",
     ]
     for profile, found in timings.items():
@@ -147,10 +147,10 @@ def run_times_markdown(timings: dict[str, dict[str, NotebookTiming]], summaries:
                     f"`{profile}`",
                     str(len(found)),
                     _fmt_seconds(sum(t.wall_s for t in found.values())),
-                    f"{slowest_name.removesuffix('.ipynb')} ({_fmt_seconds(slowest.wall_s)})",
+                    f"{slowest_name[:2]} ({_fmt_seconds(slowest.wall_s)})",
                     f"{max(peaks) / 1024:.1f} GiB" if peaks else "–",
                     f"{machine.get('cpus', '?')} CPUs, {machine.get('memory_gb', '?')} GiB, "
-                    f"{_md_cell(summaries[profile].get('started', ''))}"
+                    f"{_md_cell(str(summaries[profile].get('started', ''))[:10])}"
                     if machine
                     else "–",
                 ]
@@ -160,16 +160,27 @@ def run_times_markdown(timings: dict[str, dict[str, NotebookTiming]], summaries:
     return "\n".join(lines) + "\n"
 
 
-def _table_from_rows(rows: list[dict]) -> str:
+#: Columns of one generated table: wider tables are split into several, each led by the first column, so that
+#: none is wider than the book's text column (the reader check ``fit``).
+MAX_TABLE_COLUMNS = 5
+
+
+def _table_from_rows(rows: list[dict], max_columns: int = MAX_TABLE_COLUMNS) -> str:
     columns: list[str] = []
     for row in rows:
         for key in row:
             if key not in columns:
                 columns.append(key)
-    lines = ["| " + " | ".join(_md_cell(c) for c in columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows:
-        lines.append("| " + " | ".join(_md_cell(_fmt_value(row.get(c, ""))) for c in columns) + " |")
-    return "\n".join(lines)
+    lead, rest = columns[:1], columns[1:]
+    step = max(1, max_columns - 1)
+    tables = []
+    for start in range(0, max(len(rest), 1), step):
+        shown = lead + rest[start : start + step]
+        lines = ["| " + " | ".join(_md_cell(c) for c in shown) + " |", "|" + "---|" * len(shown)]
+        for row in rows:
+            lines.append("| " + " | ".join(_md_cell(_fmt_value(row.get(c, ""))) for c in shown) + " |")
+        tables.append("\n".join(lines))
+    return "\n\n".join(tables)
 
 
 def _fmt_value(value) -> str:
