@@ -431,6 +431,7 @@ per_class = pd.concat({n: t[["estimate", "ci_low", "ci_high"]] for n, t in iou.i
 per_class.index = per_class.index.str.removeprefix("iou_")
 per_class["test polygons"] = unet_ci.loc[[f"iou_{c}" for c in per_class.index],
                                          "n_groups"].to_numpy()
+per_class = per_class[per_class["test polygons"] > 0]  # a class not in the test blocks
 per_class
 
 # %% [markdown]
