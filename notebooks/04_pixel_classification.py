@@ -267,7 +267,7 @@ choice = block_size_from_variogram(model_v, pixel_size_m=prepared.resolution,
 glue("variogram_range_m", float(model_v.range_m), display=False)
 glue("block_m", float(choice.block_m), display=False)
 print(f"short range {model_v.range_m:,.0f} m (patches); long structure "
-      f"{model_v.long_range_m / 1000:,.0f} km (the valley-wide gradient)")
+      f"{model_v.long_range_m / 1000:,.0f} km (the scene-wide gradient)")
 print(f"chosen: {choice.block_px} px = {choice.block_m:,.0f} m; {choice.reason}")
 
 # %%
@@ -362,10 +362,13 @@ heat * hv.Labels(cm_long, kdims=["predicted", "true"], vdims="pixels")
 # definition, or reporting cover as a number instead of a class, does.
 
 # %%
-off_diagonal = cm_long[cm_long.true != cm_long.predicted]
+off_diagonal = cm_long[(cm_long.true != cm_long.predicted) & (cm_long.pixels > 0)]
 top_confusions = off_diagonal.sort_values("pixels", ascending=False).head(4)
-print("most frequent confusions on the test blocks:")
-print(top_confusions.to_string(index=False))
+if top_confusions.empty:
+    print("no confusion on the test blocks: every test pixel got its class")
+else:
+    print("most frequent confusions on the test blocks:")
+    print(top_confusions.to_string(index=False))
 
 # %% [markdown]
 # ### Permutation feature importance

@@ -66,7 +66,7 @@ from IPython.display import display
 from myst_nb import glue
 from sklearn.ensemble import RandomForestClassifier
 
-from geoml_helpers.core import data_root, resolve_project
+from geoml_helpers.core import data_root, outputs_dir, resolve_project
 from geoml_helpers.demo import ensure_demo_data
 from geoml_helpers.discover import prepare_labels
 from geoml_helpers.explore import class_map, polygon_overlay, record_plot_bounds
@@ -229,11 +229,12 @@ print(f"tiled vs. whole-window agreement {agree:.4f}; test-block pixel accuracy 
 # matters for it because it sees a neighbourhood.
 
 # %%
-runs = project_outputs_dir(project, profile, "torchgeo", data_dir=data_dir,
-                           create=False)
-checkpoints = sorted(runs.glob("*/checkpoints/best-*.ckpt"),
+# 05's run folders: outputs/<profile>/torchgeo/[<project>-]unet-...
+runs = outputs_dir(profile, "torchgeo", data_dir=data_dir, create=False)
+run_prefix = "" if project.is_demo else f"{project.name}-"
+checkpoints = sorted(runs.glob(f"{run_prefix}unet-*/checkpoints/best-*.ckpt"),
                      key=lambda p: p.stat().st_mtime)
-unet = None
+unet, net = None, None
 if use_unet and checkpoints:
     import torch
 
@@ -253,9 +254,24 @@ if use_unet and checkpoints:
         scene = src.read([list(src.descriptions).index(b) + 1 for b in dm.bands])
     mean, std = (v.numpy()[:, None, None] for v in (dm.mean, dm.std))
     net = torch_predictor(task, transform=lambda t: (t - mean) / std, pad_multiple=32)
+
+# %% [markdown]
+# The chip stack is on the scene's own grid (in your project it can be another UTM zone, or a window
+# around the AOI), so the U-Net's map is taken onto the cube's grid (nearest neighbour: class ids stay
+# class ids) before it is scored on the same test pixels as the random forest.
+
+# %%
+import rioxarray
+from rasterio.enums import Resampling
+
+if net is not None:
     unet = predict_scene(scene, net, list(range(len(CLASS_IDS) + 1)), tile=dm.chip_size,
                          overlap=dm.chip_size // 2, num_workers=1, progress=False)
-    unet_accuracy = float((unet.classes[test_px] == label_raster[test_px]).mean())
+    stack_grid = rioxarray.open_rasterio(dm.stack_path).isel(band=0, drop=True)
+    unet_map = stack_grid.copy(data=unet.classes.astype("uint8")).rio.write_nodata(0)
+    unet_map = unet_map.rio.reproject_match(cube["reflectance"].isel(time=0, band=0),
+                                            resampling=Resampling.nearest)
+    unet_accuracy = float((unet_map.values[test_px] == label_raster[test_px]).mean())
     glue("unet_used", True, display=False)
     print(f"U-Net ({checkpoints[-1].parent.parent.name}): {unet.seconds:.1f} s, "
           f"test-block pixel accuracy {unet_accuracy:.3f} "
@@ -346,7 +362,11 @@ same = found.assets["classification"].href == item.assets["classification"].href
 glue("found_published_item", found.id == item.id and same, display=False)
 print(f"found {found.id} in collection {found.collection_id} of the local STAC API")
 stac_classes = found.assets["classification"].ext.classification.classes
-found.properties["mlm:name"], [c.name for c in stac_classes]
+published = [[c.value, c.name, c.color_hint and f"#{c.color_hint}"]
+             for c in stac_classes]
+glue("published_classes", published, display=False)
+print(f"model: {found.properties['mlm:name']}; classes as published:")
+pd.DataFrame(published, columns=["value", "name", "colour"]).set_index("value")
 
 # %% [markdown]
 # ## 5 · The conservation answer: hectares, with honest intervals
@@ -594,7 +614,6 @@ if domains is not None:
 # records the bounds of the map's data, so the book's placement check can compare.
 
 # %%
-import rioxarray  # noqa: F401
 import xarray as xr
 
 class_da = xr.DataArray(rf.classes, coords={"y": cube["y"], "x": cube["x"]},
