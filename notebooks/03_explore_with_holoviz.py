@@ -44,7 +44,6 @@ import holoviews as hv
 import hvplot.pandas  # noqa: F401
 import numpy as np
 import pandas as pd
-import panel as pn
 
 from geoml_helpers.core import resolve_project
 from geoml_helpers.discover import class_means, prepare_labels
@@ -183,7 +182,7 @@ class_lines(phenology, "time", "value", classes, width=650, height=330,
 # %%
 small = min(max_pixels, 200)
 dashboard = build_dashboard(profile, data_dir, max_pixels=small, project=project)
-opening = next(w for w in dashboard.select(pn.widgets.DiscreteSlider)).value
+opening = dashboard.opening_month
 print(f"opens on {opening}, the month with the most clear pixels over the AOI")
 record_plot_bounds(f"ndvi {opening}", cube)  # the map's title: variable and month
 dashboard

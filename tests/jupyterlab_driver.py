@@ -240,6 +240,6 @@ if __name__ == "__main__":
                 lab.press_slider("ArrowLeft", times=3)
                 time.sleep(8)
                 print("after 3 quick ArrowLeft:", json.dumps(lab.bokeh_state()))
-                lab.page.screenshot(path="/tmp/lab/slider.png")
+                lab.page.screenshot(path=str(Path(tempfile.gettempdir()) / "geoml-lab-slider.png"))
         print("off host:", lab.off_host)
         print("console errors:", lab.console_errors[:5])

@@ -198,10 +198,6 @@ def test_jupyterlab_run_all_shows_no_error_and_draws_bokeh_toolbars(lab_visits):
 
 
 @pytest.mark.notebooks
-@pytest.mark.xfail(
-    strict=True,
-    reason="03's map lags its slider: three quick steps back leave the slider on 2024-08-01 and the map on 2024-09-01",
-)
 def test_jupyterlab_dashboard_map_keeps_up_with_its_slider(lab_visits):
     """Quick slider moves in 03's dashboard leave the map on the month the slider shows."""
     _, moves, _ = lab_visits

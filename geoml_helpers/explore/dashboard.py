@@ -99,8 +99,10 @@ def build_dashboard(
 
     It opens on the month whose composite leaves most of the AOI clear (computed from the cube,
     not the tile's ``eo:cloud_cover``); map and curves are stacked, so the whole app fits a
-    700 px page column. The map follows the month slider's *released* value
-    (``value_throttled``), so quick steps or a drag never leave the map on another month.
+    700 px page column. The month slider is an index slider whose label is drawn in the browser, and
+    the map follows every step in order: panel's DiscreteSlider echoes its value through Python, and
+    quick steps left its slider on one month and the map on another. ``layout.opening_month`` is the
+    month it opens on.
 
     Notes
     -----
@@ -135,7 +137,13 @@ def build_dashboard(
     class_w = pn.widgets.Select(
         label="Land-cover class", options=class_options, value=next(iter(class_options.values())), width=170
     )
-    date_w = pn.widgets.DiscreteSlider(label="Month", options=dates, value=opening, width=300)
+    # An IntSlider over month indices, its label drawn in the browser: DiscreteSlider echoes its value through
+    # Python, and quick steps left the slider on one month and the map on another (issue 16).
+    date_w = pn.widgets.IntSlider(start=0, end=len(dates) - 1, value=dates.index(opening), show_value=False, width=300)
+    date_label = pn.pane.HTML(f"Month: <b>{opening}</b>", margin=(0, 10))
+    date_w.jscallback(
+        value="label.text = 'Month: <b>' + dates[cb_obj.value] + '</b>'", args={"label": date_label, "dates": dates}
+    )
     var_w = pn.widgets.Select(label="Band or index", options=variables, value="ndvi", width=150)
 
     def variable_array(variable: str):
@@ -182,14 +190,16 @@ def build_dashboard(
             ylabel=variable,
         )
 
-    month = date_w.param.value_throttled  # the released value: the map never lags the slider
+    month = pn.bind(lambda index: dates[index], date_w)  # every step, in order: the map ends on the slider's month
     map_pane = pn.pane.HoloViews(pn.bind(map_view, class_w, month, var_w), linked_axes=False)
     curve_pane = pn.pane.HoloViews(pn.bind(curve_view, class_w, month, var_w), linked_axes=False)
     header = pn.pane.Markdown(
         f"## {DASHBOARD_TITLE}\nProject `{data['project'].name}`, profile `{profile}`: {cube.sizes['time']} "
         f"monthly composites, {len(labels)} labels. Map in Web Mercator (the data are in {data['crs']})."
     )
-    return pn.Column(header, pn.Row(class_w, date_w, var_w), map_pane, curve_pane, width=680)
+    layout = pn.Column(header, pn.Row(class_w, pn.Column(date_label, date_w), var_w), map_pane, curve_pane, width=680)
+    layout.opening_month = opening  # the month it opens on, for the page's own text
+    return layout
 
 
 def main(argv: list[str] | None = None) -> int:
