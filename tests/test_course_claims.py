@@ -33,6 +33,17 @@ EXECUTED = Path(os.environ.get("GEOML_EXECUTED_DIR", PROJECT_ROOT / "build" / "e
 # What the reader's cells used to assert, per notebook: comparisons between glued names and numbers.
 # A name a notebook did not glue (a user project skips the demo-only parts) is not checked.
 EXPECTATIONS = {
+    "05_deep_learning_torchgeo": [
+        "fast_path_max_difference < 2e-4",
+        "fast_path_same_mask == True",
+        "chips_crossing_splits == 0",
+        "unet_epochs >= 6",
+    ],
+    "06_timeseries_hyperspectral": [
+        "test_pixels_leaked == 0",
+        "test_pixels_repeated == 0",
+        "test_order_matches == True",
+    ],
     "04_pixel_classification": [
         "shared_train_test_blocks == 0",
         "nan_feature_share == 0",
