@@ -208,7 +208,6 @@ def test_jupyterlab_dashboard_map_keeps_up_with_its_slider(lab_visits):
 
 
 @pytest.mark.notebooks
-@pytest.mark.xfail(strict=True, reason="kernel metadata (language_info) missing from the stored notebooks")
 def test_jupyterlab_opens_the_stored_notebooks_unmodified(lab_visits):
     """Opening a stored notebook does not mark it modified (its kernel metadata is already what Lab writes)."""
     visits, _, _ = lab_visits
