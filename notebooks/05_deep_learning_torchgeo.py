@@ -127,7 +127,8 @@ tile_choice = clear.set_index("id").loc[by_tile["id"]]
 print(f"chosen: {item['id']}, AOI clear {clear['aoi_clear_fraction'].iloc[0]:.0%}")
 print(f"lowest eo:cloud_cover: {by_tile['id']}, AOI clear "
       f"{tile_choice['aoi_clear_fraction']:.0%}")
-clear.head(5).round(3)
+shown = clear.assign(date=clear["datetime"].str[:10]).set_index("date")
+shown[["eo_cloud_cover", "aoi_clear_fraction"]].head(5).round(3)
 
 # %% [markdown]
 # ### A `RasterDataset` for the files as delivered
@@ -462,8 +463,11 @@ print(comparison)
 # The map, beside the labels it learnt from, each class in its project colour:
 
 # %%
+import holoviews as hv
+
 from geoml_helpers.explore import class_map, record_plot_bounds
 
+hv.extension("bokeh")  # interactive maps from here on (the plots above are matplotlib)
 titles = ("U-Net land cover (whole scene)", "label polygons")
 for title in titles:
     record_plot_bounds(title, dm.labels_path)

@@ -67,7 +67,7 @@ from myst_nb import glue
 
 from geoml_helpers.core import resolve_project
 from geoml_helpers.discover import prepare_labels
-from geoml_helpers.explore import class_lines, class_map
+from geoml_helpers.explore import class_lines, class_map, record_plot_bounds
 from geoml_helpers.learn import block_bootstrap, polygon_index_raster, valid_pixel_mask
 from geoml_helpers.learn.deep import ChunkAlignmentWarning, LoaderSettings
 from geoml_helpers.learn.deep import XBatcherDataset
@@ -154,8 +154,10 @@ counts
 # %%
 # The class map is reprojected to Web Mercator, with a legend of the project's
 # classes; the split map is plain x/y (no map projection): see PITFALLS (UTM south).
-label_map = class_map(labels10.rio.write_crs(refl.rio.crs), classes,
+labelled = labels10.rio.write_crs(refl.rio.crs)
+label_map = class_map(labelled, classes,
                       title="Labelled pixels (10 m)", width=380, height=320)
+record_plot_bounds(label_map, labelled)
 split_map = splits10.hvplot.image(
     x="x", y="y", cmap=["#4c72b0", "#dd8452", "#c44e52"], clim=(0.5, 3.5),
     title="Blocks: train / val / test", data_aspect=1, frame_width=240, colorbar=False,

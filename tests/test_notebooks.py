@@ -106,16 +106,7 @@ def test_course_book_builds_and_renders(course_book, executed_notebooks):
 
 #: Reader checks (issue 16 part 2) that today's notebooks still fail: each is expected to fail, strictly, so
 #: that it turns into a test failure ("XPASS(strict)") the day the notebooks are fixed; then delete its line.
-READER_CHECKS_STILL_FAILING: dict[str, str] = {
-    "placement": "no notebook records its maps' true bounds yet (record_plot_bounds); "
-    "the land-cover maps of 04 and 08 are drawn 21 km south of their COGs",
-    "fit": "03 true/false colour, labels and dashboard, 01 footprints, 04 maps, 06 split map and saliency, "
-    "08 map legend, and wide tables in 01, 02, 04, 06, 07, 08 and the run-time table",
-    "noise": "stderr, warnings, ERROR log lines in 00, 02, 04, 05, 06, 07",
-    "long_outputs": "dask progress bars in 02 (66 and 90 lines) and xarray reprs of 62 lines in 02 and 07",
-    "absolute_paths": "data-dir, site-packages and Python paths of the building machine printed in 00-08",
-    "lines": "about 300 code lines over 88 characters in the jupytext notebooks",
-}
+READER_CHECKS_STILL_FAILING: dict[str, str] = {}
 
 
 @pytest.mark.notebooks
