@@ -82,6 +82,12 @@ def class_lines(frame, x: str, y: str, classes: ClassTable, *, by: str = "class_
     return hv.Overlay(curves).opts(legend_position="right", show_legend=True, **opts)
 
 
+#: A class map's legend entry below the map: the swatch and padding, plus this many px per character of its label.
+LEGEND_ENTRY_PX = 50
+LEGEND_CHAR_PX = 8
+LEGEND_ROW_PX = 24
+
+
 def class_legend(classes: ClassTable, ids: Sequence[int] | None = None):
     """Legend entries (nothing drawn) for the classes ``ids``, to overlay on a class raster.
 
@@ -126,7 +132,15 @@ def class_map(
     import geoviews as gv
     import holoviews.plotting.bokeh  # noqa: F401  (options need a backend)
 
-    from geoml_helpers.explore.plotting import _TITLE_AXIS_PX, fit_frame, legend_px, map_opts, to_plot_crs
+    from geoml_helpers.explore.plotting import (
+        _AXES_PX,
+        _TITLE_AXIS_PX,
+        _TOOLBAR_PX,
+        MAX_FIGURE_WIDTH,
+        fit_frame,
+        map_opts,
+        to_plot_crs,
+    )
 
     projected = to_plot_crs(array, max_pixels=max_pixels)
     if "time" in projected.dims:
@@ -134,12 +148,15 @@ def class_map(
     projected = projected.where(projected != NODATA_CLASS)
     present = sorted(int(v) for v in np.unique(projected.values[np.isfinite(projected.values)]))
     shown = [i for i in classes.ids if i in present]
-    frame = fit_frame(
-        projected,
-        width,
-        extra_px=legend_px([classes.labels[i] for i in shown]),
-        max_frame_height=height - _TITLE_AXIS_PX,
-    )
+    # The legend sits below the map, in as many columns as the frame's width holds: beside it, it took half a
+    # 420 px figure (a map of ~125 px with overlapping ticks) and was clipped to the frame's height, so the
+    # last classes lost their names.
+    # A wide figure whose map is bounded by its height keeps the legend beside the map when it fits there.
+    frame = fit_frame(projected, width, max_frame_height=max(120, height - _TITLE_AXIS_PX))
+    entry_px = LEGEND_ENTRY_PX + LEGEND_CHAR_PX * max((len(classes.labels[i]) for i in shown), default=1)
+    room_beside = min(width, MAX_FIGURE_WIDTH) - frame["frame_width"] - _AXES_PX - _TOOLBAR_PX
+    beside = room_beside >= entry_px and len(shown) * LEGEND_ROW_PX <= frame["frame_height"]
+    columns = 1 if beside else max(1, min(len(shown), frame["frame_width"] // entry_px))
     image = gv.Image(projected, kdims=["x", "y"], crs=ccrs.GOOGLE_MERCATOR).opts(
         cmap=[classes.colours[i] for i in classes.ids],
         clim=(0.5, len(classes) + 0.5),
@@ -150,7 +167,7 @@ def class_map(
         **map_opts(frame),
     )
     legend = class_legend(classes, shown)
-    return (image * legend).opts(legend_position="right", show_legend=True)
+    return (image * legend).opts(legend_position="right" if beside else "bottom", legend_cols=columns, show_legend=True)
 
 
 def label_overlay(
