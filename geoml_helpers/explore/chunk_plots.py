@@ -57,7 +57,7 @@ def _rectangles(sizes: Mapping[str, int], chunks: Mapping[str, int], band: int, 
             for t in times:
                 for b0 in range(0, n_band, cb):
                     bands = range(b0, min(b0 + cb, n_band))
-                    row_blocks.append((t * n_band + b0, t * n_band + bands[-1] + 1, [t], bands))
+                    row_blocks.append((t * n_band + b0, t * n_band + bands[-1] + 1, range(t, t + 1), bands))
     rects = []
     for top, bottom, times, bands in row_blocks:
         map_rows = 0 in times and band in bands
@@ -110,9 +110,7 @@ def chunk_layout_plot(
     import pandas as pd
 
     touched = _touched(sizes, chunks)
-    frame = pd.DataFrame(
-        _rectangles(sizes, chunks, band, pixel_x), columns=["x0", "y0", "x1", "y1", "read"]
-    )
+    frame = pd.DataFrame(_rectangles(sizes, chunks, band, pixel_x), columns=["x0", "y0", "x1", "y1", "read"])
     frame["read"] = pd.Categorical(frame["read"], categories=list(CHUNK_READ_COLOURS))
     n_map, n_pixel = touched["map"], touched["pixel_timeseries"]
     title = f"{name}: a map reads {n_map} chunk{'s' * (n_map != 1)}, a pixel {n_pixel}"

@@ -198,7 +198,7 @@ def build_dashboard(
         f"monthly composites, {len(labels)} labels. Map in Web Mercator (the data are in {data['crs']})."
     )
     layout = pn.Column(header, pn.Row(class_w, pn.Column(date_label, date_w), var_w), map_pane, curve_pane, width=680)
-    layout.opening_month = opening  # the month it opens on, for the page's own text
+    layout.opening_month = opening  # type: ignore[attr-defined]  # the month it opens on, for the page text
     return layout
 
 
