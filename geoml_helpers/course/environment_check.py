@@ -275,11 +275,13 @@ def display_path(path: str | os.PathLike[str], project_root: str | os.PathLike[s
 
     from geoml_helpers.core.profiles import find_project_root
 
-    path = Path(path).resolve()
-    root = Path(project_root).resolve() if project_root is not None else find_project_root()
+    # absolute, but links kept: a venv's bin/python links to the base interpreter, and resolving it would name
+    # the base Python instead of the environment the reader should recognise
+    path = Path(os.path.abspath(path))
+    root = Path(project_root) if project_root is not None else find_project_root()
     for base, label in ((root, ""), (Path(tempfile.gettempdir()), "<tmp>/"), (Path.home(), "~/")):
-        if base is not None and path.is_relative_to(Path(base).resolve()):
-            relative = path.relative_to(Path(base).resolve())
+        if base is not None and path.is_relative_to(Path(os.path.abspath(base))):
+            relative = path.relative_to(Path(os.path.abspath(base)))
             return f"{label}{relative}" if str(relative) != "." else (label.rstrip("/") or ".")
     return path.name
 

@@ -220,7 +220,7 @@ def replica_spec(project: Any, data_dir: str | os.PathLike[str] | None = None):
     >>> from geoml_helpers.core.project import load_project
     >>> spec = replica_spec(load_project("projects/replica_example/replica-ci.toml"))
     >>> spec.class_column, spec.datetime, spec.seed
-    ('landcover', '2022-01-20/2022-01-31', 2024)
+    ('landcover', '2022-01-10/2022-02-10', 2024)
     """
     from geoml_helpers.discover.labels import prepare_labels
     from geoml_helpers.replica.build import ReplicaSpec
