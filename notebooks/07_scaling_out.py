@@ -219,11 +219,13 @@ panels = [
 # copy runs out of memory. The `rechunker` package (pangeo) solves it with a `max_mem` bound and, when one pass
 # does not fit, a copy through an intermediate store. Its latest release (0.5.4) requires `zarr<3`, and 0.5.2
 # fails on zarr 3 (`module 'zarr' has no attribute 'hierarchy'`, pangeo-data/rechunker#159), so this course
-# uses `rechunk_zarr_store`, the same two-stage algorithm on zarr 3. Two memory limits on the same copy:
+# uses `rechunk_zarr_store`, the same two-stage algorithm on zarr 3, here within 64 MB. (A tighter bound
+# forces the copy through an intermediate store whose chunks divide both layouts; on a grid whose size shares
+# no large factor with the chunks those are tiny, millions of files, so the course does not run it.)
 
 # %%
 bounded = {}
-for max_mem in (64e6, 3e6):
+for max_mem in (64e6,):
     target = out / f"cube_timeseries_bounded_{max_mem / 1e6:.0f}MB.zarr"
     plan = rechunk_zarr_store(
         layouts["spatial"], target, "timeseries", max_mem=max_mem,
@@ -233,7 +235,7 @@ for max_mem in (64e6, 3e6):
     print(f"max_mem {max_mem / 1e6:>4.0f} MB: {plan.stages} stage(s), "
           f"at most {plan.peak_bytes / 1e6:.1f} MB in memory, "
           f"chunks {plan.target_chunks}")
-same = xr.open_zarr(bounded[3e6])["reflectance"].equals(
+same = xr.open_zarr(bounded[64e6])["reflectance"].equals(
     xr.open_zarr(layouts["timeseries"])["reflectance"]
 )
 glue("bounded_rechunk_identical", bool(same), display=False)
