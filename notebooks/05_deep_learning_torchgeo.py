@@ -472,8 +472,8 @@ titles = ("U-Net land cover (whole scene)", "label polygons")
 for title in titles:
     record_plot_bounds(title, dm.labels_path)
 unet_da = labels_da.copy(data=unet_map)
-(class_map(unet_da, classes, title=titles[0], width=350)
- + class_map(labels_da, classes, title=titles[1], width=350))
+(class_map(unet_da, classes, title=titles[0], width=315)
+ + class_map(labels_da, classes, title=titles[1], width=315))
 
 # %% [markdown]
 # ## 8 · How fast is the loader?

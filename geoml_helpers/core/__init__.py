@@ -63,6 +63,7 @@ from geoml_helpers.core.profiles import (
     ImageryEstimate,
     check_imagery_size,
     data_root,
+    display_path,
     ensure_writable,
     estimate_imagery,
     find_project_root,
@@ -88,6 +89,7 @@ from geoml_helpers.core.project import (
 )
 
 __all__ = [
+    "display_path",
     "PeakMemory",
     "skip_remaining_cells",
     "AreaEstimationError",

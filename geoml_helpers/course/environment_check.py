@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from geoml_helpers.core.errors import MissingCredentialsError, MissingDependencyError, OfflineError
+from geoml_helpers.core.profiles import display_path
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 
@@ -257,33 +258,6 @@ def registered_kernel_python(name: str = PROJECT_KERNEL_NAME) -> str | None:
         return KernelSpecManager().get_kernel_spec(name).argv[0]
     except NoSuchKernel:
         return None
-
-
-def display_path(path: str | os.PathLike[str], project_root: str | os.PathLike[str] | None = None) -> str:
-    """``path`` as a reader may see it: relative to the project, under ``~`` or the temp folder, never absolute.
-
-    A page must not show the folders of the machine that built it (the book's absolute-path check).
-
-    Examples
-    --------
-    >>> display_path("/srv/geoml/.venv/bin/python", "/srv/geoml")
-    '.venv/bin/python'
-    >>> display_path(Path.home() / "geoml-data", "/srv/geoml")
-    '~/geoml-data'
-    """
-    import tempfile
-
-    from geoml_helpers.core.profiles import find_project_root
-
-    # absolute, but links kept: a venv's bin/python links to the base interpreter, and resolving it would name
-    # the base Python instead of the environment the reader should recognise
-    path = Path(os.path.abspath(path))
-    root = Path(project_root) if project_root is not None else find_project_root()
-    for base, label in ((root, ""), (Path(tempfile.gettempdir()), "<tmp>/"), (Path.home(), "~/")):
-        if base is not None and path.is_relative_to(Path(os.path.abspath(base))):
-            relative = path.relative_to(Path(os.path.abspath(base)))
-            return f"{label}{relative}" if str(relative) != "." else (label.rstrip("/") or ".")
-    return path.name
 
 
 def check_kernel(project_root: str | os.PathLike[str] | None = None) -> CheckRow:

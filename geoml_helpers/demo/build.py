@@ -28,7 +28,7 @@ from affine import Affine
 from geoml_helpers import __version__
 from geoml_helpers.core.atomic import atomic_dir, write_atomic
 from geoml_helpers.core.errors import IncompleteDataError
-from geoml_helpers.core.profiles import DemoProfile, data_root, ensure_writable, get_profile
+from geoml_helpers.core.profiles import DemoProfile, data_root, display_path, ensure_writable, get_profile
 from geoml_helpers.demo.classes import CLASS_NAMES, class_colormap
 from geoml_helpers.demo.hyperspectral import ACQUISITION_DATE, RESOLUTION_M, simulate_hyperspectral, wavelengths_nm
 from geoml_helpers.demo.labels import make_blocks, make_label_polygons
@@ -292,7 +292,7 @@ def build_demo_data(
     size = sum(p.stat().st_size for p in final.rglob("*") if p.is_file())
     _record_build_time(base, prof.name, elapsed, size)
     if progress:
-        print(f"Built demo profile {prof.name!r} in {elapsed:.1f} s: {size / 1e6:.1f} MB at {final}")
+        print(f"Built demo profile {prof.name!r} in {elapsed:.1f} s: {size / 1e6:.1f} MB at {display_path(final)}")
     return DemoData(final, prof, seed)
 
 

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from geoml_helpers.core.atomic import atomic_dir
-from geoml_helpers.core.profiles import outputs_dir
+from geoml_helpers.core.profiles import display_path, outputs_dir
 from geoml_helpers.load.loading import REFLECTANCE_BANDS, Grid, compute_indices, load_reflectance, monthly_median
 
 CUBE_NAME = "analysis_ready.zarr"
@@ -233,7 +233,7 @@ def ensure_analysis_ready_cube(
         write_zarr_atomic(ds, path)
     if progress:
         seconds = time.perf_counter() - started
-        print(f"Built the analysis-ready cube of profile {profile!r} in {seconds:.1f} s at {path}")
+        print(f"Built the analysis-ready cube of profile {profile!r} in {seconds:.1f} s at {display_path(path)}")
     return _open(path, fingerprint)
 
 
@@ -470,7 +470,8 @@ def ensure_project_cube(
 
         with ProgressBar():
             write_zarr_atomic(ds, path)
-        print(f"Built the cube of project {project.name!r} in {time.perf_counter() - started:.1f} s at {path}")
+        seconds = time.perf_counter() - started
+        print(f"Built the cube of project {project.name!r} in {seconds:.1f} s at {display_path(path)}")
     else:
         write_zarr_atomic(ds, path)
     return _open(path)
