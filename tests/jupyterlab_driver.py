@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -154,6 +155,43 @@ class LabSession:
         self.page.mouse.down()
         self.page.mouse.move(t["x"] + t["width"] + 20, h["y"] + h["height"] / 2, steps=8)
         self.page.mouse.up()
+
+
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def dashboard_month(state: dict) -> tuple[str | None, str | None]:
+    """(the month a dashboard's slider label shows, the month of the map it drives), from BokehJS's models."""
+    shown = [DATE.search(t).group() for t in state["texts"] if "Month" in t and DATE.search(t)]
+    mapped = [DATE.search(t).group() for t in state["titles"] if DATE.fullmatch(t.split(" ")[-1])]
+    return (shown[-1] if shown else None), (mapped[-1] if mapped else None)
+
+
+def quick_slider_moves(lab: LabSession, settle_s: float = 6.0) -> dict[str, dict]:
+    """A learner's quick moves on the page's first slider: a jump to the end, then three quick steps back.
+
+    Returns the Bokeh state ``settle_s`` seconds after each move, which is when a learner looks at the map.
+    """
+    moves = {}
+    lab.press_slider("End")
+    time.sleep(settle_s)
+    moves["end"] = lab.bokeh_state()
+    lab.press_slider("ArrowLeft", times=3)
+    time.sleep(settle_s)
+    moves["three steps back"] = lab.bokeh_state()
+    return moves
+
+
+def slider_lag_problems(moves: dict[str, dict]) -> list[str]:
+    """Each move after which the map is not on the month its slider shows (or no month could be read)."""
+    problems = []
+    for move, state in moves.items():
+        shown, mapped = dashboard_month(state)
+        if not (shown and mapped):
+            problems.append(f"after {move}: no month read from the dashboard ({state})")
+        elif mapped != shown:
+            problems.append(f"after {move}: the slider shows {shown} but the map shows {mapped}")
+    return problems
 
 
 def _wait_for_server(url: str, token: str, process: subprocess.Popen, timeout_s: float) -> None:

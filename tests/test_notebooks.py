@@ -7,8 +7,6 @@ file keeps them on one pytest-xdist worker (``--dist loadfile``), so the noteboo
 from __future__ import annotations
 
 import json
-import re
-import time
 
 import jupytext
 import nbformat
@@ -143,14 +141,6 @@ def test_no_claim_of_the_course_contradicts_its_outputs(executed_notebooks):
 # --- In a real JupyterLab (issue 16 part 6) -------------------------------------------------------------------
 
 LAB_NOTEBOOKS = ("00_environment_check", "03_explore_with_holoviz")
-DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def dashboard_month(state: dict) -> tuple[str | None, str | None]:
-    """(the month 03's dashboard slider shows, the month of the map it drives), from BokehJS's models."""
-    shown = [DATE.search(t).group() for t in state["texts"] if "Month" in t and DATE.search(t)]
-    mapped = [DATE.search(t).group() for t in state["titles"] if DATE.fullmatch(t.split(" ")[-1])]
-    return (shown[-1] if shown else None), (mapped[-1] if mapped else None)
 
 
 @pytest.fixture(scope="module")
@@ -161,19 +151,12 @@ def lab_visits(executed_notebooks):
     """
     assert executed_notebooks.ok
     _require_chromium()
-    from jupyterlab_driver import jupyterlab
+    from jupyterlab_driver import jupyterlab, quick_slider_moves
 
     paths = [PROJECT_ROOT / "notebooks" / f"{name}.ipynb" for name in LAB_NOTEBOOKS]
-    moves = {}
     with jupyterlab(paths, executed_notebooks.data_dir) as lab:
         visits = {name: lab.run_all(name) for name in LAB_NOTEBOOKS}
-        # a learner's quick moves: a jump to the end, then three quick steps back
-        lab.press_slider("End")
-        time.sleep(6)
-        moves["end"] = lab.bokeh_state()
-        lab.press_slider("ArrowLeft", times=3)
-        time.sleep(6)
-        moves["three steps back"] = lab.bokeh_state()
+        moves = quick_slider_moves(lab)
         off_host = lab.off_host
     return visits, moves, off_host
 
@@ -191,11 +174,11 @@ def test_jupyterlab_run_all_shows_no_error_and_draws_bokeh_toolbars(lab_visits):
 @pytest.mark.notebooks
 def test_jupyterlab_dashboard_map_keeps_up_with_its_slider(lab_visits):
     """Quick slider moves in 03's dashboard leave the map on the month the slider shows."""
+    from jupyterlab_driver import slider_lag_problems
+
     _, moves, _ = lab_visits
-    for move, state in moves.items():
-        shown, mapped = dashboard_month(state)
-        assert shown and mapped, f"after {move}: no month read from the dashboard ({state})"
-        assert mapped == shown, f"after {move}: the slider shows {shown} but the map shows {mapped}"
+    problems = slider_lag_problems(moves)
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.notebooks
