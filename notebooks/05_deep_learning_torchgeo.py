@@ -118,10 +118,15 @@ if not n_polygons:
 # %%
 from geoml_helpers.discover import clear_fraction_table
 from geoml_helpers.learn.deep import REFLECTANCE_BANDS, DemoSentinel2
+from geoml_helpers.load import copy_item_locally
 
 items = search_project_items(project, profile, data_dir, bbox=prepared.aoi_lonlat)
 clear = clear_fraction_table(items, prepared.bounds, prepared.crs)
 item = next(i for i in items if i["id"] == clear["id"].iloc[0])
+if not project.is_demo:  # torchgeo reads local files: copy the AOI window of each band
+    scenes = project_outputs_dir(project, profile, "torchgeo", "scenes",
+                                 data_dir=data_dir)
+    item = copy_item_locally(item, scenes, prepared.bounds, prepared.crs)
 by_tile = min(items, key=lambda i: i["properties"]["eo:cloud_cover"])
 tile_choice = clear.set_index("id").loc[by_tile["id"]]
 print(f"chosen: {item['id']}, AOI clear {clear['aoi_clear_fraction'].iloc[0]:.0%}")

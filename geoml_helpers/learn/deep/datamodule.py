@@ -205,6 +205,10 @@ class SegmentationDataModule(pl.LightningDataModule):
                 )
             self.item = matches[0]
         folder = project_outputs_dir(project, self.profile, "torchgeo", data_dir=self.data_dir)
+        if not project.is_demo:  # torchgeo and the chip stack read local files: the AOI window of each band
+            from geoml_helpers.load.local_copy import copy_item_locally
+
+            self.item = copy_item_locally(self.item, folder / "scenes", prepared.bounds, prepared.crs)
         self.stack_path = build_chip_stack(
             self.item, folder / f"{self.item['id']}_stack10m.tif", blocksize=self.tile_size
         )
