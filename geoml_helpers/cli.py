@@ -73,7 +73,7 @@ def _init(args: argparse.Namespace) -> int:
     )
     print(result.summary)
     print(f"wrote {result.path}")
-    print(f"next: geoml check-source {result.project.stac} --collection {result.project.collection}")
+    print(f"next: geoml check-source --project {result.path}")
     print(f"      geoml run --project {result.path} --profile {args.profile}")
     return 0
 
@@ -82,7 +82,7 @@ def _check_source(args: argparse.Namespace) -> int:
     from geoml_helpers.core.project import load_project
     from geoml_helpers.discover.source_checks import check_source
 
-    bands = bbox = datetime = None
+    bands = bbox = datetime = project = None
     stac, collection = args.source, args.collection
     if args.project:
         project = load_project(args.project)
@@ -93,7 +93,14 @@ def _check_source(args: argparse.Namespace) -> int:
     if not stac:
         raise GeomlError("give a source name or URL (e.g. `geoml check-source earth-search`) or --project FILE")
     check = check_source(
-        stac, collection, bands=bands, bbox=bbox, datetime=datetime, profile=args.profile, data_dir=args.data_dir
+        stac,
+        collection,
+        bands=bands,
+        bbox=bbox,
+        datetime=datetime,
+        profile=args.profile,
+        data_dir=args.data_dir,
+        project=project,
     )
     print(check)
     if check.ok:

@@ -460,3 +460,20 @@ def test_an_item_copied_locally_is_read_by_torchgeo_with_the_served_pixels(items
     cx, cy = (x.start + x.stop) / 2, (y.start + y.stop) / 2  # the AOI's centre (nodata beyond the AOI)
     chip = scene[cx - 160 : cx + 160, cy - 160 : cy + 160, t]["image"]
     assert chip.shape[-2:] == (32, 32) and 0 < float(chip.min()) and float(chip.max()) < 1
+
+
+def test_check_source_of_a_replica_project_builds_serves_and_checks_it(project_file, tmp_path):
+    """`geoml check-source --project FILE` on a replica project (as `geoml init` suggests): the replica is built
+    from the project, served, and its metadata traps reported (proj:code only; boa_offset_applied with -0.1)."""
+    geoml = Path(sys.executable).parent / "geoml"
+    command = [str(geoml)] if geoml.exists() else [sys.executable, "-m", "geoml_helpers.cli"]
+    done = subprocess.run(
+        [*command, "check-source", "--project", str(project_file), "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "OK: the course can read this collection as it is." in done.stdout, done.stdout
+    assert "proj:code" in done.stdout and "boa_offset_applied" in done.stdout, done.stdout
+    assert (tmp_path / "replica").is_dir(), "the replica was not built under the data directory"

@@ -337,6 +337,7 @@ def check_source(
     data_dir: str | os.PathLike[str] | None = None,
     max_items: int = 5,
     timeout: float = 10.0,
+    project: Any = None,
 ) -> SourceCheck:
     """Open a STAC source, read its collection and a few items, and check them.
 
@@ -353,6 +354,9 @@ def check_source(
     profile, data_dir :
         For the ``local`` demo API.
     max_items : int
+    project : Project or path, optional
+        The project the source is for: the ``earth-search-replica`` source is built from its labels,
+        AOI and dates.
 
     Returns
     -------
@@ -374,7 +378,9 @@ def check_source(
     spec = source_spec(stac)
     collection = collection or spec.default_collection
     bands = dict(bands or default_bands(stac, collection))
-    with open_stac_source(stac, profile, data_dir, timeout=timeout, collection=collection) as source:
+    with open_stac_source(
+        stac, profile, data_dir, timeout=timeout, collection=collection, project=project
+    ) as source:
         check = SourceCheck(source.url if spec.url is None else spec.name, collection)
         try:
             document = source.client.get_collection(collection).to_dict()
