@@ -463,8 +463,11 @@ def test_an_item_copied_locally_is_read_by_torchgeo_with_the_served_pixels(items
 
 
 def test_check_source_of_a_replica_project_builds_serves_and_checks_it(project_file, tmp_path):
-    """`geoml check-source --project FILE` on a replica project (as `geoml init` suggests): the replica is built
-    from the project, served, and its metadata traps reported (proj:code only; boa_offset_applied with -0.1)."""
+    """`geoml check-source --project FILE` on a replica project, as `geoml init` suggests.
+
+    The replica is built from the project, served, and its metadata traps reported (proj:code only;
+    boa_offset_applied with -0.1).
+    """
     geoml = Path(sys.executable).parent / "geoml"
     command = [str(geoml)] if geoml.exists() else [sys.executable, "-m", "geoml_helpers.cli"]
     done = subprocess.run(
