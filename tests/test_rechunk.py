@@ -17,6 +17,7 @@ from geoml_helpers.scale.rechunk import (
     cost_table,
     pass_cost,
     plan_rechunk,
+    rechunk_array,
     read_throughput,
     rechunk_to_zarr,
     rechunk_zarr_store,
@@ -47,6 +48,20 @@ def test_orthogonal_rechunk_within_max_mem_gives_the_same_cube(spatial_store, tm
     assert result["reflectance"].encoding["chunks"] == (sizes["time"], sizes["band"], 32, 32)
     xr.testing.assert_identical(result["reflectance"].load(), source["reflectance"].load())
     assert not (tmp_path / "ts.zarr.tmp").exists()
+
+
+def test_two_stage_copy_on_a_grid_that_shares_no_factor_with_the_chunks(tmp_path):
+    """A 238 px grid (a user project's) with 64 px target chunks: 64 px intermediate chunks, not gcd = 2 px."""
+    rng = np.random.default_rng(0)
+    data = rng.random((6, 3, 238, 238), dtype="f4")
+    source = zarr.create_array(tmp_path / "src.zarr", shape=data.shape, chunks=(1, 3, 238, 238), dtype="f4")
+    source[:] = data
+    plan = plan_rechunk(data.shape, 4, source.chunks, (6, 3, 64, 64), max_mem=2e6)
+    assert plan.stages == 2 and plan.intermediate_chunks == (1, 3, 64, 64)
+    out, _ = rechunk_array(source, tmp_path / "ts.zarr", (6, 3, 64, 64), max_mem=2e6, temp_store=tmp_path / "t.zarr")
+    assert out.chunks == (6, 3, 64, 64) and np.array_equal(out[:], data)
+    intermediate_files = sum(1 for p in (tmp_path / "t.zarr").rglob("*") if p.is_file())
+    assert intermediate_files < 6 * 16 + 10, intermediate_files  # 6 x 4 x 4 chunks (2 px chunks: 85,000 files)
 
 
 def test_a_chunk_larger_than_max_mem_is_refused():
