@@ -17,8 +17,8 @@ from geoml_helpers.scale.rechunk import (
     cost_table,
     pass_cost,
     plan_rechunk,
-    rechunk_array,
     read_throughput,
+    rechunk_array,
     rechunk_to_zarr,
     rechunk_zarr_store,
 )
