@@ -12,6 +12,7 @@ from geoml_helpers.services.object_store import (
     ObjectStoreUnreachableError,
     StorePorts,
     check_endpoint,
+    close_s3_sessions_on_their_own_loop,
     connect_s3,
     create_bucket,
     upload_tree,
@@ -38,6 +39,7 @@ from geoml_helpers.services.stac_server import (
 )
 
 __all__ = [
+    "close_s3_sessions_on_their_own_loop",
     "BucketExistsError",
     "DASK_DEFAULT_LINK",
     "DEFAULT_ACCESS_KEY",

@@ -26,6 +26,7 @@ b'hi'
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -186,6 +187,7 @@ class LocalObjectStore(ServerProcess):
         """
         if self.running:
             return self
+        close_s3_sessions_on_their_own_loop()  # before any filesystem of this store exists
         ports = self.requested_ports or StorePorts.pick()
         taken = [f"{name}={port}" for name, port in asdict(ports).items() if not port_is_free(port)]
         if taken:
@@ -328,6 +330,44 @@ def check_endpoint(endpoint_url: str, timeout: float = 3.0) -> None:
         ) from exc
 
 
+def close_s3_sessions_on_their_own_loop() -> None:
+    """Make s3fs close a garbage-collected filesystem's session on the event loop that opened it.
+
+    s3fs (2026.9) registers ``S3FileSystem.close_session`` as each filesystem's finalizer. When the garbage
+    collector runs it while *another* event loop is running in the thread (zarr's, or a kernel's), it schedules
+    the close on that loop; aiohttp refuses a future of a different loop, and asyncio prints "Task exception was
+    never retrieved" with a traceback into the notebook (07's S3 cell, now and then), leaving the socket to the
+    process's exit. gcsfs fixed the same finalizer (fsspec/gcsfs#606); this applies that fix to s3fs: the close
+    goes to the session's own loop with ``run_coroutine_threadsafe``. Idempotent; it affects filesystems created
+    after the call, so the object store calls it when it starts and :func:`connect_s3` before connecting.
+
+    Examples
+    --------
+    >>> close_s3_sessions_on_their_own_loop()
+    >>> import s3fs
+    >>> s3fs.S3FileSystem.close_session.__name__
+    'close_session_on_its_own_loop'
+    """
+    import s3fs
+
+    original = s3fs.S3FileSystem.close_session
+    if original.__name__ == "close_session_on_its_own_loop":
+        return
+
+    def close_session_on_its_own_loop(loop, s3) -> None:
+        if loop is not None and loop.is_running():
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is not None and running is not loop:
+                asyncio.run_coroutine_threadsafe(s3.__aexit__(None, None, None), loop)
+                return
+        original(loop, s3)
+
+    s3fs.S3FileSystem.close_session = staticmethod(close_session_on_its_own_loop)  # type: ignore[method-assign]
+
+
 def connect_s3(
     endpoint_url: str,
     key: str = DEFAULT_ACCESS_KEY,
@@ -344,6 +384,8 @@ def connect_s3(
         If ``check`` and the endpoint does not answer within ``timeout``.
     """
     import s3fs
+
+    close_s3_sessions_on_their_own_loop()
 
     if check:
         check_endpoint(endpoint_url, timeout)
