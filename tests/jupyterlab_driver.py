@@ -116,7 +116,8 @@ class LabSession:
         page.click("li.lm-MenuBar-item >> text=Run")
         page.click("li.lm-Menu-item >> text=Run All Cells")
         # Every cell is queued ([*]) at once; the run is over when none is left and the kernel is idle.
-        page.wait_for_function(_BUSY_JS, timeout=30_000)
+        # (A loaded machine took over 30 s to show the first [*] in CI.)
+        page.wait_for_function(_BUSY_JS, timeout=180_000)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not page.evaluate(_BUSY_JS) and page.locator(_IDLE).count():

@@ -57,7 +57,8 @@ def test_every_notebook_runs_on_a_users_project(user_project_run):
     from test_course_claims import glued_values
 
     from geoml_helpers.core.project import load_project
-    from geoml_helpers.demo.classes import CLASS_LABELS, CLASS_NAMES
+    from geoml_helpers.demo.classes import CLASS_LABELS
+    from geoml_helpers.discover.labels import prepare_labels
 
     mixed, points, full, only_points = user_project_run
     assert full.ok, full
@@ -78,9 +79,9 @@ def test_every_notebook_runs_on_a_users_project(user_project_run):
     # 08 publishes the project's classes in the STAC item, as read back from the STAC API
     run_08 = next(run for run in full.notebooks if run.notebook.startswith("08"))
     published = glued_values(nbformat.read(run_08.output, as_version=4))["published_classes"]
-    published_names = [name for _value, name, _colour in published]
-    assert "alien_trees" in published_names, published
-    assert not set(published_names) & set(CLASS_NAMES.values()) - {"water"}, published
+    published_names = {value: name for value, name, _colour in published if value}  # 0: nodata
+    assert published_names == prepare_labels(project).classes.names, published
+    assert "alien_trees" in published_names.values() and "invasive_trees" not in published_names.values()
     assert f"geoml-landcover-{project.name}" in text["08"]
     # a points-only project: 05 says why it stops, and the run goes on
     assert only_points.ok and "point labels and no polygons" in _outputs(only_points.notebooks[0].output)
