@@ -170,14 +170,15 @@ def test_browsed_pages_render_at_the_window_width(browsed):
 
 def test_fit_passes_a_page_that_fits(browsed):
     check = browsed["fit_good.html"]
-    assert {b["kind"] for b in check.boxes} == {"plot", "table"}
+    assert {b["kind"] for b in check.boxes} == {"plot", "table", "text"}  # a long printed line, wrapped
     assert fit_problems(check) == []
 
 
-def test_fit_fails_a_wide_plot_table_and_widget_row(browsed):
+def test_fit_fails_a_wide_plot_table_widget_row_and_printed_line(browsed):
     problems = fit_problems(browsed["fit_bad.html"])
-    assert len(problems) == 3, problems
+    assert len(problems) == 4, problems
     assert sum("plot 'Bokeh root" in p for p in problems) == 2 and sum("table" in p for p in problems) == 1
+    assert sum(p.startswith("fit_bad.html: text 'pre'") for p in problems) == 1, problems
     assert all("beyond the 760 px article column" in p for p in problems)
 
 

@@ -347,6 +347,8 @@ _BOXES_JS = r"""
   }
   for (const el of column.querySelectorAll('.cell_output img, .output img')) { add(el, 'image', [el]); }
   for (const el of column.querySelectorAll('.jupyter-widgets, .widget-box')) { add(el, 'widget', [el]); }
+  // printed text: a line longer than the column hides its end behind a scrollbar (its scrollWidth)
+  for (const el of column.querySelectorAll('.cell_output pre')) { add(el, 'text', [el]); }
   // every output as the reader sees it: its visible text lines (hidden parts, e.g. xarray's text
   // fallback or a closed <details>, are not in innerText)
   const outputs = [];

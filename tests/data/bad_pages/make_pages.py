@@ -229,12 +229,38 @@ def make_fit() -> None:
         df.hvplot.line(x="x", y="y", width=600, height=200),
     )
     text = "The article column is 760 px wide."
-    write_page("fit_good.html", "Fit: good", text, [_output_cell(staged_html(narrow)), _output_cell(_table(3))])
+    write_page(
+        "fit_good.html",
+        "Fit: good",
+        text,
+        [_output_cell(staged_html(narrow)), _output_cell(_table(3)), _printed(LONG_LINE, wrapped=True)],
+    )
     write_page(
         "fit_bad.html",
         "Fit: bad",
         text,
-        [_output_cell(staged_html(wide)), _output_cell(_table(14)), _output_cell(staged_html(row))],
+        [
+            _output_cell(staged_html(wide)),
+            _output_cell(_table(14)),
+            _output_cell(staged_html(row)),
+            _printed(LONG_LINE, wrapped=False),
+        ],
+    )
+
+
+LONG_LINE = (
+    "On these test polygons the U-Net is better for water; the random forest is better for fynbos, "
+    "cultivated land and built-up; the test polygons cannot tell them apart for invasive trees."
+)
+
+
+def _printed(line: str, wrapped: bool) -> str:
+    """A printed line as myst-nb renders it; ``wrapped`` as the book's CSS makes it (book/_static/geoml.css)."""
+    style = ' style="white-space: pre-wrap; overflow-wrap: anywhere;"' if wrapped else ""
+    return (
+        '<div class="cell docutils container"><div class="cell_output docutils container">'
+        f'<div class="output stream highlight-myst-ansi notranslate"><div class="highlight"><pre{style}>'
+        f"<span></span>{line}\n</pre></div></div></div></div>"
     )
 
 
