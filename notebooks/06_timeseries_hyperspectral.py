@@ -163,7 +163,9 @@ split_map = splits10.hvplot.image(
     title="Blocks: train / val / test", data_aspect=1, frame_width=240, colorbar=False,
     xaxis=None, yaxis=None,
 )
-label_map + split_map
+# Two coordinate systems (Web Mercator map, UTM x/y blocks): shared axes would stretch both over
+# the union of their ranges and leave two empty frames.
+(label_map + split_map).opts(shared_axes=False)
 
 # %% [markdown]
 # ## 2 · Knob 1: `input_dims` aligned with the zarr chunks
