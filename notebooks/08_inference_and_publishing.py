@@ -265,7 +265,7 @@ import rioxarray
 from rasterio.enums import Resampling
 
 if net is not None:
-    unet = predict_scene(scene, net, list(range(len(CLASS_IDS) + 1)), tile=dm.chip_size,
+    unet = predict_scene(scene, net, list(range(len(CLASS_IDS) + 1)), tile=4 * dm.chip_size,
                          overlap=dm.chip_size // 2, num_workers=1, progress=False)
     stack_grid = rioxarray.open_rasterio(dm.stack_path).isel(band=0, drop=True)
     unet_map = stack_grid.copy(data=unet.classes.astype("uint8")).rio.write_nodata(0)
