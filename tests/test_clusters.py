@@ -87,3 +87,26 @@ def test_an_in_process_cluster_starts_and_links_its_own_loopback_dashboard():
         assert handle.client.submit(sum, [1, 2]).result() == 3
         assert handle.dashboard_link.startswith(f"http://{HOST}:")
         assert requests.get(handle.dashboard_link, timeout=30).status_code == 200
+
+
+def test_an_in_process_cluster_computes_while_the_kernel_holds_more_than_its_memory_limit():
+    """A worker in this process must not count this process against a per-worker limit (02 hung in workshop).
+
+    This process holds far more than 200 MiB (numpy, dask, the array below); with the limit applied the
+    in-process worker pauses at 80 % of it and the compute never returns.
+    """
+    import time
+
+    import dask.array as da
+    import numpy as np
+    import psutil
+
+    from geoml_helpers.scale.clusters import start_cluster
+
+    held = np.ones((64, 1024, 1024), dtype="f4")  # 256 MiB in this process, as a kernel holds a cube
+    assert psutil.Process().memory_info().rss > 400 * 2**20
+    with start_cluster("local", n_workers=1, threads_per_worker=2, processes=False, memory_limit="200MiB") as handle:
+        time.sleep(2)  # the worker's memory monitor has looked (it paused the worker within this time before)
+        assert set(handle.client.run(lambda dask_worker: dask_worker.status.name).values()) == {"running"}
+        mean = handle.client.compute(da.ones((2000, 2000), chunks=100).mean()).result(timeout=60)
+        assert mean == 1.0 and held[0, 0, 0] == 1.0

@@ -249,7 +249,9 @@ def start_cluster(
     n_workers, threads_per_worker : int
         Worker processes and threads in each.
     memory_limit : str or int
-        Memory limit **per worker** (e.g. ``"2GiB"``).
+        Memory limit **per worker** (e.g. ``"2GiB"``). Ignored with ``processes=False``: a worker in
+        the kernel's own process would measure the whole kernel against it, pause at 80 % and wait forever
+        (notebook 02 hung in the ``workshop`` profile with a 1.7 GB kernel).
     processes : bool
         Workers as processes (a real memory limit per worker) or threads.
     local_directory : path-like, optional
@@ -305,7 +307,8 @@ def start_cluster(
         local = LocalCluster(
             n_workers=n_workers,
             threads_per_worker=threads_per_worker,
-            memory_limit=memory_limit,
+            # threads share the kernel's memory: a limit there would count the whole kernel and pause the worker
+            memory_limit=memory_limit if processes else 0,
             processes=processes,
             host=HOST if processes else None,  # threads talk in-process (inproc://): no host to bind
             dashboard_address=f"{HOST}:0",
