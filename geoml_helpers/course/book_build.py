@@ -96,7 +96,8 @@ def build_book(
     executed_root : pathlib.Path, optional
         Folder holding ``<profile>/NN_*.ipynb`` and ``run-summary.json``; defaults to ``<project>/build/executed``.
     bench_dir : pathlib.Path, optional
-        Benchmark tables; defaults to ``<project>/build/benchmarks``.
+        Benchmark tables; defaults to ``<project>/build/benchmarks`` (this machine's ``make bench``) when it
+        holds any, else the recorded ``<project>/benchmarks/results`` (each says where and when it was measured).
     output_dir : pathlib.Path, optional
         Defaults to ``<project>/build/book/<profile>``; the HTML lands in ``<output_dir>/_build/html``,
         the plots' recorded true bounds in ``<output_dir>/plot-bounds.json`` (:data:`PLOT_BOUNDS_FILE`).
@@ -117,7 +118,7 @@ def build_book(
     root = find_project_root() or Path.cwd()
     book_dir = Path(book_dir or root / "book")
     executed_root = Path(executed_root or root / "build" / "executed")
-    bench_dir = Path(bench_dir or root / "build" / "benchmarks")
+    bench_dir = Path(bench_dir or _benchmark_results(root))
     output_dir = Path(output_dir or root / "build" / "book" / profile)
     executed_dir = executed_root / profile
 
@@ -197,3 +198,9 @@ def build_book(
 def _root_docname(source_dir: Path) -> str:
     match = re.search(r"^root:\s*(\S+)", (Path(source_dir) / "_toc.yml").read_text(), re.MULTILINE)
     return Path(match.group(1)).with_suffix("").as_posix() if match else "intro"
+
+
+def _benchmark_results(root: Path) -> Path:
+    """The benchmark tables to render: build/benchmarks if `make bench` wrote any here, else benchmarks/results."""
+    local = root / "build" / "benchmarks"
+    return local if any(local.glob("*.json")) else root / "benchmarks" / "results"

@@ -218,7 +218,7 @@ def benchmark_markdown(path: Path) -> str:
                 rows = data[key]
                 break
         meta = {k: v for k, v in data.items() if k not in {"title", "name", "benchmark", "rows", "results", "table"}}
-    parts = [f"## {title}", "", f"From `build/benchmarks/{Path(path).name}`.", ""]
+    parts = [f"## {title}", "", f"From `{'/'.join(Path(path).parts[-3:])}`.", ""]
     description = meta.pop("description", None)
     if description:
         parts += [str(description), ""]
