@@ -135,6 +135,9 @@ def display_path(path: str | os.PathLike[str], project_root: str | os.PathLike[s
     '.venv/bin/python'
     >>> display_path(Path.home() / "geoml-data", "/srv/geoml")
     '~/geoml-data'
+    >>> import tempfile
+    >>> display_path(Path(tempfile.gettempdir()) / "geoml-data", "/srv/geoml")
+    '$TMPDIR/geoml-data'
     """
     import tempfile
 
@@ -142,7 +145,8 @@ def display_path(path: str | os.PathLike[str], project_root: str | os.PathLike[s
     # the base Python instead of the environment the reader should recognise
     path = Path(os.path.abspath(path))
     root = Path(project_root) if project_root is not None else find_project_root()
-    for base, label in ((root, ""), (Path(tempfile.gettempdir()), "<tmp>/"), (Path.home(), "~/")):
+    # "$TMPDIR/", not "<tmp>/": an HTML table (notebook 00's) would take "<tmp>" for a tag and hide it
+    for base, label in ((root, ""), (Path(tempfile.gettempdir()), "$TMPDIR/"), (Path.home(), "~/")):
         if base is not None and path.is_relative_to(Path(os.path.abspath(base))):
             relative = path.relative_to(Path(os.path.abspath(base)))
             return f"{label}{relative}" if str(relative) != "." else (label.rstrip("/") or ".")

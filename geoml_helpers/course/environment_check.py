@@ -282,11 +282,12 @@ def check_kernel(project_root: str | os.PathLike[str] | None = None) -> CheckRow
         expected.append(root / ".venv")
     here = Path(sys.prefix).resolve()
     in_project = any(here == folder.resolve() for folder in expected)
-    which = (
-        f"{PROJECT_KERNEL_DISPLAY_NAME} kernel"
-        if kernel == PROJECT_KERNEL_NAME
-        else f"not the {PROJECT_KERNEL_NAME} kernel"
-    )
+    if kernel == PROJECT_KERNEL_NAME:
+        which = f"{PROJECT_KERNEL_DISPLAY_NAME} kernel"
+    elif in_project:  # e.g. the runner's papermill kernel: another name, the same environment
+        which = "a kernel of the course environment"
+    else:
+        which = f"not the {PROJECT_KERNEL_NAME} kernel"
     found = f"{which}; interpreter {display_path(sys.executable, root)}"
     if not in_project:
         pythons = [display_path(folder / "bin" / "python", root) for folder in expected]
@@ -490,8 +491,19 @@ def run_checks(
     for name, exact in EXACT_PINS.items():
         rows.append(check_package(name, exact=exact))
     rows.append(check_device())
+    # The local API serves the demo data: build it first (quietly), so the data-directory rows describe
+    # what the API check then finds, not the state before it (the table said "not built yet" after a build).
+    if stac_api == "local":
+        from geoml_helpers.core.errors import GeomlError
+        from geoml_helpers.demo.build import ensure_demo_data
+
+        try:  # a progress bar would stay at 0 % in the saved notebook; the rows say what was built
+            ensure_demo_data(profile, data_dir, progress=False)
+        except (GeomlError, OSError):
+            pass  # the data-directory and API rows report it, with the fix
+    stac_row = check_stac_api(stac_api, profile, data_dir)
     rows.extend(check_data_dir(profile, data_dir))
-    rows.append(check_stac_api(stac_api, profile, data_dir))
+    rows.append(stac_row)
     for api in extra_apis:
         rows.append(check_stac_api(api, profile, data_dir))
     rows.append(check_wandb())
