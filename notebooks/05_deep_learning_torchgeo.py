@@ -329,8 +329,11 @@ early = trainer.early_stopping_callback.stopped_epoch > 0
 if resumed_from:
     print(f"resumed an interrupted run from {resumed_from.name}")
 if trainer.current_epoch < max_epochs and not early:
+    over = train_seconds > 60 * max_minutes  # the cap waits for half the epochs
     print(f"the {max_minutes} min cap stopped training after {trainer.current_epoch} "
-          f"of {max_epochs} epochs")
+          f"of {max_epochs} epochs"
+          + (", the minimum (half): this machine is slower than the cap assumes" if over
+             else ""))
 elif early:
     print(f"early stopping after {trainer.current_epoch} epochs: "
           "val_loss stopped improving")

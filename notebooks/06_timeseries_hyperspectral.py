@@ -173,8 +173,8 @@ split_map = splits10.hvplot.image(
 # zarr stores the cube in compressed **chunks** and always decompresses whole chunks. If a sample
 # covers a small part of a big chunk, every sample pays for the whole chunk. Notebook 02 wrote
 # 256 x 256 pixel chunks (all months and bands together): the `ci` cube (240 px) is a single chunk,
-# and the workshop cube's 256 px chunks do not divide our 96 px blocks. `check_input_dims` says so,
-# with the fix.
+# and the workshop cube's 256 px chunks do not divide its 96 px blocks (the `ci` blocks are 48 px).
+# `check_input_dims` says so, with the fix.
 
 # %%
 block = prepared.blocks.geometry.iloc[0].bounds
@@ -494,10 +494,13 @@ if project.hyperspectral:
     spans = [hv.VSpan(a, b).opts(color="grey", alpha=0.2) for a, b in ABSORPTION_NM]
     long = sal.reset_index().melt(id_vars="wavelength (nm)", var_name="class_name",
                                   value_name="saliency")
-    saliency_plot = class_lines(
-        long, "wavelength (nm)", "saliency", classes, by="class_name", width=680,
-        height=330, title="Gradient saliency per class (test patches)",
-        ylabel="mean |d score / d reflectance| (scaled)") * hv.Overlay(spans)
+    lines = class_lines(long, "wavelength (nm)", "saliency", classes, by="class_name")
+    # options go on the combined overlay: overlaying two overlays makes a new one,
+    # which drops the first one's title, size and labels
+    saliency_plot = (lines * hv.Overlay(spans)).opts(
+        width=680, height=330, title="Gradient saliency per class (test patches)",
+        ylabel="mean |d score / d reflectance| (scaled)", legend_position="right",
+        show_legend=True)
 saliency_plot
 
 # %% [markdown]

@@ -265,8 +265,9 @@ import rioxarray
 from rasterio.enums import Resampling
 
 if net is not None:
-    unet = predict_scene(scene, net, list(range(len(CLASS_IDS) + 1)), tile=4 * dm.chip_size,
-                         overlap=dm.chip_size // 2, num_workers=1, progress=False)
+    unet = predict_scene(scene, net, list(range(len(CLASS_IDS) + 1)),
+                         tile=4 * dm.chip_size, overlap=dm.chip_size // 2,
+                         num_workers=1, progress=False)
     stack_grid = rioxarray.open_rasterio(dm.stack_path).isel(band=0, drop=True)
     unet_map = stack_grid.copy(data=unet.classes.astype("uint8")).rio.write_nodata(0)
     unet_map = unet_map.rio.reproject_match(cube["reflectance"].isel(time=0, band=0),
