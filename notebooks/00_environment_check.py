@@ -23,7 +23,7 @@
 #
 # **Prerequisites:** the course environment (`make env`). No internet is needed.
 #
-# **Expected run time:** `ci` about 10-20 s, `workshop` the same (plus about a minute the first time, to build the demo data), `full` the same (plus the full demo build).
+# **Expected run time:** `ci` about 20-50 s, `workshop` the same (plus about a minute the first time, to build the demo data), `full` the same (plus the full demo build).
 #
 # Every row of the table below is *pass*, *warn* or *fail*, and names the fix when it is not *pass*.
 

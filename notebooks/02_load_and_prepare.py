@@ -474,6 +474,10 @@ print("variables:", ", ".join(f"{k} {v.dtype}" for k, v in cube.data_vars.items(
 chunks = cube["reflectance"].encoding["chunks"]
 mb = np.prod(chunks) * 4 / 1e6
 print(f"zarr chunks (time, band, y, x): {chunks} = {mb:.1f} MB each")
+if project.is_demo and cube.sizes["time"] != composites.sizes["time"]:
+    print(f"{cube.sizes['time']} months here, {composites.sizes['time']} in section 5: "
+          "the demo's cube uses every scene, clouds masked pixel by pixel; "
+          f"01 kept the scenes under {project.max_cloud_cover:g} % cloud")
 
 # %% [markdown]
 # The clearest month of the cube, as the models will see it (the composite of its clear

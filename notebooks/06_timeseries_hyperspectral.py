@@ -35,7 +35,7 @@
 # **Prerequisites:** notebook 02 (the analysis-ready cube; this notebook builds it if it is missing) and notebook 04
 # (the random forest we compare with; skipped with a message if it has not run).
 #
-# **Expected run time** (2 CPU cores): `ci` about 1-2 minutes, `workshop` about 6-9 minutes, `full` much longer (use a GPU).
+# **Expected run time** (2 CPU cores): `ci` about 2-4 minutes, `workshop` about 6-9 minutes, `full` much longer (use a GPU).
 
 # %% tags=["parameters"]
 project = None  # path to a project TOML; None: the demo project of the profile
