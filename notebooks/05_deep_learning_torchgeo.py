@@ -477,7 +477,7 @@ import holoviews as hv
 from geoml_helpers.explore import class_map, record_plot_bounds
 
 hv.extension("bokeh")  # interactive maps from here on (the plots above are matplotlib)
-titles = ("U-Net land cover (whole scene)", "label polygons")
+titles = ("U-Net map (whole scene)", "label polygons")
 for title in titles:
     record_plot_bounds(title, dm.labels_path)
 unet_da = labels_da.copy(data=unet_map)

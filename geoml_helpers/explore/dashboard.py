@@ -185,7 +185,7 @@ def build_dashboard(
             width=640,
             height=340,
             title=f"Mean {variable} per class",
-            legend_position="bottom_left",
+            legend_position="right",  # inside the plot it covered the first months' curves
             show_legend=True,
             ylabel=variable,
         )
