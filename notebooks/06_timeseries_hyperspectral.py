@@ -163,8 +163,8 @@ split_map = splits10.hvplot.image(
     title="Blocks: train / val / test", data_aspect=1, frame_width=240, colorbar=False,
     xaxis=None, yaxis=None,
 )
-# Two coordinate systems (Web Mercator map, UTM x/y blocks): shared axes would stretch both over
-# the union of their ranges and leave two empty frames.
+# Two coordinate systems (Web Mercator map, UTM x/y blocks): shared axes would
+# stretch both over the union of their ranges and leave two empty frames.
 (label_map + split_map).opts(shared_axes=False)
 
 # %% [markdown]

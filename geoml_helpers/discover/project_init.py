@@ -159,12 +159,7 @@ def init_project(
     check_imagery_size(_rough_estimate(project), profile)
     first = prepare_labels(replace(project, block_size_m=2000.0), seed=seed)
     footprint, imagery_note = None, "imagery not checked (--no-imagery-check)"
-    if check_imagery and project.stac == "earth-search-replica":
-        imagery_note = (
-            "imagery: the replica is painted over this AOI and these dates when the course first opens it "
-            "(full MGRS tiles; check it with `geoml check-source --project FILE`)"
-        )
-    elif check_imagery:
+    if check_imagery:
         footprint, imagery_note = _imagery_footprint(project, first.aoi_lonlat, profile, data_dir)
     prepared, tried = _prepare_with_blocks(project, block_size_m, seed, footprint)
     if footprint is not None and project.aoi is None and prepared.report.dropped_outside:
@@ -220,6 +215,11 @@ def _imagery_footprint(project: Project, aoi_lonlat, profile: str, data_dir) -> 
 
     from geoml_helpers.discover.stac_search import open_stac_source, search_items
 
+    if project.stac == "earth-search-replica":  # built from this project, once it is written
+        return None, (
+            "imagery: the replica is painted over this AOI and these dates when the course first opens it "
+            "(full MGRS tiles; check it with `geoml check-source --project FILE`)"
+        )
     try:
         with open_stac_source(project.stac, profile, data_dir, collection=project.collection) as source:
             found = search_items(
