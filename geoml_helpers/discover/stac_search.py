@@ -27,6 +27,19 @@ from typing import Any
 
 from geoml_helpers.core.errors import EmptySearchError, MissingDependencyError, StacApiUnreachableError
 
+__all__ = [
+    "DEFAULT_COLLECTION",
+    "EARTH_SEARCH_URL",
+    "STAC_APIS",
+    "SearchResult",
+    "StacSource",
+    "check_reachable",
+    "open_stac_source",
+    "replica_spec",
+    "search_items",
+    "supported_cloud_filter",
+]
+
 EARTH_SEARCH_URL = "https://earth-search.aws.element84.com/v1"
 STAC_APIS: dict[str, str | None] = {"local": None, "earth-search": EARTH_SEARCH_URL}
 """Named APIs; ``local`` is started on demand from the demo data."""
