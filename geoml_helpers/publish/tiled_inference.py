@@ -159,7 +159,8 @@ def predict_tiled(
             wy = ramp_weights(py1 - py0, y0 - py0, y1 - py0, overlap, i > 0, i < len(rows) - 1)
             wx = ramp_weights(px1 - px0, x0 - px0, x1 - px0, overlap, j > 0, j < len(cols) - 1)
             window = array[..., py0:py1, px0:px1]
-            task = dask.delayed(_predict_padded, pure=True)(window, predictor, n_classes, wy, wx)
+            # not pure: tokenizing the predictor (a closure over a torch module) cost ~0.5 s per tile
+            task = dask.delayed(_predict_padded, pure=False)(window, predictor, n_classes, wy, wx)
             padded[i, j] = (task, (py0, py1), (px0, px1))
 
     blocks = []
