@@ -182,10 +182,10 @@ def build_dashboard(
             )
         marker = hv.VLine(np.datetime64(date)).opts(color="black", line_dash="dashed")
         return hv.Overlay(curves + [marker]).opts(
-            width=530,  # the legend beside it adds ~100 px: the whole stays within the 680 px app
+            width=640,
             height=340,
             title=f"Mean {variable} per class",
-            legend_position="right",  # inside the plot it covered the first months' curves
+            legend_position="bottom_left",
             show_legend=True,
             ylabel=variable,
         )
