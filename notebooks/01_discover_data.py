@@ -54,6 +54,7 @@ from geoml_helpers.core import EmptySearchError, data_root, resolve_project
 from geoml_helpers.discover import band_resolutions, item_epsg, prepare_labels
 from geoml_helpers.discover import open_stac_source, search_items
 from geoml_helpers.explore import fit_frame, label_overlay, legend_px, map_opts
+from geoml_helpers.explore import inline_bokeh_extensions
 from geoml_helpers.explore import (
     polygon_overlay,
     record_plot_bounds,
@@ -62,6 +63,7 @@ from geoml_helpers.explore import (
 from geoml_helpers.load import items_to_geodataframe, project_outputs_dir
 from geoml_helpers.load import save_items, scaling_table
 
+inline_bokeh_extensions()  # geoviews' JavaScript travels in the notebook, no CDN
 hv.extension("bokeh")
 
 # %% [markdown]

@@ -71,6 +71,7 @@ from geoml_helpers.explore import (
     record_plot_bounds,
     rgb_plot,
 )
+from geoml_helpers.explore import inline_bokeh_extensions
 from geoml_helpers.load import (
     DEFAULT_MASK_CLASSES,
     Grid,
@@ -94,6 +95,7 @@ from geoml_helpers.load import (
 )
 from geoml_helpers.scale import start_cluster
 
+inline_bokeh_extensions()  # geoviews' JavaScript travels in the notebook, no CDN
 hv.extension("bokeh")
 warnings.filterwarnings("ignore", "All-NaN slice encountered", RuntimeWarning)
 root = data_root(data_dir)  # paths are printed relative to it

@@ -59,8 +59,10 @@ from geoml_helpers.explore import (
     record_plot_bounds,
     rgb_plot,
 )
+from geoml_helpers.explore import inline_bokeh_extensions
 from geoml_helpers.load import ensure_project_cube, rasterize_labels
 
+inline_bokeh_extensions()  # geoviews' JavaScript travels in the notebook, no CDN
 hv.extension("bokeh")
 hv.output(widget_location="bottom")  # sliders below the plots, not off the page
 

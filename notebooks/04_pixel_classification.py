@@ -69,11 +69,13 @@ from threadpoolctl import threadpool_limits
 from geoml_helpers.core import data_root, resolve_project
 from geoml_helpers.discover import prepare_labels
 from geoml_helpers.explore import class_map, image_plot, label_overlay
+from geoml_helpers.explore import inline_bokeh_extensions
 from geoml_helpers.explore import record_plot_bounds
 from geoml_helpers.learn import balance_classes, feature_matrix, feature_names
 from geoml_helpers.learn import FewPolygonsWarning, polygon_counts, sample_pixels
 from geoml_helpers.load import ensure_project_cube, project_outputs_dir
 
+inline_bokeh_extensions()  # geoviews' JavaScript travels in the notebook, no CDN
 hv.extension("bokeh")
 
 # %%

@@ -475,7 +475,9 @@ print(comparison)
 import holoviews as hv
 
 from geoml_helpers.explore import class_map, record_plot_bounds
+from geoml_helpers.explore import inline_bokeh_extensions
 
+inline_bokeh_extensions()  # geoviews' JavaScript travels in the notebook, no CDN
 hv.extension("bokeh")  # interactive maps from here on (the plots above are matplotlib)
 titles = ("U-Net map (whole scene)", "label polygons")
 for title in titles:

@@ -68,6 +68,7 @@ from myst_nb import glue
 from geoml_helpers.core import resolve_project
 from geoml_helpers.discover import prepare_labels
 from geoml_helpers.explore import class_lines, class_map, record_plot_bounds
+from geoml_helpers.explore import inline_bokeh_extensions
 from geoml_helpers.learn import block_bootstrap, polygon_index_raster, valid_pixel_mask
 from geoml_helpers.learn.deep import ChunkAlignmentWarning, LoaderSettings
 from geoml_helpers.learn.deep import XBatcherDataset
@@ -80,6 +81,7 @@ from geoml_helpers.load import SPLIT_CODES, ensure_project_cube, project_outputs
 from geoml_helpers.load import rasterize_labels, rasterize_splits
 from geoml_helpers.scale import rechunk_to_zarr
 
+inline_bokeh_extensions()  # geoviews' JavaScript travels in the notebook, no CDN
 hv.extension("bokeh")
 started = time.perf_counter()
 # DataLoader workers need CPU too: on a small machine the training process does best

@@ -70,6 +70,7 @@ from myst_nb import glue
 from geoml_helpers.core import GeomlError, data_root, resolve_project
 from geoml_helpers.discover import prepare_labels
 from geoml_helpers.explore import chunk_layout_plot
+from geoml_helpers.explore import inline_bokeh_extensions
 from geoml_helpers.load import ensure_project_composite, ensure_project_cube
 from geoml_helpers.load import is_valid_cog, project_outputs_dir, write_cog
 from geoml_helpers.services import BucketExistsError, LocalObjectStore
@@ -78,6 +79,7 @@ from geoml_helpers.scale import PUBLISHED_TIERS, access_table, chunk_advice, cos
 from geoml_helpers.scale import measure_access, read_throughput, rechunk_to_zarr
 from geoml_helpers.scale import rechunk_zarr_store, start_cluster, storage_chunks
 
+inline_bokeh_extensions()  # geoviews' JavaScript travels in the notebook, no CDN
 hv.extension("bokeh")
 warnings.filterwarnings("ignore", message=".*Consolidated metadata.*")
 SETTINGS = {

@@ -70,6 +70,7 @@ from geoml_helpers.core import data_root, outputs_dir, resolve_project
 from geoml_helpers.demo import ensure_demo_data
 from geoml_helpers.discover import prepare_labels
 from geoml_helpers.explore import class_map, polygon_overlay, record_plot_bounds
+from geoml_helpers.explore import inline_bokeh_extensions
 from geoml_helpers.learn import balance_classes, day_of_year, feature_names
 from geoml_helpers.learn import pixel_features, sample_pixels
 from geoml_helpers.load import ensure_project_cube, is_valid_cog, project_outputs_dir
@@ -77,6 +78,7 @@ from geoml_helpers.load import rasterize_labels, rasterize_splits, split_mask, w
 from geoml_helpers.publish import ModelFileError, ModelMismatchError, load_sklearn_model
 from geoml_helpers.publish import predict_scene, sklearn_predictor
 
+inline_bokeh_extensions()  # geoviews' JavaScript travels in the notebook, no CDN
 hv.extension("bokeh")
 
 # %%

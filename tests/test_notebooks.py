@@ -189,13 +189,10 @@ def test_jupyterlab_opens_the_stored_notebooks_unmodified(lab_visits):
 
 
 @pytest.mark.notebooks
-@pytest.mark.xfail(
-    strict=True,
-    reason="panel 1.10 bundles geoviews' BokehJS extension from its jsdelivr URL in 'cdn' mode (importing geoviews "
-    "registers its models); inline=True or PANEL_INLINE=1 inlines 3.4 MB per notebook and moves panel's own CSS "
-    "to cdn.holoviz.org instead (measured with a two-cell probe)",
-)
 def test_jupyterlab_page_makes_no_request_off_127_0_0_1(lab_visits):
-    """Nothing the Lab page loads while running 00 and 03 leaves 127.0.0.1 (offline, no CDN)."""
+    """Nothing the Lab page loads while running 00 and 03 leaves 127.0.0.1 (offline, no CDN).
+
+    geoviews' BokehJS extension would come from cdn.jsdelivr.net but for ``inline_bokeh_extensions``.
+    """
     _, _, off_host = lab_visits
     assert not off_host, f"requests off 127.0.0.1: {sorted(set(off_host))}"

@@ -4,6 +4,7 @@ Used by notebook 03 (explore with HoloViz). Internal code imports from the modul
 so that the stage packages never import each other in a cycle.
 """
 
+from geoml_helpers.explore.bokeh_resources import inline_bokeh_extensions
 from geoml_helpers.explore.chunk_plots import CHUNK_READ_COLOURS, chunk_layout_plot
 from geoml_helpers.explore.class_plots import (
     class_colour_cycle,
@@ -46,6 +47,7 @@ from geoml_helpers.explore.plotting import (
 )
 
 __all__ = [
+    "inline_bokeh_extensions",
     "CHUNK_READ_COLOURS",
     "chunk_layout_plot",
     "class_colour_cycle",
