@@ -72,6 +72,21 @@ def test_placement_fails_a_map_drawn_21_km_south(landcover_bounds):
     assert placement_problems(_page("placement_bad.html"), landcover_bounds, tolerance_deg=0.2) == []
 
 
+def test_placement_fails_a_map_whose_frame_is_widened_by_axes_shared_with_a_utm_image(landcover_bounds):
+    """06's defect: the data is in place, but the frame spans UTM metres to Web Mercator metres."""
+    problems = placement_problems(_page("placement_view_bad.html"), landcover_bounds, page="bad")
+    assert len(problems) == 1 and "'Land cover' opens on a frame" in problems[0], problems
+    assert "shared_axes=False" in problems[0]
+
+
+def test_placement_fails_a_map_whose_axes_say_metres_under_degree_ticks(landcover_bounds):
+    """03's defect: hvplot labelled the axes from the coordinates' attributes ("... (metre)")."""
+    problems = placement_problems(_page("axes_bad.html"), landcover_bounds, page="bad")
+    assert len(problems) == 1 and "coordinate of projection (metre)" in problems[0], problems
+    plots = [p for d in embedded_documents(_page("placement_good.html")) for p in BokehDocument(d).plots()]
+    assert [p.axis_labels for p in plots] == [("longitude", "latitude")]
+
+
 def test_placement_fails_a_map_without_recorded_bounds_and_a_record_without_its_map(landcover_bounds):
     unrecorded = placement_problems(_page("placement_good.html"), {}, page="p")
     assert (

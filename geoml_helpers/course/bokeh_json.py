@@ -155,12 +155,19 @@ class PlotData:
         geographic plot); None when no glyph holds finite data.
     glyphs : list of str
         The glyph model names, e.g. ``["Image", "MultiPolygons"]``.
+    view : tuple of float or None
+        ``(xmin, ymin, xmax, ymax)`` of the ranges the plot opens on, in the plot's units, when both are
+        fixed ``Range1d``; None when Bokeh fits them to the data in the browser.
+    axis_labels : tuple of str
+        The labels of the plot's axes (below/above first, then left/right), empty ones left out.
     """
 
     title: str
     geographic: bool
     extent: tuple[float, float, float, float] | None
     glyphs: list[str] = field(default_factory=list)
+    view: tuple[float, float, float, float] | None = None
+    axis_labels: tuple[str, ...] = ()
 
     @property
     def lonlat_extent(self) -> tuple[float, float, float, float] | None:
@@ -306,6 +313,30 @@ class BokehDocument:
                         return True
         return False
 
+    def _view(self, plot: dict) -> tuple[float, float, float, float] | None:
+        ends = []
+        for key in ("x_range", "y_range"):
+            rng = self.resolve(self.attr(plot, key))
+            if not isinstance(rng, dict) or rng.get("name") != "Range1d":
+                return None
+            start, end = self.attr(rng, "start"), self.attr(rng, "end")
+            if not all(isinstance(v, int | float) and np.isfinite(v) for v in (start, end)):
+                return None
+            ends.append(sorted((float(start), float(end))))
+        (xmin, xmax), (ymin, ymax) = ends
+        return xmin, ymin, xmax, ymax
+
+    def _axis_labels(self, plot: dict) -> tuple[str, ...]:
+        labels = []
+        for side in ("below", "above", "left", "right"):
+            for axis in self.attr(plot, side, []) or []:
+                label = self.attr(self.resolve(axis), "axis_label")
+                if isinstance(label, dict):
+                    label = label.get("value", label.get("text"))
+                if isinstance(label, str) and label.strip():
+                    labels.append(label)
+        return tuple(labels)
+
     def _title(self, plot: dict) -> str:
         title = self.attr(plot, "title")
         if isinstance(title, dict):
@@ -334,7 +365,16 @@ class BokehDocument:
             if extents:
                 arr = np.asarray(extents)
                 box = (float(arr[:, 0].min()), float(arr[:, 1].min()), float(arr[:, 2].max()), float(arr[:, 3].max()))
-            out.append(PlotData(self._title(plot), self._is_geographic(plot), box, glyphs))
+            out.append(
+                PlotData(
+                    self._title(plot),
+                    self._is_geographic(plot),
+                    box,
+                    glyphs,
+                    view=self._view(plot),
+                    axis_labels=self._axis_labels(plot),
+                )
+            )
         return out
 
     def _colour_of(self, glyph: dict, source: dict | None, label: str | None) -> list[tuple[str, str | None]]:

@@ -6,7 +6,8 @@ page, the plot or cell and the fix), empty when the page is fine:
 * :func:`placement_problems` - every geographic plot's data extent lies within
   ``tolerance_deg`` of the true bounds the notebook recorded for it
   (``geoml_helpers.explore.plotting.record_plot_bounds``), read from the Bokeh document
-  embedded in the page;
+  embedded in the page; the plot opens on its data (not a dot in a frame widened by axes shared
+  with a plot in another CRS), and its axes are not labelled in metres under degree ticks;
 * :func:`colour_problems` - every legend entry that names a class is drawn in that class's
   table colour;
 * :func:`fit_problems` - no plot, widget, table or image is wider than the article column,
@@ -31,7 +32,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from geoml_helpers.course.bokeh_json import BokehDocument, embedded_documents, to_hex
+from geoml_helpers.course.bokeh_json import BokehDocument, PlotData, embedded_documents, to_hex
 from geoml_helpers.course.book_build import BookBuild
 from geoml_helpers.course.book_checks import BookCheck, html_pages
 from geoml_helpers.course.browser import PageCheck
@@ -57,6 +58,10 @@ __all__ = [
 
 #: How far (degrees) a plot's data extent may lie from the true bounds: about 550 m of latitude.
 PLACEMENT_TOLERANCE_DEG: float = 0.005
+#: Largest ratio of the span a geographic plot opens on to the span of its data (either axis).
+MAX_VIEW_TO_DATA: float = 3.0
+#: Words of an axis label that contradict a map's degree ticks.
+_METRIC_AXIS_WORDS = ("metre", "meter", "projection")
 #: Longest output a page may show, in lines.
 MAX_OUTPUT_LINES: int = 60
 #: Longest code line of a notebook (the book's code column shows about this many characters).
@@ -106,8 +111,9 @@ def placement_problems(
     Returns
     -------
     list of str
-        One line per misplaced plot, per geographic plot with no recorded bounds, and per
-        recorded title that no geographic plot on the page carries.
+        One line per misplaced plot, per geographic plot with no recorded bounds, per recorded
+        title that no geographic plot on the page carries, per geographic plot that opens on more
+        than :data:`MAX_VIEW_TO_DATA` times its data's span, and per one whose axes say metres.
 
     Examples
     --------
@@ -123,6 +129,7 @@ def placement_problems(
             extent = plot.lonlat_extent
             assert extent is not None
             shown = ", ".join(f"{v:.4f}" for v in extent)
+            problems += _view_and_axis_problems(plot, page)
             truth = true_bounds.get(plot.title)
             if truth is None:
                 problems.append(
@@ -146,6 +153,29 @@ def placement_problems(
                 f"{page}: bounds were recorded for a plot titled {title!r}, "
                 "but the page has no geographic plot with that title"
             )
+    return problems
+
+
+def _view_and_axis_problems(plot: PlotData, page: str) -> list[str]:
+    """A geographic plot that opens on far more than its data, or labels degree ticks in metres."""
+    problems = []
+    if plot.view is not None and plot.extent is not None:
+        ratio = max(
+            (plot.view[2] - plot.view[0]) / max(plot.extent[2] - plot.extent[0], 100.0),
+            (plot.view[3] - plot.view[1]) / max(plot.extent[3] - plot.extent[1], 100.0),
+        )
+        if ratio > MAX_VIEW_TO_DATA:
+            problems.append(
+                f"{page}: plot {plot.title!r} opens on a frame {ratio:.0f} times wider than its data, so the "
+                "map is a speck in an empty frame; its axes are shared with a plot in other units "
+                "(another CRS, or pixels): give the layout `.opts(shared_axes=False)`"
+            )
+    metric = [label for label in plot.axis_labels if any(w in label.lower() for w in _METRIC_AXIS_WORDS)]
+    if metric:
+        problems.append(
+            f"{page}: plot {plot.title!r} labels its degree ticks {metric}; label the axes longitude and "
+            "latitude (geoml_helpers.explore.map_opts)"
+        )
     return problems
 
 

@@ -12,6 +12,8 @@ Pages (``*_good`` passes its check, ``*_bad`` has the defect):
 * ``landcover.tif``: a 3 km class raster in UTM 34S, the truth for the placement pages;
 * ``placement_good.html``: the raster drawn with ``image_plot`` (reprojected first, in place);
   ``placement_bad.html``: the same raster drawn 21 km south, the defect seen in notebooks 04 and 08;
+  ``placement_view_bad.html``: the good map in a layout sharing its axes with a UTM-grid image (06's
+  empty frames); ``axes_bad.html``: a map whose axes say "coordinate of projection (metre)" (03);
 * ``colours_good.html``: class spectra with each class mapped to its table colour;
   ``colours_bad.html``: the same with the colour list in class-id order while hvplot sorts the groups
   (the defect seen in notebook 03);
@@ -141,9 +143,13 @@ def make_raster() -> Path:
 
 
 def make_placement(tif: Path) -> None:
+    import cartopy.crs as ccrs
+    import hvplot.xarray  # noqa: F401
     import rioxarray
 
-    from geoml_helpers.explore.plotting import image_plot
+    from geoml_helpers.demo.classes import demo_class_table
+    from geoml_helpers.explore.class_plots import class_map
+    from geoml_helpers.explore.plotting import image_plot, to_plot_crs
 
     classes = rioxarray.open_rasterio(tif).squeeze("band", drop=True).astype("float32")
     good = image_plot(classes, cmap="viridis", title="Land cover", width=360, height=340)
@@ -152,6 +158,23 @@ def make_placement(tif: Path) -> None:
     text = "The land-cover map drawn from landcover.tif."
     write_page("placement_good.html", "Placement: good", text, [_output_cell(staged_html(good))])
     write_page("placement_bad.html", "Placement: bad (21 km south)", text, [_output_cell(staged_html(bad))])
+    # 06's defect: a map in Web Mercator beside a pixel-grid image; the layout shares their x/y axes,
+    # so the map opens on the union of both (the data a speck in a frame from UTM metres to Mercator)
+    class_ids = rioxarray.open_rasterio(tif).squeeze("band", drop=True)
+    land_cover = class_map(class_ids, demo_class_table(), title="Land cover", width=380, height=320)
+    beside = class_ids.hvplot.image(
+        x="x", y="y", title="Blocks (UTM grid)", frame_width=240, data_aspect=1, colorbar=False, xaxis=None, yaxis=None
+    )
+    write_page(
+        "placement_view_bad.html", "Placement: bad (shared axes)", text, [_output_cell(staged_html(land_cover + beside))]
+    )
+    # 03's defect: hvplot labels the axes from the coordinates' attributes, in metres, under degree ticks
+    projected = to_plot_crs(classes)
+    unlabelled = projected.hvplot.image(
+        x="x", y="y", crs=ccrs.GOOGLE_MERCATOR, geo=True, projection=ccrs.GOOGLE_MERCATOR,
+        cmap="viridis", title="Land cover", frame_width=300,
+    )
+    write_page("axes_bad.html", "Placement: bad (metre axis labels)", text, [_output_cell(staged_html(unlabelled))])
 
 
 def make_colours() -> None:
