@@ -275,12 +275,12 @@ if net is not None:
     unet_map = unet_map.rio.reproject_match(cube["reflectance"].isel(time=0, band=0),
                                             resampling=Resampling.nearest)
     unet_accuracy = float((unet_map.values[test_px] == label_raster[test_px]).mean())
-    glue("unet_used", True, display=False)
     print(f"U-Net ({checkpoints[-1].parent.parent.name}): {unet.seconds:.1f} s, "
           f"test-block pixel accuracy {unet_accuracy:.3f} "
           f"(random forest {test_accuracy:.3f})")
 else:
     print("No U-Net checkpoint from notebook 05 (or use_unet=False): RF only.")
+glue("unet_used", net is not None, display=False)
 
 # %% [markdown]
 # ## 3 · Output files: COGs with overviews, colours and class names

@@ -75,6 +75,7 @@ EXPECTATIONS = {
         "overviews_landcover_vote_share >= 1",
         "found_published_item == True",
         "model_from_04 == True",
+        "unet_used == True",
         "probability_coverage > 0.85",
     ],
 }

@@ -7,6 +7,7 @@ file keeps them on one pytest-xdist worker (``--dist loadfile``), so the noteboo
 from __future__ import annotations
 
 import json
+import re
 
 import jupytext
 import nbformat
@@ -27,6 +28,7 @@ from geoml_helpers.course.reader_checks import (
 )
 from geoml_helpers.demo.classes import demo_class_table
 
+MAX_TEACHING_ASSERTS = 3
 NOTEBOOKS = sorted((PROJECT_ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
@@ -52,6 +54,12 @@ def test_notebook_is_paired_clean_and_parameterised(path):
         assert words in title, f"the title cell of {path.name} should state its {words}"
     text = "\n".join(c.source.lower() for c in ipynb.cells if c.cell_type == "markdown")
     assert "check your understanding" in text and "summary" in text
+    code = "\n".join(c.source for c in ipynb.cells if c.cell_type == "code")
+    asserts = re.findall(r"^\s*assert\b.*", code, flags=re.MULTILINE)
+    assert len(asserts) <= MAX_TEACHING_ASSERTS, (
+        f"{path.name} has {len(asserts)} assert lines; a reader sees at most a few that teach something. "
+        f"Glue the value (myst_nb.glue) and check it in tests/test_course_claims.py instead: {asserts}"
+    )
 
 
 @pytest.mark.notebooks

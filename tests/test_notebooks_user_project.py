@@ -33,6 +33,7 @@ ANY_PROJECT_EXPECTATIONS = {
         "overviews_landcover_vote_share >= 1",
         "found_published_item == True",
         "model_from_04 == True",
+        "unet_used == True",
     ],
 }
 
