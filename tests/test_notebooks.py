@@ -108,6 +108,11 @@ def test_course_book_builds_and_renders(course_book, executed_notebooks):
         report,
         {f"{p.name.removesuffix('.ipynb')}.html": p.n_plots for p in book.pages if p.n_plots},
     )
+    # a clean clone has no build/benchmarks: the page shows the recorded runs, each with its machine
+    benchmarks = (book.html_dir / "benchmarks.html").read_text()
+    recorded = sorted(p.stem for p in (PROJECT_ROOT / "benchmarks" / "results").glob("*.json"))
+    assert recorded and "No benchmark has been run yet" not in benchmarks
+    assert all(f"<h2>{name}" in benchmarks for name in recorded), recorded
 
 
 #: Reader checks (issue 16 part 2) that today's notebooks still fail: each is expected to fail, strictly, so

@@ -400,6 +400,9 @@ def test_one_repository_address_everywhere():
     for path in ("README.md", "book/run_it_yourself.md", "scripts/sagemaker/on-start.sh"):
         addresses = set(re.findall(r"https://github\.com/[\w.-]+/[\w-]+(?:\.git)?", (PROJECT_ROOT / path).read_text()))
         assert {a.removesuffix(".git") for a in addresses} <= {url}, f"{path} names another repository address"
+    # where a reader copies the command: a real address, never "git clone <this repository>"
+    clones = re.findall(r"git clone (\S+)", (PROJECT_ROOT / "book" / "run_it_yourself.md").read_text())
+    assert clones and all(c.removesuffix(".git") == url for c in clones), clones
 
 
 def test_repo2docker_builds_from_the_lock_then_the_ci_data():
