@@ -545,6 +545,7 @@ else:
     # start_cluster keeps glibc's adaptive allocator in the workers (see notebook 07).
     handle = start_cluster("local", n_workers=n_workers, threads_per_worker=1,
                            memory_limit="1.5GiB")
+    print("dask dashboard:", handle.dashboard_link)
     tile = lazy_s2_tile(size_px=tile_size_px, chunk_px=SETTINGS["chunk"], seed=seed)
     print(f"lazy tile: {tile.shape}, {tile.nbytes / 1e9:.1f} GB if materialised, "
           f"{tile.data.npartitions} chunks")
@@ -573,8 +574,6 @@ if project.is_demo:
 memory_plot
 
 # %%
-import logging
-
 import xarray as xr
 
 tile_plot = None
@@ -594,8 +593,6 @@ if project.is_demo:
     print(f"overview {overview.shape} read from the COG; agreement with the tile's "
           f"true land cover in its first chunk: {tile_agreement:.2f} "
           f"(the scene: {wall_to_wall:.2f})")
-    logging.getLogger("distributed.nanny").setLevel(logging.ERROR)  # quiet shutdown
-    handle.close()
     ys = tile_transform.f + tile_transform.e * (np.arange(shape[0]) + 0.5)
     xs = tile_transform.c + tile_transform.a * (np.arange(shape[1]) + 0.5)
     ov = xr.DataArray(overview, coords={"y": ys, "x": xs}, dims=("y", "x"))
@@ -662,6 +659,16 @@ glue("scene_share_inside", float(scene_aoa.attrs["share_inside"]), display=False
 glue("shifted_share_inside", float(shifted.attrs["share_inside"]), display=False)
 print(f"share inside the AOA: scene {scene_aoa.attrs['share_inside']:.1%}, the same "
       f"scene with a sensor offset {shifted.attrs['share_inside']:.1%}")
+
+# %% [markdown]
+# The cluster has stayed up since section 6, so its dashboard could be watched while the rest ran. Close
+# it when you are done: its workers give their memory back and the dashboard link stops answering.
+# (`close()` keeps the shutdown quiet: a dashboard tab that reloads while the scheduler stops would
+# otherwise print tornado tracebacks here.)
+
+# %%
+if project.is_demo:
+    handle.close()
 
 # %% [markdown]
 # ## Check your understanding

@@ -89,6 +89,46 @@ def test_an_in_process_cluster_starts_and_links_its_own_loopback_dashboard():
         assert requests.get(handle.dashboard_link, timeout=30).status_code == 200
 
 
+def test_closing_while_the_dashboard_reloads_writes_no_traceback(caplog):
+    """A dashboard tab reloading while the cluster closes (04 in JupyterLab) logs nothing into the cell.
+
+    Without the quiet close, tornado and bokeh log "Bokeh Tornado application is stopping" tracebacks
+    (32 of them in this test before the fix).
+    """
+    import logging
+    import threading
+    import urllib.request
+
+    from geoml_helpers.scale.clusters import start_cluster
+
+    handle = start_cluster("local", n_workers=1, threads_per_worker=1, processes=False)
+    closing, stop, requests_while_closing = threading.Event(), threading.Event(), []
+
+    def reload_dashboard() -> None:
+        while not stop.is_set():
+            try:
+                urllib.request.urlopen(handle.dashboard_link, timeout=2).read()
+            except OSError:
+                time.sleep(0.01)
+            if closing.is_set():
+                requests_while_closing.append(1)
+
+    tabs = [threading.Thread(target=reload_dashboard) for _ in range(3)]
+    for tab in tabs:
+        tab.start()
+    time.sleep(2)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        closing.set()
+        handle.close()
+    stop.set()
+    for tab in tabs:
+        tab.join()
+    assert requests_while_closing, "the dashboard was not reloaded while the cluster closed"
+    logged = [(r.name, r.getMessage()[:80]) for r in caplog.records if r.levelno >= logging.WARNING]
+    assert logged == []
+
+
 def test_an_in_process_cluster_computes_while_the_kernel_holds_more_than_its_memory_limit():
     """A worker in this process must not count this process against a per-worker limit (02 hung in workshop).
 

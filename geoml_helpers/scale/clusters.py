@@ -37,6 +37,12 @@ from geoml_helpers.core.errors import (
 from geoml_helpers.services.proxy import use_proxy_for_dask_dashboard
 
 HOST = "127.0.0.1"
+QUIET_WHILE_CLOSING: dict[str, int] = {
+    "distributed.nanny": 40,
+    "tornado.application": 60,
+    "bokeh.server": 60,
+}
+"""Logger -> level while a cluster closes (see :meth:`ClusterHandle.close`); 60 silences a logger."""
 CLUSTER_KINDS: tuple[str, ...] = ("local", "coiled")
 COILED_API = "https://cloud.coiled.io"
 
@@ -100,13 +106,16 @@ class ClusterHandle:
 
         Workers that used s3fs exit with its aiohttp sessions open ("Unclosed client
         session", logged by asyncio at exit), and the nanny warns when it has to kill a
-        worker that is slow to exit: both are harmless at shutdown, and are kept quiet.
+        worker that is slow to exit. A dashboard tab that reloads while the scheduler stops
+        gets "Bokeh Tornado application is stopping", which tornado and bokeh log as
+        tracebacks in the notebook's cell. All are harmless at shutdown, and are kept quiet.
         """
         import logging
 
-        nanny = logging.getLogger("distributed.nanny")
-        level = nanny.level
-        nanny.setLevel(logging.ERROR)
+        loggers = [logging.getLogger(name) for name, _ in QUIET_WHILE_CLOSING.items()]
+        levels = [logger.level for logger in loggers]
+        for logger, level in zip(loggers, QUIET_WHILE_CLOSING.values(), strict=True):
+            logger.setLevel(level)
         try:
             for thing in (self.client, self.cluster):
                 try:
@@ -114,7 +123,8 @@ class ClusterHandle:
                 except Exception:  # noqa: BLE001 - closing twice or after a crash is fine
                     pass
         finally:
-            nanny.setLevel(level)
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
 
     def __enter__(self) -> ClusterHandle:
         return self
