@@ -91,7 +91,7 @@ bench: data
 # Two workers: tests/test_notebooks.py (every notebook executed once, then the book) runs beside the unit tests,
 # the package's docstring examples (--doctest-modules) and tests/test_conventions.py (ruff, mypy, signatures).
 test: env
-	$(PY) -m pytest -n 2 --dist loadfile --doctest-modules tests geoml_helpers
+	$(PY) -m pytest -n 2 --dist loadfile --no-loadscope-reorder --doctest-modules tests geoml_helpers
 
 test-fast: env
 	$(PY) -m pytest -m "not notebooks"

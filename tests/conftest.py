@@ -11,6 +11,16 @@ from geoml_helpers.services.stac_server import LocalStacServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REAL_STAC_DIR = PROJECT_ROOT.parent / "shared" / "fixtures" / "real-stac"
+#: The two files that run the whole course (about 11 minutes each on 2 cores). ``make test`` hands out
+#: whole files (``--dist loadfile``) in collection order (``--no-loadscope-reorder``): these go first, one
+#: to each worker, and the short files fill in around them. Scheduled late, one course ran alone for
+#: 12 minutes while the other worker idled.
+COURSE_FILES = ("test_notebooks.py", "test_notebooks_user_project.py")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Collect the course files first (stable otherwise), so pytest-xdist starts them first."""
+    items.sort(key=lambda item: COURSE_FILES.index(item.path.name) if item.path.name in COURSE_FILES else 2)
 
 
 @pytest.fixture(scope="session")
