@@ -106,6 +106,7 @@ blocks_layer = polygon_overlay(
     color_column="split",
     colors=split_colours,
     fill_alpha=0.15,
+    legend=True,  # the splits named in the legend beside the classes
 )
 labels_layer = label_overlay(labels, classes, fill_alpha=0.6)
 frame = fit_frame(

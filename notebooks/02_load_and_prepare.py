@@ -395,7 +395,7 @@ core = cloud_shadow_mask(scl_values[cloudiest])
 classes = np.where(core, 2.0, np.where(grown, 1.0, np.nan))  # 2 SCL, 1 grown
 edge = scl.isel(time=cloudiest).copy(data=classes).rio.write_crs(grid.crs)
 mask_layer = image_plot(edge, cmap=["#ff00ff", "#ffff00"], clim=(0.5, 2.5))
-title = f"{date}: SCL cloud/shadow (yellow), grown by {radii_m[-1]} m (magenta)"
+title = f"{date}: cloud (yellow), +{radii_m[-1]} m buffer (magenta)"
 cloud_map = rgb_plot(rgb, title=title, width=640, height=560)
 cloud_map = cloud_map * mask_layer.opts(alpha=0.55, colorbar=False)
 record_plot_bounds(title, reflectance)

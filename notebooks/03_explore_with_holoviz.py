@@ -17,7 +17,7 @@
 # # 03 · Explore the cube with HoloViz
 #
 # **Learning objectives**
-# - Plot true- and false-colour composites with a time slider (hvplot), in the right place on the globe.
+# - Plot true- and false-colour composites with a month selector (hvplot), in the right place on the globe.
 # - Aggregate full-resolution arrays with datashader's `rasterize`.
 # - Overlay the label polygons on the imagery with geoviews; add map tiles only when online.
 # - Compare spectral signatures and NDVI phenology per class.
@@ -78,9 +78,9 @@ print(f"project {project.name!r}, cube: {dict(cube.sizes)}, CRS {prepared.crs}")
 print(f"area in lon/lat: {west:.3f}..{east:.3f} E, {south:.3f}..{north:.3f} N")
 
 # %% [markdown]
-# ## 1. True and false colour with a time slider
+# ## 1. True and false colour, month by month
 # The months with the most clear pixels make the best pictures; in `ci` only a few are embedded to keep the page
-# small. Every frame is embedded (a HoloMap), so the slider also works in the static course book.
+# small. Every frame is embedded (a HoloMap), so the month selector also works in the static course book.
 
 # %%
 clear_share = cube["clear_count"].clip(max=1).mean(dim=("y", "x")).to_series()
@@ -100,8 +100,8 @@ for plot in (true_plot, false_plot):
 true_plot + false_plot
 
 # %% [markdown]
-# In false colour, vegetation is red: in the demo valley the invasive pine and gum plantations glow darker
-# and redder than the fynbos.
+# In false colour, vegetation is red: the greener the canopy, the redder. In the demo valley the irrigated
+# fields are the brightest red in summer, the pine and gum plantations a darker red than the grey-green fynbos.
 
 # %% [markdown]
 # ## 2. Full resolution with datashader
@@ -112,12 +112,14 @@ true_plot + false_plot
 # %%
 month = best[len(best) // 2]
 ndvi_full = cube["ndvi"].sel(time=month)
-print(f"full resolution: {ndvi_full.size:,} pixels -> at most 300 x 300 on screen")
+print(f"full resolution: {ndvi_full.size:,} pixels "
+      f"({ndvi_full.sizes['y']} x {ndvi_full.sizes['x']})")
 ndvi_image = rasterized_image(
     ndvi_full, width=300, height=300, cmap="RdYlGn", clim=(-0.2, 0.9),
     title=f"NDVI {str(month)[:7]} (rasterized)",
 )
-print("aggregated image:", ndvi_image.dimension_values(2, flat=False).shape)
+print("aggregated to the frame's screen pixels:",
+      ndvi_image.dimension_values(2, flat=False).shape)
 record_plot_bounds(ndvi_image, cube)
 ndvi_image
 
@@ -178,7 +180,8 @@ class_lines(phenology, "time", "value", classes, width=650, height=330,
 # in the static book they need a kernel. The same app runs as a web page on this machine:
 #
 # ```bash
-# GEOML_PROFILE=ci panel serve geoml_helpers/explore/dashboard.py --address 127.0.0.1 --port 5006
+# GEOML_PROFILE=ci panel serve geoml_helpers/explore/dashboard.py \
+#     --address 127.0.0.1 --port 5006
 # ```
 
 # %%
@@ -208,4 +211,4 @@ dashboard
 # - Keep static pages small: a few embedded time steps, datashader aggregates, tiles off unless online.
 # - Per-class spectra and NDVI phenology show which bands and months separate the classes.
 #
-# **Next:** the modelling notebooks start from `ensure_analysis_ready_cube` and the labels.
+# **Next:** the modelling notebooks start from `ensure_project_cube` and the labels.

@@ -360,7 +360,8 @@ heat * hv.Labels(cm_long, kdims=["predicted", "true"], vdims="pixels")
 # continuum, as in real maps. "Invasive trees" means an alien canopy cover of at least 25 %: open stands just above the
 # line and fynbos with scattered wattles or pine wildings just below it are nearly the same pixels. "Bare rock" means
 # mostly outcrop: rocky fynbos below the peaks, and fynbos burnt a year or two ago (the veld is a mosaic of fire scars),
-# look much like it. Water, fields and the town are separable. No model fixes a fuzzy class boundary; a better
+# look much like it. Water and fields are rarely confused; the town's edge, with its gardens and scrub, is where
+# fynbos and built-up meet. No model fixes a fuzzy class boundary; a better
 # definition, or reporting cover as a number instead of a class, does.
 
 # %%

@@ -36,7 +36,7 @@
 #
 # **Prerequisites:** notebooks 01-02 (STAC items, reflectance scaling); 04 for the comparison (optional).
 #
-# **Run time (2 CPU cores):** `ci` about 2-4 minutes · `workshop` about 8-10 minutes (training is capped) ·
+# **Run time (2 CPU cores):** `ci` about 3-5 minutes · `workshop` about 8-10 minutes (training is capped) ·
 # `full` longer; use a GPU.
 
 # %% tags=["parameters"]

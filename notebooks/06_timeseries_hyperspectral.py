@@ -134,7 +134,8 @@ else:
 # The labels are polygons (or points); a loader needs arrays. `rasterize_labels` burns each polygon's
 # `class_id` into the pixels whose centre it contains (a point into the pixel it falls in), on exactly
 # the cube's grid, and `rasterize_splits` does the same with the spatial blocks (1 = train, 2 = val,
-# 3 = test). We do it twice: on the 10 m grid and on the 30 m hyperspectral grid.
+# 3 = test; blue, orange and red in the block map below). We do it twice: on the 10 m grid and on the
+# 30 m hyperspectral grid.
 
 # %%
 labels_gdf, blocks_gdf = prepared.labels, prepared.blocks

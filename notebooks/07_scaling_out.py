@@ -223,8 +223,9 @@ panels = [
 # fails on zarr 3 (`module 'zarr' has no attribute 'hierarchy'`, pangeo-data/rechunker#159), so this course
 # uses `rechunk_zarr_store`, the same two-stage algorithm on zarr 3. Two memory limits on the same copy:
 # 64 MB holds one pass; 3 MB forces two stages through an intermediate store, whose chunks must line up with
-# every inner chunk boundary of both layouts. A chunk spanning its whole axis has none, so on a 238 px grid
-# the intermediate chunks are the target's, not gcd(238, 64) = 2 px (that would be millions of files).
+# every inner chunk boundary of both layouts. A chunk spanning its whole axis has none: on a grid of, say,
+# 238 px (a user's AOI; the demo's is 240 px), the intermediate chunks are the target's 64 px, not
+# gcd(238, 64) = 2 px (which would be millions of files).
 
 # %%
 bounded = {}

@@ -444,8 +444,12 @@ def polygon_overlay(
     colors: dict | None = None,
     line_width: float = 1.5,
     fill_alpha: float = 0.0,
+    legend: bool = False,
 ):
-    """Label polygons as a geoviews element in Web Mercator, coloured by class.
+    """Polygons as a geoviews element in Web Mercator, coloured by ``color_column`` through ``colors``.
+
+    With ``legend=True`` (and ``colors``) each value of ``color_column`` is its own layer, named
+    in the legend in its colour: e.g. the train/val/test blocks of notebook 01.
 
     Examples
     --------
@@ -455,19 +459,27 @@ def polygon_overlay(
     """
     import cartopy.crs as ccrs
     import geoviews as gv
+    import holoviews as hv
 
     gdf = vector_to_plot_crs(labels)
     vdims = [c for c in gdf.columns if c != "geometry" and gdf[c].dtype.kind in "iufOUb"]
-    element = gv.Polygons(gdf, vdims=vdims, crs=ccrs.GOOGLE_MERCATOR)
     opts: dict[str, Any] = dict(
         fill_alpha=fill_alpha, line_width=line_width, tools=["hover"], projection=ccrs.GOOGLE_MERCATOR
     )
-    if colors and color_column in gdf:
-        import holoviews as hv
-
-        opts["line_color"] = hv.dim(color_column).categorize(colors, default="white")
-        opts["fill_color"] = hv.dim(color_column).categorize(colors, default="white")
-    return element.opts(**opts)
+    if not (colors and color_column in gdf):
+        return gv.Polygons(gdf, vdims=vdims, crs=ccrs.GOOGLE_MERCATOR).opts(**opts)
+    if legend:
+        layers = [
+            gv.Polygons(gdf[gdf[color_column] == value], vdims=vdims, crs=ccrs.GOOGLE_MERCATOR, label=str(value)).opts(
+                color=colour, line_color=colour, show_legend=True, **opts
+            )
+            for value, colour in colors.items()
+            if (gdf[color_column] == value).any()
+        ]
+        return hv.Overlay(layers)
+    opts["line_color"] = hv.dim(color_column).categorize(colors, default="white")
+    opts["fill_color"] = hv.dim(color_column).categorize(colors, default="white")
+    return gv.Polygons(gdf, vdims=vdims, crs=ccrs.GOOGLE_MERCATOR).opts(**opts)
 
 
 def element_lonlat_bounds(element) -> tuple[float, float, float, float]:
