@@ -16,6 +16,10 @@ KERNEL_DISPLAY_NAME := geoml (Python 3.12)
 export WANDB_MODE ?= offline
 # uv must never try to download a Python build (it fails offline): it uses the Python 3.12 it is given.
 export UV_PYTHON_DOWNLOADS := never
+# Python must cache its bytecode: with PYTHONDONTWRITEBYTECODE=1 (set on some CI machines) every
+# process compiles torch, lightning, torchgeo... from source again: 24 s to import the stack instead of
+# 9 s, in each of the ~100 kernels, workers and subprocesses of `make test`. (__pycache__ is ignored.)
+unexport PYTHONDONTWRITEBYTECODE
 
 RUNNER_FLAGS := $(if $(filter 1,$(FORCE)),--force) $(if $(PROJECT),--project $(PROJECT))
 BOOK_STAMP := build/book/$(PROFILE)/.geoml-built
