@@ -211,16 +211,17 @@ def main(argv: list[str] | None = None) -> int:
     except GeomlError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(
-        f"STAC API for profile {args.profile!r} at {server.url} (started in {server.startup_seconds:.2f} s). "
-        "Ctrl-C stops it.",
-        flush=True,
-    )
+    # SIGINT explicitly too: a process started with `nohup` or as a background job inherits SIGINT *ignored*,
+    # and Python keeps it that way, so "Ctrl-C stops it" (or `kill -INT`) would silently do nothing. Before the
+    # line below: whoever reads it may interrupt at once (CI once did, in the gap, and the server ran on).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        # SIGINT explicitly too: a process started with `nohup` or as a background job inherits SIGINT *ignored*,
-        # and Python keeps it that way, so "Ctrl-C stops it" (or `kill -INT`) would silently do nothing.
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        print(
+            f"STAC API for profile {args.profile!r} at {server.url} (started in {server.startup_seconds:.2f} s). "
+            "Ctrl-C stops it.",
+            flush=True,
+        )
         while server.running:
             time.sleep(0.5)
     except KeyboardInterrupt:
