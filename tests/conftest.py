@@ -11,7 +11,7 @@ from geoml_helpers.services.stac_server import LocalStacServer
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 REAL_STAC_DIR = PROJECT_ROOT.parent / "shared" / "fixtures" / "real-stac"
-#: The two files that run the whole course (about 11 minutes each on 2 cores). ``make test`` hands out
+#: The two files that run the whole course (7-10 minutes each on 2 cores). ``make test`` hands out
 #: whole files (``--dist loadfile``) in collection order (``--no-loadscope-reorder``): these go first, one
 #: to each worker, and the short files fill in around them. Scheduled late, one course ran alone for
 #: 12 minutes while the other worker idled.

@@ -1,4 +1,4 @@
-"""Core: errors, course profiles and atomic file writes used by every stage.
+"""Core: errors, course profiles, atomic file writes and logger levels used by every stage.
 
 Used by all notebooks. Internal code imports from the modules, not from this package,
 so that the stage packages never import each other in a cycle.
@@ -53,6 +53,7 @@ from geoml_helpers.core.errors import (
     UnknownSourceError,
     WholeCubeReadWarning,
 )
+from geoml_helpers.core.logs import log_levels
 from geoml_helpers.core.memory import PeakMemory
 from geoml_helpers.core.profiles import (
     _PROFILES,
@@ -90,6 +91,7 @@ from geoml_helpers.core.project import (
 
 __all__ = [
     "display_path",
+    "log_levels",
     "PeakMemory",
     "skip_remaining_cells",
     "AreaEstimationError",

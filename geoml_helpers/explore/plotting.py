@@ -466,9 +466,8 @@ def polygon_overlay(
     opts: dict[str, Any] = dict(
         fill_alpha=fill_alpha, line_width=line_width, tools=["hover"], projection=ccrs.GOOGLE_MERCATOR
     )
-    if not (colors and color_column in gdf):
-        return gv.Polygons(gdf, vdims=vdims, crs=ccrs.GOOGLE_MERCATOR).opts(**opts)
-    if legend:
+    colors = colors if color_column in gdf else None
+    if colors and legend:
         layers = [
             gv.Polygons(gdf[gdf[color_column] == value], vdims=vdims, crs=ccrs.GOOGLE_MERCATOR, label=str(value)).opts(
                 color=colour, line_color=colour, show_legend=True, **opts
@@ -477,8 +476,9 @@ def polygon_overlay(
             if (gdf[color_column] == value).any()
         ]
         return hv.Overlay(layers)
-    opts["line_color"] = hv.dim(color_column).categorize(colors, default="white")
-    opts["fill_color"] = hv.dim(color_column).categorize(colors, default="white")
+    if colors:
+        opts["line_color"] = hv.dim(color_column).categorize(colors, default="white")
+        opts["fill_color"] = hv.dim(color_column).categorize(colors, default="white")
     return gv.Polygons(gdf, vdims=vdims, crs=ccrs.GOOGLE_MERCATOR).opts(**opts)
 
 

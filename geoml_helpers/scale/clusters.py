@@ -34,6 +34,7 @@ from geoml_helpers.core.errors import (
     MissingDependencyError,
     OfflineError,
 )
+from geoml_helpers.core.logs import log_levels
 from geoml_helpers.services.proxy import use_proxy_for_dask_dashboard
 
 HOST = "127.0.0.1"
@@ -110,21 +111,12 @@ class ClusterHandle:
         gets "Bokeh Tornado application is stopping", which tornado and bokeh log as
         tracebacks in the notebook's cell. All are harmless at shutdown, and are kept quiet.
         """
-        import logging
-
-        loggers = [logging.getLogger(name) for name, _ in QUIET_WHILE_CLOSING.items()]
-        levels = [logger.level for logger in loggers]
-        for logger, level in zip(loggers, QUIET_WHILE_CLOSING.values(), strict=True):
-            logger.setLevel(level)
-        try:
+        with log_levels(QUIET_WHILE_CLOSING):
             for thing in (self.client, self.cluster):
                 try:
                     thing.close()
                 except Exception:  # noqa: BLE001 - closing twice or after a crash is fine
                     pass
-        finally:
-            for logger, level in zip(loggers, levels, strict=True):
-                logger.setLevel(level)
 
     def __enter__(self) -> ClusterHandle:
         return self

@@ -41,6 +41,7 @@ from typing import Any
 
 import lightning.pytorch as pl
 
+from geoml_helpers.core.logs import log_levels
 from geoml_helpers.core.profiles import outputs_dir
 
 __all__ = [
@@ -82,17 +83,10 @@ def quiet_lightning() -> Iterator[None]:
     ...     logging.getLogger("lightning.pytorch").info("GPU available: False")
     """
     names = ("lightning.pytorch", "lightning.fabric", "lightning")
-    before = {name: logging.getLogger(name).level for name in names}
-    try:
-        for name in names:
-            logging.getLogger(name).setLevel(logging.WARNING)
-        with warnings.catch_warnings():
-            for message in _BENIGN_WARNINGS:
-                warnings.filterwarnings("ignore", message)
-            yield
-    finally:
-        for name, level in before.items():
-            logging.getLogger(name).setLevel(level)
+    with log_levels(dict.fromkeys(names, logging.WARNING)), warnings.catch_warnings():
+        for message in _BENIGN_WARNINGS:
+            warnings.filterwarnings("ignore", message)
+        yield
 
 
 class LiveProgress(pl.Callback):
